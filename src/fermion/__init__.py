@@ -1,0 +1,1 @@
+"""Fermion: a self-hosted customer data platform, wire-compatible with mParticle."""

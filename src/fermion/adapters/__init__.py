@@ -1,0 +1,1 @@
+"""Adapters: the I/O implementations of the ports in fermion.ports."""

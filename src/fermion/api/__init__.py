@@ -1,0 +1,1 @@
+"""The HTTP layer: parse, authorize, call a service, render. No business logic lives here."""

@@ -1,0 +1,168 @@
+"""Admin HTTP API: workspaces, inputs, stored events and the inbound Live Stream (bearer-token auth)."""
+
+# No `from __future__ import annotations`: FastAPI must see the real types of dependencies declared
+# inside admin_router.
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import msgspec
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel, Field
+from sse_starlette.sse import EventSourceResponse
+from starlette.responses import Response
+
+from fermion.api.errors import ApiError
+from fermion.model.tenancy import Input, Workspace
+from fermion.ports import BatchFilter, BatchRow, EventRow, EventStore
+from fermion.services.admin_auth import AdminAuth
+from fermion.services.livestream import LiveStream
+from fermion.services.tenancy import InvalidRequest, TenancyService
+
+
+class NewInputBody(BaseModel):
+    kind: Literal["platform", "feed"] = "platform"
+    platform: str = Field(min_length=1, max_length=64)
+    name: str = Field(default="", max_length=200)
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(value), status_code=status, media_type="application/json")
+
+
+def batch_json(row: BatchRow) -> dict[str, Any]:
+    return {
+        "seq": row.seq,
+        "batch_id": row.batch_id,
+        "mpid": str(row.mpid),
+        "input_id": row.input_id,
+        "environment": row.environment,
+        "received_ms": row.received_ms,
+        "historical": row.historical,
+        "device_ids": row.device_ids,
+        "batch": msgspec.Raw(row.payload),
+    }
+
+
+def event_json(row: EventRow) -> dict[str, Any]:
+    return {
+        "event_id": str(row.event_id),
+        "batch_id": row.batch_id,
+        "mpid": str(row.mpid),
+        "event_type": row.event_type,
+        "event_name": row.event_name,
+        "timestamp_ms": row.timestamp_ms,
+        "environment": row.environment,
+        "input_id": row.input_id,
+        "event": msgspec.Raw(row.payload),
+    }
+
+
+def input_json(inp: Input, secret: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": inp.id,
+        "workspace_id": inp.workspace_id,
+        "kind": inp.kind.value,
+        "platform": inp.platform,
+        "name": inp.name,
+        "key": inp.key,
+        "active": inp.active,
+        "created_ms": inp.created_ms,
+    }
+    if secret is not None:
+        out["secret"] = secret
+    return out
+
+
+def admin_router(auth: AdminAuth, tenancy: TenancyService, events: EventStore, live: LiveStream) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    async def workspace_of(
+        workspace_id: int, authorization: Annotated[str | None, Header()] = None
+    ) -> Workspace:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "A bearer token is required.", "Authorization")
+        if await asyncio.to_thread(auth.org_of, token) is None:
+            raise ApiError(401, "The token is not valid.", "Authorization")
+        ws = await asyncio.to_thread(auth.workspace_for, token, workspace_id)
+        if ws is None:
+            raise ApiError(404, f"No workspace {workspace_id}.", "workspace_id")
+        return ws
+
+    Ws = Annotated[Workspace, Depends(workspace_of)]
+
+    @router.get("/workspaces/{workspace_id}")
+    async def get_workspace(ws: Ws) -> Response:
+        return json_response(msgspec.to_builtins(ws))
+
+    @router.get("/workspaces/{workspace_id}/inputs")
+    async def list_inputs(ws: Ws) -> Response:
+        inputs = await asyncio.to_thread(tenancy.list_inputs, ws.id)
+        return json_response({"inputs": [input_json(i) for i in inputs]})
+
+    @router.post("/workspaces/{workspace_id}/inputs", status_code=201)
+    async def create_input(ws: Ws, body: NewInputBody) -> Response:
+        try:
+            created = await asyncio.to_thread(
+                tenancy.create_input, ws.id, body.kind, body.platform, body.name
+            )
+        except InvalidRequest as exc:
+            raise ApiError(400, exc.message, exc.field) from None
+        return json_response(input_json(created.input, created.secret), 201)
+
+    @router.get("/workspaces/{workspace_id}/events")
+    async def list_events(
+        ws: Ws,
+        mpid: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1)] = None,
+        since_ms: Annotated[int | None, Query(ge=0)] = None,
+        until_ms: Annotated[int | None, Query(ge=0)] = None,
+        event_type: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    ) -> Response:
+        rows = await asyncio.to_thread(events.events, ws.id, mpid, since_ms, until_ms, event_type, limit)
+        return json_response({"events": [event_json(r) for r in rows]})
+
+    def live_filter(
+        ws: Ws,
+        input_id: Annotated[int | None, Query()] = None,
+        environment: Annotated[Literal["development", "production", "all"], Query()] = "development",
+        mpid: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1)] = None,
+        device_id: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> BatchFilter:
+        return BatchFilter(
+            workspace_id=ws.id,
+            input_id=input_id,
+            environment=None if environment == "all" else environment,
+            mpid=mpid,
+            device_id=device_id,
+            limit=limit,
+        )
+
+    Flt = Annotated[BatchFilter, Depends(live_filter)]
+
+    @router.get("/workspaces/{workspace_id}/livestream")
+    async def livestream(flt: Flt) -> Response:
+        rows = await asyncio.to_thread(live.latest, flt)
+        return json_response({"batches": [batch_json(r) for r in rows]})
+
+    @router.get("/workspaces/{workspace_id}/livestream/stream")
+    async def livestream_sse(flt: Flt, request: Request) -> EventSourceResponse:
+        stop = asyncio.Event()
+
+        async def feed() -> AsyncIterator[dict[str, str]]:
+            async for row in live.follow(flt, stop):
+                if await request.is_disconnected():
+                    stop.set()
+                    break
+                yield {
+                    "event": "batch",
+                    "id": str(row.seq),
+                    "data": msgspec.json.encode(batch_json(row)).decode(),
+                }
+
+        return EventSourceResponse(feed(), ping=15)
+
+    return router

@@ -1,0 +1,277 @@
+"""The `fermion` command: init, serve, inputs and workspaces. Every create/list command takes --json."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from fermion import bootstrap
+from fermion.services.admin_auth import AdminAuth
+from fermion.services.tenancy import InvalidRequest, TenancyService
+from fermion.settings import Settings, from_env
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Fermion customer data platform.")
+inputs_app = typer.Typer(no_args_is_help=True, help="Platform and feed inputs.")
+workspaces_app = typer.Typer(no_args_is_help=True, help="Workspaces.")
+app.add_typer(inputs_app, name="inputs")
+app.add_typer(workspaces_app, name="workspaces")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where Fermion keeps its files.")]
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+Port = Annotated[int | None, typer.Option("--port")]
+Host = Annotated[str | None, typer.Option("--host")]
+CREDENTIALS_FILE = "credentials.json"
+INITIALIZED = "initialized"
+
+
+def _settings(data_dir: Path | None, host: str | None = None, port: int | None = None) -> Settings:
+    return from_env(data_dir=data_dir, host=host, port=port)
+
+
+def _emit(as_json: bool, value: Any, human: str) -> None:
+    typer.echo(json.dumps(value, indent=2) if as_json else human)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _initialize(settings: Settings, stores: bootstrap.Stores) -> dict[str, Any]:
+    tenancy = TenancyService(stores.config)
+    ws = tenancy.create_workspace_tree("Demo Organization", "Demo Account", "Demo Workspace")
+    inputs = [
+        tenancy.create_input(ws.id, "platform", p, n) for p, n in (("custom", "Server"), ("web", "Web"))
+    ]
+    token = AdminAuth(stores.config).issue_token(ws.org_id)
+    stores.config.set_meta(INITIALIZED, "1")
+    result = {
+        "organization_id": ws.org_id,
+        "account_id": ws.account_id,
+        "workspace_id": ws.id,
+        "inputs": [
+            {
+                "id": c.input.id,
+                "platform": c.input.platform,
+                "name": c.input.name,
+                "key": c.input.key,
+                "secret": c.secret,
+            }
+            for c in inputs
+        ],
+        "admin_token": token,
+    }
+    path = settings.data_dir / CREDENTIALS_FILE
+    path.write_text(json.dumps(result, indent=2))
+    path.chmod(0o600)
+    return result
+
+
+def _with_urls(settings: Settings, creds: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **creds,
+        "base_url": settings.base_url,
+        "events_api_url": f"{settings.base_url}/v2",
+        "admin_api_url": f"{settings.base_url}/api/v1",
+    }
+
+
+def _banner(info: dict[str, Any]) -> str:
+    lines = [
+        f"Fermion is at {info['base_url']}",
+        f"  Events API (SDK host):  {info['events_api_url']}",
+        f"  Admin API:              {info['admin_api_url']}   (Authorization: Bearer {info['admin_token']})",
+        f"  Workspace id:           {info['workspace_id']}",
+    ]
+    for inp in info["inputs"]:
+        lines.append(f"  {inp['name']} input:  key {inp['key']}  secret {inp['secret']}")
+    return "\n".join(lines)
+
+
+@app.command()
+def init(data_dir: DataDir = None, host: Host = None, port: Port = None, as_json: Json = False) -> None:
+    """Create the database, a demo organization/account/workspace, its inputs and an admin token."""
+    settings = _settings(data_dir, host, port)
+    stores = bootstrap.open_stores(settings)
+    if stores.config.get_meta(INITIALIZED):
+        _fail(f"{settings.data_dir} is already initialized; see {settings.data_dir / CREDENTIALS_FILE}")
+    info = _with_urls(settings, _initialize(settings, stores))
+    _emit(as_json, info, _banner(info))
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Host = None,
+    port: Port = None,
+    role: Annotated[str, typer.Option(help="all | api | worker")] = "all",
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Create a demo workspace on first start; print keys.")
+    ] = False,
+) -> None:
+    """Run Fermion: the Events API and admin API, and the processing worker."""
+    settings = _settings(data_dir, host, port)
+    if role not in ("all", "api", "worker"):
+        _fail("--role must be all, api or worker", 2)
+    stores = bootstrap.open_stores(settings)
+    if role == "worker":
+        parent = os.getppid() if os.environ.get("FERMION_SUPERVISED") == "1" else None
+        _run_worker(settings, stores, parent)
+        return
+    if demo:
+        if not stores.config.get_meta(INITIALIZED):
+            _initialize(settings, stores)
+        creds = json.loads((settings.data_dir / CREDENTIALS_FILE).read_text())
+        typer.echo(_banner(_with_urls(settings, creds)))
+    worker_proc = _spawn_worker(settings) if role == "all" else None
+    try:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                bootstrap.create_app(settings, stores),
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                access_log=False,
+                loop="uvloop",
+                http="httptools",
+            )
+        )
+        server.run()
+    finally:
+        if worker_proc is not None:
+            worker_proc.send_signal(signal.SIGTERM)
+            try:
+                worker_proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker_proc.kill()
+
+
+def _spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "FERMION_SUPERVISED": "1", "FERMION_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        env["FERMION_DATABASE_URL"] = settings.database_url
+    return subprocess.Popen([sys.executable, "-m", "fermion.cli", "serve", "--role", "worker"], env=env)
+
+
+def _run_worker(settings: Settings, stores: bootstrap.Stores, parent_pid: int | None) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await bootstrap.run_worker(settings, stores, stop, parent_pid)
+
+    asyncio.run(main())
+
+
+@inputs_app.command("create")
+def inputs_create(
+    workspace: Annotated[int, typer.Option("--workspace", help="Workspace id.")],
+    platform: Annotated[
+        str,
+        typer.Option(
+            help="ios, android, web, tvos, roku, alexa, smart_tv, fire_tv, "
+            "xbox, custom; or the partner name of a feed"
+        ),
+    ] = "custom",
+    kind: Annotated[str, typer.Option(help="platform | feed")] = "platform",
+    name: Annotated[str, typer.Option()] = "",
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Create an input and print its key and secret (the secret is shown only now)."""
+    stores = bootstrap.open_stores(_settings(data_dir))
+    try:
+        created = TenancyService(stores.config).create_input(workspace, kind, platform, name)
+    except InvalidRequest as exc:
+        _fail(f"{exc.field}: {exc.message}", 2)
+        return
+    inp = created.input
+    value = {
+        "id": inp.id,
+        "workspace_id": inp.workspace_id,
+        "kind": inp.kind.value,
+        "platform": inp.platform,
+        "name": inp.name,
+        "key": inp.key,
+        "secret": created.secret,
+    }
+    _emit(as_json, value, f"input {inp.id} ({inp.name}): key {inp.key}  secret {created.secret}")
+
+
+@inputs_app.command("list")
+def inputs_list(
+    workspace: Annotated[int | None, typer.Option("--workspace")] = None,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """List inputs (keys only; secrets are never shown again)."""
+    stores = bootstrap.open_stores(_settings(data_dir))
+    inputs = TenancyService(stores.config).list_inputs(workspace)
+    rows = [
+        {
+            "id": i.id,
+            "workspace_id": i.workspace_id,
+            "kind": i.kind.value,
+            "platform": i.platform,
+            "name": i.name,
+            "key": i.key,
+            "active": i.active,
+        }
+        for i in inputs
+    ]
+    human = "\n".join(
+        f"{r['id']}\tws {r['workspace_id']}\t{r['kind']}\t{r['platform']}\t{r['key']}\t{r['name']}"
+        for r in rows
+    )
+    _emit(as_json, {"inputs": rows}, human or "no inputs")
+
+
+@workspaces_app.command("list")
+def workspaces_list(data_dir: DataDir = None, as_json: Json = False) -> None:
+    """List workspaces."""
+    stores = bootstrap.open_stores(_settings(data_dir))
+    rows = [
+        {
+            "id": w.id,
+            "account_id": w.account_id,
+            "org_id": w.org_id,
+            "name": w.name,
+            "rate_limit_per_s": w.rate_limit_per_s,
+        }
+        for w in TenancyService(stores.config).list_workspaces()
+    ]
+    _emit(
+        as_json, {"workspaces": rows}, "\n".join(f"{r['id']}\t{r['name']}" for r in rows) or "no workspaces"
+    )
+
+
+@workspaces_app.command("set-rate-limit")
+def workspaces_set_rate_limit(
+    workspace: Annotated[int, typer.Option("--workspace")],
+    per_second: Annotated[int, typer.Option("--per-second", help="Batches per second; 0 turns it off.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Limit how many batches per second the Events API accepts for a workspace (429 beyond)."""
+    stores = bootstrap.open_stores(_settings(data_dir))
+    try:
+        TenancyService(stores.config).set_rate_limit(workspace, per_second)
+    except InvalidRequest as exc:
+        _fail(f"{exc.field}: {exc.message}", 2)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

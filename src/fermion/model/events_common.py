@@ -1,0 +1,100 @@
+"""Shared building blocks of the batch model: the `Record` base (which keeps unknown JSON fields),
+lenient scalar types, locations, `device_current_state` and the fields common to every event's data.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from fermion.model.enums import LocationSource, SystemNotificationType
+
+# Encoded name of `Record.extra`. It never reaches the wire: the codec moves unknown input keys in
+# and merges them back out. Field names cannot hold control characters, so this is merely unlikely.
+EXTRA_KEY = "__fermion_extra__"
+
+# An integer identifier (mpid, event_id, ...); the codec also accepts it as a numeric string.
+Id = Annotated[int, msgspec.Meta(extra={"fermion": "id"})]
+Number = int | float
+Scalar = str | int | float | bool | None
+StrOrInt = str | int
+# A loosely typed measurement: a number, or a string carrying one.
+Loose = int | float | str
+
+
+class Record(msgspec.Struct, kw_only=True, omit_defaults=True, repr_omit_defaults=True):
+    """Base of every batch struct. `extra` holds the JSON keys the struct does not declare."""
+
+    extra: dict[str, Any] = msgspec.field(default_factory=dict, name=EXTRA_KEY)
+
+
+class Location(Record):
+    """An event's `location`, or the batch `context.location` (spec 2.7, 2.9)."""
+
+    latitude: Loose | None = None
+    longitude: Loose | None = None
+    accuracy: Loose | None = None
+    country_code: str | None = None
+    region_code: str | None = None
+    city_name: str | None = None
+    postal_code: StrOrInt | None = None
+    dma_code: int | None = None
+    location_source: LocationSource | None = None
+
+
+class DeviceCurrentState(Record):
+    """`data.device_current_state` (spec 2.11), typed loosely."""
+
+    time_since_start_ms: Loose | None = None
+    battery_level: Loose | None = None
+    data_connection_type: str | None = None
+    data_connection_type_detail: str | None = None
+    gps_state: bool | str | None = None
+    total_system_memory_usage_bytes: Loose | None = None
+    disk_space_free_bytes: Loose | None = None
+    external_disk_space_free_bytes: Loose | None = None
+    cpu: Loose | None = None
+    system_memory_available_bytes: Loose | None = None
+    system_memory_low: bool | None = None
+    system_memory_threshold_bytes: Loose | None = None
+    application_memory_available_bytes: Loose | None = None
+    application_memory_max_bytes: Loose | None = None
+    application_memory_total_bytes: Loose | None = None
+    # An `Orientation` value, another string, or an integer code.
+    device_orientation: str | int | None = None
+    status_bar_orientation: str | int | None = None
+
+
+class EventSystemNotificationInfo(Record):
+    type: SystemNotificationType | None = None
+
+
+class EventData(Record):
+    """The fields every event's `data` may carry (spec 2.9), plus the output-only ones (spec 2.1)."""
+
+    timestamp_unixtime_ms: int | None = None
+    event_id: Id | None = None
+    event_num: int | None = None
+    source_message_id: str | None = None
+    session_id: Id | None = None
+    session_uuid: str | None = None
+    session_start_unixtime_ms: int | None = None
+    event_start_unixtime_ms: int | None = None
+    custom_attributes: dict[str, Scalar] | None = None
+    custom_flags: dict[str, Any] | None = None
+    location: Location | None = None
+    device_current_state: DeviceCurrentState | None = None
+    is_goal_defined: bool | None = None
+    lifetime_value_change: bool | int | float | None = None
+    lifetime_value_attribute_name: str | None = None
+    data_connection_type: str | None = None
+    view_controller: str | None = None
+    is_main_thread: bool | None = None
+    canonical_name: str | None = None
+    event_system_notification_info: EventSystemNotificationInfo | None = None
+    page_url: str | None = None
+    # Output-only: added by mParticle when it forwards raw JSON.
+    message_id: StrOrInt | None = None
+    message_type: StrOrInt | None = None
+    session_start_unixtime: int | None = None

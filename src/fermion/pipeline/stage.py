@@ -1,0 +1,36 @@
+"""The stage protocol, the context a stage sees, and the chain runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fermion.model.batch import Batch
+from fermion.model.records import InboundRecord
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A stage's verdict that the batch goes no further, with the reason (kept for reports)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage may know besides the batch: the inbound stamp and the processing time."""
+
+    record: InboundRecord
+    now_ms: int
+
+
+Stage = Callable[[Batch, StageContext], "Batch | Drop"]
+
+
+def run_chain(stages: Sequence[Stage], batch: Batch, ctx: StageContext) -> Batch | Drop:
+    for stage in stages:
+        result = stage(batch, ctx)
+        if isinstance(result, Drop):
+            return result
+        batch = result
+    return batch

@@ -1,0 +1,254 @@
+"""Events API ingest: authenticate, decode and check limits, stamp, append durably, answer.
+
+202 is returned only after the inbound log has committed every batch of the request. A request is
+all-or-nothing: one invalid batch in a bulk request rejects the request, naming the batch by index.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import secrets
+import time
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from fermion.model.batch import Batch
+from fermion.model.codec import BatchError, FieldError, decode_batch, decode_bulk
+from fermion.model.ids import new_batch_id
+from fermion.model.records import InboundRecord
+from fermion.ports import InboundLog
+from fermion.services.auth_cache import InputAuthenticator
+from fermion.services.rate_limit import RateLimiter
+from fermion.settings import Limits
+
+
+class Endpoint(Enum):
+    EVENTS = "events"
+    BULK = "bulkevents"
+    HISTORICAL = "bulkevents/historical"
+
+
+@dataclass
+class Outcome:
+    status: int
+    errors: list[dict[str, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def error(status: int, code: str, message: str, field_name: str = "") -> Outcome:
+        err = {"code": code, "message": message}
+        if field_name:
+            err["field"] = field_name
+        return Outcome(status, [err])
+
+
+class Rejected(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+
+class IngestService:
+    def __init__(
+        self,
+        log: InboundLog,
+        auth: InputAuthenticator,
+        limiter: RateLimiter,
+        limits: Limits,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._log = log
+        self._auth = auth
+        self._limiter = limiter
+        self._limits = limits
+        self._clock = clock
+
+    async def ingest(
+        self,
+        endpoint: Endpoint,
+        authorization: str | None,
+        body: bytes,
+        content_encoding: str | None,
+        source_ip: str,
+    ) -> Outcome:
+        try:
+            return await self._ingest(endpoint, authorization, body, content_encoding, source_ip)
+        except Rejected as rejected:
+            return rejected.outcome
+
+    async def _ingest(
+        self,
+        endpoint: Endpoint,
+        authorization: str | None,
+        body: bytes,
+        content_encoding: str | None,
+        source_ip: str,
+    ) -> Outcome:
+        key, secret = _basic_credentials(authorization)
+        inp = await self._auth.authenticate(key, secret)
+        if inp is None:
+            raise Rejected(Outcome.error(403, "FORBIDDEN", "The API key or secret is not valid."))
+        body = self._decompress(body, content_encoding)
+        batches = self._decode(endpoint, body)
+        now_ms = int(self._clock() * 1000)
+        if endpoint is Endpoint.HISTORICAL:
+            _check_historical(batches, now_ms - self._limits.historical_min_age_ms)
+        workspace = await self._auth.workspace(inp.workspace_id)
+        headers: dict[str, str] = {}
+        if workspace is not None and workspace.rate_limit_per_s > 0:
+            wait_s, used_pct = self._limiter.take(
+                workspace.id, workspace.rate_limit_per_s, len(batches), self._clock()
+            )
+            if wait_s > 0:
+                return Outcome(
+                    429,
+                    [{"code": "TOO_MANY_REQUESTS", "message": "Workspace rate limit exceeded."}],
+                    {"Retry-After": str(max(1, math.ceil(wait_s))), "X-mp-rate-limit-exceeded": "workspace"},
+                )
+            headers["X-mp-rate-limit-percentage-used"] = str(used_pct)
+        request_id = uuid.uuid4().hex
+        records = [
+            InboundRecord(
+                batch_id=new_batch_id(now_ms, secrets.randbits(22)),
+                workspace_id=inp.workspace_id,
+                input_id=inp.id,
+                environment="development" if batch.environment == "development" else "production",
+                received_ms=now_ms,
+                source_ip=source_ip,
+                request_id=request_id,
+                historical=endpoint is Endpoint.HISTORICAL,
+                payload=raw,
+            )
+            for raw, batch in batches
+        ]
+        await self._log.append(records)
+        headers["X-Request-Id"] = request_id
+        return Outcome(202, headers=headers)
+
+    def _decompress(self, body: bytes, content_encoding: str | None) -> bytes:
+        limit = self._limits.max_request_bytes
+        encoding = (content_encoding or "identity").strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+            inflater = zlib.decompressobj(wbits)
+            try:
+                body = inflater.decompress(body, limit + 1)
+            except zlib.error as exc:
+                raise Rejected(
+                    Outcome.error(400, "BAD_REQUEST", f"Body is not valid {encoding}: {exc}", "body")
+                ) from None
+        elif encoding != "identity":
+            raise Rejected(
+                Outcome.error(
+                    415,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    f"Content-Encoding {encoding!r} is not supported.",
+                    "Content-Encoding",
+                )
+            )
+        if len(body) > limit:
+            raise Rejected(
+                Outcome.error(413, "PAYLOAD_TOO_LARGE", f"The request exceeds {limit} bytes.", "body")
+            )
+        return body
+
+    def _decode(self, endpoint: Endpoint, body: bytes) -> list[tuple[bytes, Batch]]:
+        limits = self._limits
+        if endpoint is Endpoint.EVENTS:
+            raws = [body]
+            prefix: Callable[[int], str] = lambda i: ""  # noqa: E731
+        else:
+            try:
+                raws = [bytes(r) for r in decode_bulk(body)]
+            except BatchError as exc:
+                raise Rejected(_bad_request(exc.errors)) from None
+            if len(raws) > limits.max_batches_per_request:
+                raise Rejected(
+                    Outcome.error(
+                        413,
+                        "PAYLOAD_TOO_LARGE",
+                        f"A request may hold at most {limits.max_batches_per_request} batches;"
+                        f" got {len(raws)}.",
+                        "body",
+                    )
+                )
+            prefix = lambda i: f"[{i}]"  # noqa: E731
+        out: list[tuple[bytes, Batch]] = []
+        for index, raw in enumerate(raws):
+            where = prefix(index)
+            if len(raw) > limits.max_batch_bytes:
+                raise Rejected(
+                    Outcome.error(
+                        413,
+                        "PAYLOAD_TOO_LARGE",
+                        f"A batch may be at most {limits.max_batch_bytes} bytes.",
+                        where or "body",
+                    )
+                )
+            try:
+                out.append((raw, decode_batch(raw)))
+            except BatchError as exc:
+                raise Rejected(_bad_request(exc.errors, where)) from None
+        return out
+
+
+def _basic_credentials(authorization: str | None) -> tuple[str, str]:
+    missing = Outcome.error(
+        401,
+        "UNAUTHORIZED",
+        "Basic authentication with the input key and secret is required.",
+        "Authorization",
+    )
+    if not authorization:
+        raise Rejected(missing)
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "basic" or not token:
+        raise Rejected(missing)
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Rejected(missing) from None
+    key, sep, secret = decoded.partition(":")
+    if not sep or not key:
+        raise Rejected(Outcome.error(403, "FORBIDDEN", "The API key or secret is not valid."))
+    return key, secret
+
+
+def _bad_request(errors: list[FieldError], prefix: str = "") -> Outcome:
+    def name(f: str) -> str:
+        if not prefix:
+            return f
+        if f == "body":
+            return prefix
+        return f"{prefix}{f}" if f.startswith("[") else f"{prefix}.{f}"
+
+    return Outcome(
+        400, [{"code": "BAD_REQUEST", "message": e.message, "field": name(e.field)} for e in errors]
+    )
+
+
+def _check_historical(batches: list[tuple[bytes, Batch]], newest_allowed_ms: int) -> None:
+    for i, (_, batch) in enumerate(batches):
+        if not batch.events:
+            raise Rejected(
+                Outcome.error(400, "BAD_REQUEST", "A historical batch must contain events.", f"[{i}].events")
+            )
+        for j, event in enumerate(batch.events):
+            ts = event.data.timestamp_unixtime_ms
+            where = f"[{i}].events[{j}].data.timestamp_unixtime_ms"
+            if ts is None:
+                raise Rejected(
+                    Outcome.error(
+                        400, "BAD_REQUEST", "Every historical event needs timestamp_unixtime_ms.", where
+                    )
+                )
+            if ts > newest_allowed_ms:
+                raise Rejected(
+                    Outcome.error(
+                        400, "BAD_REQUEST", "Historical events must be at least 72 hours old.", where
+                    )
+                )
