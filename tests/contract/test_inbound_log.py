@@ -1,0 +1,102 @@
+"""Contract for the InboundLog port: durable append, ordered fetch, ack, redelivery after reopening.
+
+Runs against every InboundLog adapter (today: the embedded SQLite log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fermion.adapters.inbound_sqlite import SqliteInboundLog
+from fermion.ports import InboundLog, InboundRecord
+
+LogFactory = Callable[[], InboundLog]
+
+
+@pytest.fixture(params=["sqlite"])
+def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> LogFactory:
+    assert request.param == "sqlite"
+    return lambda: SqliteInboundLog(tmp_path / "inbound.db")
+
+
+def record(i: int, payload: bytes = b'{"events":[]}') -> InboundRecord:
+    return InboundRecord(
+        batch_id=10_000 + i,
+        workspace_id=1,
+        input_id=2,
+        environment="development",
+        received_ms=1_700_000_000_000 + i,
+        source_ip="127.0.0.1",
+        request_id=f"r{i}",
+        historical=i % 2 == 0,
+        payload=payload,
+    )
+
+
+def test_append_fetch_ack_in_order(open_log: LogFactory) -> None:
+    async def scenario() -> None:
+        log = open_log()
+        await log.append([record(i) for i in range(5)])
+        got = await log.fetch(3, 0)
+        assert [r.batch_id for r in got] == [10_000, 10_001, 10_002]
+        assert got[0].payload == b'{"events":[]}' and got[0].historical and not got[1].historical
+        assert got[0].seq < got[1].seq < got[2].seq
+        rest = await log.fetch(10, 0)
+        assert [r.batch_id for r in rest] == [10_003, 10_004]
+        assert await log.fetch(10, 0) == []
+        await log.ack(got + rest)
+        await log.close()
+
+    asyncio.run(scenario())
+
+
+def test_unacked_records_are_delivered_again_after_reopening(open_log: LogFactory) -> None:
+    async def first() -> None:
+        log = open_log()
+        await log.append([record(i) for i in range(4)])
+        got = await log.fetch(10, 0)
+        await log.ack(got[:2])
+        await log.close()  # a crash after processing only two
+
+    async def second() -> list[int]:
+        log = open_log()
+        got = await log.fetch(10, 0)
+        await log.close()
+        return [r.batch_id for r in got]
+
+    asyncio.run(first())
+    assert asyncio.run(second()) == [10_002, 10_003]
+
+
+def test_concurrent_appends_are_all_stored(open_log: LogFactory) -> None:
+    async def scenario() -> int:
+        log = open_log()
+        await asyncio.gather(*(log.append([record(i), record(1000 + i)]) for i in range(200)))
+        got: list[InboundRecord] = []
+        while batch := await log.fetch(150, 0):
+            got += batch
+        await log.close()
+        return len({r.batch_id for r in got})
+
+    assert asyncio.run(scenario()) == 400
+
+
+def test_fetch_waits_for_new_records(open_log: LogFactory) -> None:
+    async def scenario() -> list[int]:
+        log = open_log()
+
+        async def later() -> None:
+            await asyncio.sleep(0.1)
+            await log.append([record(7)])
+
+        task = asyncio.create_task(later())
+        got = await log.fetch(10, 5.0)
+        await task
+        await log.close()
+        return [r.batch_id for r in got]
+
+    assert asyncio.run(scenario()) == [10_007]
