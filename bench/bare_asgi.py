@@ -1,24 +1,28 @@
-"""The ingest ceiling: a bare ASGI endpoint that parses a batch like Fermion does and answers 202."""
+"""The ingest ceiling: a bare ASGI endpoint that reads the body, parses it like Fermion, answers 202."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from fermion.model.codec import decode_batch
 
 
-async def events(request: Request) -> Response:
-    decode_batch(await request.body())
-    return Response(status_code=202)
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    decode_batch(b"".join(chunks))
+    await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
-
-app = Starlette(routes=[Route("/v2/events", events, methods=["POST"])])
 
 if __name__ == "__main__":
     uvicorn.run(

@@ -123,7 +123,7 @@ def main() -> None:
         bare.wait()
 
     with tempfile.TemporaryDirectory() as tmp:
-        server = FermionProcess(Path(tmp))
+        server = FermionProcess(Path(tmp), env={})  # production defaults
         server.init()
         server.start("--role", "api")
         try:

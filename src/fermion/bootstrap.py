@@ -19,7 +19,7 @@ from fermion.adapters.sql.engine import make_engine, migrate
 from fermion.adapters.sql.event_store import SqlEventStore
 from fermion.api.admin import admin_router
 from fermion.api.errors import install_error_handlers
-from fermion.api.events import CollapseSlashes, events_routes
+from fermion.api.events import EventsApp
 from fermion.api.health import health_routes
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.archive import Archiver
@@ -48,7 +48,7 @@ def open_stores(settings: Settings, run_migrations: bool = True) -> Stores:
     return Stores(engine=engine, config=SqlConfigStore(engine), events=SqlEventStore(engine))
 
 
-def create_app(settings: Settings, stores: Stores) -> FastAPI:
+def create_app(settings: Settings, stores: Stores) -> EventsApp:
     """The API process's app: Events API, admin API, Live Stream, health."""
     inbound = SqliteInboundLog(settings.inbound_path)
 
@@ -65,7 +65,6 @@ def create_app(settings: Settings, stores: Stores) -> FastAPI:
         RateLimiter(),
         settings.limits,
     )
-    app.router.routes.extend(events_routes(ingest, settings.limits.max_request_bytes))
 
     def readiness() -> dict[str, object]:
         with stores.engine.connect() as conn:
@@ -78,8 +77,7 @@ def create_app(settings: Settings, stores: Stores) -> FastAPI:
             AdminAuth(stores.config), TenancyService(stores.config), stores.events, LiveStream(stores.events)
         )
     )
-    app.add_middleware(CollapseSlashes)
-    return app
+    return EventsApp(ingest, settings.limits.max_request_bytes, app)
 
 
 def build_worker(settings: Settings, stores: Stores) -> tuple[Worker, SqliteInboundLog]:

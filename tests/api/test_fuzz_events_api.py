@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import all_fixture_names, load_fixture
+from support.batches import all_fixture_names, load_fixture
 from support.fermion_proc import FermionProcess
 
 json_scalars = (

@@ -1,8 +1,9 @@
 """The embedded inbound log: a SQLite file in WAL mode, written by one thread that group-commits.
 
-Requests hand their records to the writer thread and wait; the thread commits everything that
-queued up meanwhile in one transaction (one fsync), then wakes every waiter. Acknowledged records
-are deleted, so whatever is still in the table after a crash is delivered again.
+Requests queue their records and wait; the writer thread commits everything queued meanwhile in one
+transaction (one fsync) and wakes all those waiters with one call into their event loop, so the loop
+keeps serving requests while the disk syncs. Acknowledged records are deleted, so whatever is still
+in the table after a crash is delivered again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 from pathlib import Path
 
 from fermion.model.records import InboundRecord
@@ -32,16 +32,18 @@ CREATE TABLE IF NOT EXISTS inbound (
     payload BLOB NOT NULL
 )
 """
-_INSERT = (
+_INSERT_PREFIX = (
     "INSERT INTO inbound (batch_id, workspace_id, input_id, environment, received_ms, source_ip,"
-    " request_id, historical, payload) VALUES (?,?,?,?,?,?,?,?,?)"
+    " request_id, historical, payload) VALUES "
 )
+_ROW = "(?,?,?,?,?,?,?,?,?)"
+_ROWS_PER_STATEMENT = 500  # 4,500 variables, well under SQLite's 32,766
 _SELECT = (
     "SELECT seq, batch_id, workspace_id, input_id, environment, received_ms, source_ip, request_id,"
     " historical, payload FROM inbound WHERE seq > ? ORDER BY seq LIMIT ?"
 )
-_MAX_GROUP = 5000
 _POLL_S = 0.01
+_CHECKPOINT_EVERY_S = 0.5
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -54,37 +56,64 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class _Op:
-    __slots__ = ("deletes", "future", "inserts")
+    __slots__ = ("deletes", "future", "inserts", "loop")
 
-    def __init__(self, inserts: Sequence[InboundRecord], deletes: Sequence[int]) -> None:
+    def __init__(
+        self,
+        inserts: Sequence[InboundRecord],
+        deletes: Sequence[int],
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[None],
+    ) -> None:
         self.inserts = inserts
         self.deletes = deletes
-        self.future: Future[None] = Future()
+        self.loop = loop
+        self.future = future
+
+
+def _settle(group: list[_Op], error: BaseException | None) -> None:
+    for op in group:
+        if op.future.done():
+            continue
+        if error is None:
+            op.future.set_result(None)
+        else:
+            op.future.set_exception(error)
 
 
 class SqliteInboundLog:
-    """InboundLog over a SQLite file; safe to open from several processes at once."""
+    """InboundLog over a SQLite file; safe to open from several processes at once.
+
+    Appends and acks must come from one event loop (the one that first calls them).
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
-        setup = _connect(path)
-        setup.execute(_SCHEMA)
-        setup.close()
+        self._writer = _connect(path)
+        self._writer.execute(_SCHEMA)
+        # Checkpoints copy the WAL into the database file and fsync it; done inside a commit they
+        # would delay every waiter, so a background thread does them (PASSIVE never blocks writers).
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
-        self._writer = threading.Thread(target=self._write_loop, name="inbound-writer", daemon=True)
-        self._writer.start()
+        self._writer_thread = threading.Thread(target=self._write_loop, name="inbound-writer", daemon=True)
+        self._writer_thread.start()
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="inbound-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
         self._reader = _connect(path)
         self._reader_lock = threading.Lock()
         self._cursor = 0  # highest seq handed out by fetch in this process
         self._closed = False
 
     async def append(self, records: Sequence[InboundRecord]) -> None:
-        await self._submit(_Op(records, ()))
+        await self._submit(records, ())
 
     async def ack(self, records: Sequence[InboundRecord]) -> None:
         if records:
-            await self._submit(_Op((), [r.seq for r in records]))
+            await self._submit((), [r.seq for r in records])
 
     async def fetch(self, max_records: int, wait_s: float) -> list[InboundRecord]:
         deadline = time.monotonic() + wait_s
@@ -105,15 +134,27 @@ class SqliteInboundLog:
             return
         self._closed = True
         self._queue.put(None)
-        await asyncio.to_thread(self._writer.join)
+        await asyncio.to_thread(self._writer_thread.join)
+        self._stop_checkpoints.set()
+        await asyncio.to_thread(self._checkpointer.join)
         with self._reader_lock:
             self._reader.close()
 
-    async def _submit(self, op: _Op) -> None:
+    async def _submit(self, inserts: Sequence[InboundRecord], deletes: Sequence[int]) -> None:
         if self._closed:
             raise RuntimeError("inbound log is closed")
+        loop = asyncio.get_running_loop()
+        op = _Op(inserts, deletes, loop, loop.create_future())
         self._queue.put(op)
-        await asyncio.wrap_future(op.future)
+        await op.future
+
+    def _checkpoint_loop(self) -> None:
+        conn = _connect(self._path)
+        try:
+            while not self._stop_checkpoints.wait(_CHECKPOINT_EVERY_S):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
 
     def _read(self, max_records: int) -> list[InboundRecord]:
         with self._reader_lock:
@@ -137,37 +178,37 @@ class SqliteInboundLog:
         ]
 
     def _write_loop(self) -> None:
-        conn = _connect(self._path)
-        try:
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                group = [first]
-                size = len(first.inserts) + len(first.deletes)
-                stop = False
-                while size < _MAX_GROUP:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        stop = True
-                        break
+        while True:
+            first = self._queue.get()
+            group = [first] if first is not None else []
+            stop = first is None
+            while not stop:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                else:
                     group.append(nxt)
-                    size += len(nxt.inserts) + len(nxt.deletes)
-                self._commit(conn, group)
-                if stop:
-                    return
-        finally:
-            conn.close()
+            if group:
+                self._commit(group)
+            if stop:
+                self._writer.close()
+                return
 
-    @staticmethod
-    def _commit(conn: sqlite3.Connection, group: list[_Op]) -> None:
+    def _commit(self, group: list[_Op]) -> None:
+        conn = self._writer
+        error: BaseException | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
-            inserts = [
-                (
+            # One multi-row statement, not executemany: each statement step releases and retakes
+            # the GIL, and every retake can wait a full switch interval behind the event loop.
+            rows = [
+                value
+                for op in group
+                for r in op.inserts
+                for value in (
                     r.batch_id,
                     r.workspace_id,
                     r.input_id,
@@ -178,20 +219,24 @@ class SqliteInboundLog:
                     int(r.historical),
                     r.payload,
                 )
-                for op in group
-                for r in op.inserts
             ]
-            if inserts:
-                conn.executemany(_INSERT, inserts)
-            deletes = [(seq,) for op in group for seq in op.deletes]
-            if deletes:
-                conn.executemany("DELETE FROM inbound WHERE seq = ?", deletes)
+            for start in range(0, len(rows), _ROWS_PER_STATEMENT * 9):
+                chunk = rows[start : start + _ROWS_PER_STATEMENT * 9]
+                conn.execute(_INSERT_PREFIX + ",".join([_ROW] * (len(chunk) // 9)), chunk)
+            deletes = [seq for op in group for seq in op.deletes]
+            for start in range(0, len(deletes), _ROWS_PER_STATEMENT * 9):
+                chunk_ids = deletes[start : start + _ROWS_PER_STATEMENT * 9]
+                conn.execute(
+                    f"DELETE FROM inbound WHERE seq IN ({','.join('?' * len(chunk_ids))})", chunk_ids
+                )
             conn.execute("COMMIT")
-        except BaseException as exc:
+        except Exception as exc:
+            error = exc
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for op in group:
-                op.future.set_exception(exc)
-            return
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Op]] = {}
         for op in group:
-            op.future.set_result(None)
+            by_loop.setdefault(op.loop, []).append(op)
+        for loop, ops in by_loop.items():
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle, ops, error)

@@ -32,12 +32,18 @@ class InputAuthenticator:
         self._verified[(key, secret)] = inp
         return inp
 
+    def cached_workspace(self, workspace_id: int) -> tuple[bool, Workspace | None]:
+        """(True, workspace) while the cached copy is fresh; (False, None) when it must be re-read."""
+        cached = self._workspaces.get(workspace_id)
+        if cached is not None and time.monotonic() - cached[0] < self._workspace_ttl_s:
+            return True, cached[1]
+        return False, None
+
     async def workspace(self, workspace_id: int) -> Workspace | None:
         """The workspace, re-read every few seconds so CLI changes (rate limits) take effect."""
-        now = time.monotonic()
-        cached = self._workspaces.get(workspace_id)
-        if cached is not None and now - cached[0] < self._workspace_ttl_s:
-            return cached[1]
+        fresh, ws = self.cached_workspace(workspace_id)
+        if fresh:
+            return ws
         ws = await asyncio.to_thread(self._config.get_workspace, workspace_id)
-        self._workspaces[workspace_id] = (now, ws)
+        self._workspaces[workspace_id] = (time.monotonic(), ws)
         return ws

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from conftest import all_fixture_names, load_fixture
 from fermion.model.codec import batch_to_builtins, decode_batch
-from fermion.model.ids import derived_id, event_id_for, new_batch_id, to_signed64
+from fermion.model.ids import BatchIdGenerator, derived_id, event_id_for, to_signed64
 from fermion.model.records import InboundRecord
 from fermion.pipeline.identity_stub import assign_mpid
 from fermion.pipeline.normalize import normalize
 from fermion.pipeline.stage import Drop, StageContext, run_chain
 from fermion.pipeline.store_rows import to_processed
+from support.batches import all_fixture_names, load_fixture
 
 RECEIVED = 1_763_800_000_000
 
@@ -115,8 +115,9 @@ def test_chain_and_store_rows() -> None:
 
 
 def test_ids() -> None:
-    a = new_batch_id(RECEIVED, 1)
-    b = new_batch_id(RECEIVED + 1, 0)
-    assert 0 < a < b < 2**63
+    gen = BatchIdGenerator(node_id=5)
+    ids = [gen.next(RECEIVED) for _ in range(10_000)] + [gen.next(RECEIVED - 10), gen.next(RECEIVED + 5000)]
+    assert len(set(ids)) == len(ids) and ids == sorted(ids) and ids[0] > 0 and ids[-1] < 2**63
+    assert BatchIdGenerator(node_id=6).next(RECEIVED) != BatchIdGenerator(node_id=5).next(RECEIVED)
     assert to_signed64(2**64 - 1) == -1 and to_signed64(5) == 5
     assert derived_id("x", 1) == derived_id("x", 1) != derived_id("x", 2)
