@@ -21,12 +21,14 @@ from fermion.api.admin import admin_router
 from fermion.api.errors import install_error_handlers
 from fermion.api.events import EventsApp
 from fermion.api.health import health_routes
+from fermion.pipeline.identity_stub import assign_mpid
+from fermion.pipeline.normalize import normalize
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.archive import Archiver
 from fermion.services.auth_cache import InputAuthenticator
 from fermion.services.ingest import IngestService
 from fermion.services.livestream import LiveStream
-from fermion.services.processing import Processor
+from fermion.services.processing import Phase, Processor, PureStages, StoreEvents
 from fermion.services.rate_limit import RateLimiter
 from fermion.services.tenancy import TenancyService
 from fermion.services.worker import Worker
@@ -80,10 +82,18 @@ def create_app(settings: Settings, stores: Stores) -> EventsApp:
     return EventsApp(ingest, settings.limits.max_request_bytes, app)
 
 
+def processing_phases(stores: Stores) -> list[Phase]:
+    """The processing chain, in order (ARCHITECTURE.md "The flow")."""
+    return [
+        PureStages([normalize, assign_mpid], name="normalize"),
+        StoreEvents(stores.events),
+    ]
+
+
 def build_worker(settings: Settings, stores: Stores) -> tuple[Worker, SqliteInboundLog]:
     inbound = SqliteInboundLog(settings.inbound_path)
     archiver = Archiver(stores.config, stores.events, FileArchive(settings.archive_dir))
-    return Worker(inbound, Processor(stores.events), archiver), inbound
+    return Worker(inbound, Processor(processing_phases(stores)), archiver), inbound
 
 
 async def run_worker(settings: Settings, stores: Stores, stop: asyncio.Event, parent_pid: int | None) -> None:

@@ -98,4 +98,4 @@ def migrate(engine: Engine) -> None:
     with _MIGRATING, write_engine(engine).begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(select(func.pg_advisory_xact_lock(_PG_MIGRATE_LOCK)))
-        command.upgrade(alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection), "heads")

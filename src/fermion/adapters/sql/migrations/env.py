@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from fermion.adapters.sql.schema import metadata
+from fermion.adapters.sql.all_tables import metadata
 
 
 def _run(connection: Connection) -> None:

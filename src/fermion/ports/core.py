@@ -1,7 +1,4 @@
-"""Storage ports: the small interfaces the services use, implemented by every adapter.
-
-Each port has one contract test suite (tests/contract) that runs against every adapter.
-"""
+"""Core storage ports: the inbound log, tenancy/config, the event store and the archive."""
 
 from __future__ import annotations
 
@@ -15,22 +12,8 @@ from fermion.model.records import (
     InboundRecord,
     NewInput,
     ProcessedBatch,
-    StoredEvent,
 )
 from fermion.model.tenancy import Account, Input, Organization, Workspace
-
-__all__ = [
-    "BatchFilter",
-    "BatchRow",
-    "ConfigStore",
-    "EventRow",
-    "EventStore",
-    "InboundLog",
-    "InboundRecord",
-    "NewInput",
-    "ProcessedBatch",
-    "StoredEvent",
-]
 
 
 class InboundLog(Protocol):
