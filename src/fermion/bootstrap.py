@@ -5,32 +5,74 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from fermion.adapters.archive_fs import FileArchive
-from fermion.adapters.inbound_sqlite import SqliteInboundLog
+from fermion.adapters.sql.catalog_store import SqlCatalogStore
 from fermion.adapters.sql.config_store import SqlConfigStore
 from fermion.adapters.sql.engine import make_engine, migrate
+from fermion.adapters.sql.event_alias import SqlEventReattribution
 from fermion.adapters.sql.event_store import SqlEventStore
+from fermion.adapters.sql.event_timeline import SqlEventTimeline
+from fermion.adapters.sql.identity_store import SqlIdentityStore
+from fermion.adapters.sql.profile_store import SqlProfileStore
+from fermion.api.activity import activity_router
 from fermion.api.admin import admin_router
+from fermion.api.catalog import catalog_router
+from fermion.api.delivery import delivery_router
 from fermion.api.errors import install_error_handlers
 from fermion.api.events import EventsApp
 from fermion.api.health import health_routes
-from fermion.pipeline.identity_stub import assign_mpid
+from fermion.api.identity import identity_router
+from fermion.api.identity_admin import identity_admin_router
+from fermion.api.oauth import oauth_router
+from fermion.api.ops import metrics_route, ops_app, serving
+from fermion.api.profile_api import profile_router
+from fermion.api.websdk import WebSdkApp
+from fermion.bootstrap_delivery import (
+    DeliveryStores,
+    build_sender,
+    delivery_api,
+    forwarding_phase,
+    open_delivery,
+)
+from fermion.delivery.filters import data_filter
+from fermion.delivery.stages import ConnectionHooks
+from fermion.integrations.commerce_expansion import commerce_expansion
 from fermion.pipeline.normalize import normalize
+from fermion.ports import IdentityLookup
+from fermion.privacy.forwarding import ConsentRulesLoader, consent_forwarding
+from fermion.scaleout import (
+    archive_runner,
+    check_database,
+    delivery_gauges,
+    inbound_details,
+    node_id,
+    open_inbound,
+    start_inbound,
+)
 from fermion.services.admin_auth import AdminAuth
-from fermion.services.archive import Archiver
 from fermion.services.auth_cache import InputAuthenticator
+from fermion.services.bearer_auth import BearerAuth
+from fermion.services.catalog import CatalogService, CountDataPoints, DataFilterLoader
+from fermion.services.identity import IdentityService
+from fermion.services.identity_auth import IdentityAuth
+from fermion.services.identity_phase import IdentityPhase
 from fermion.services.ingest import IngestService
 from fermion.services.livestream import LiveStream
+from fermion.services.metrics import MeteredInboundLog, Metrics
+from fermion.services.oauth import OAuthService
 from fermion.services.processing import Phase, Processor, PureStages, StoreEvents
+from fermion.services.profile_alias import CopyFirstSeen
+from fermion.services.profile_edits import ProfileEditor
+from fermion.services.profile_phase import ProfilePhase
+from fermion.services.profile_queries import ProfileQueries
 from fermion.services.rate_limit import RateLimiter
 from fermion.services.tenancy import TenancyService
+from fermion.services.websdk import KeyLookup, WebSdkService
 from fermion.services.worker import Worker
 from fermion.settings import Settings
 
@@ -40,6 +82,9 @@ class Stores:
     engine: Engine
     config: SqlConfigStore
     events: SqlEventStore
+    profiles: SqlProfileStore
+    delivery: DeliveryStores
+    catalog: SqlCatalogStore
 
 
 def open_stores(settings: Settings, run_migrations: bool = True) -> Stores:
@@ -47,15 +92,25 @@ def open_stores(settings: Settings, run_migrations: bool = True) -> Stores:
     engine = make_engine(settings.effective_database_url)
     if run_migrations:
         migrate(engine)
-    return Stores(engine=engine, config=SqlConfigStore(engine), events=SqlEventStore(engine))
+    return Stores(
+        engine=engine,
+        config=SqlConfigStore(engine),
+        events=SqlEventStore(engine),
+        profiles=SqlProfileStore(engine),
+        delivery=open_delivery(settings, engine),
+        catalog=SqlCatalogStore(engine),
+    )
 
 
-def create_app(settings: Settings, stores: Stores) -> EventsApp:
-    """The API process's app: Events API, admin API, Live Stream, health."""
-    inbound = SqliteInboundLog(settings.inbound_path)
+def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = None) -> EventsApp:
+    """The API process's app: Events API, admin API, Live Stream, health, metrics."""
+    metrics = metrics or Metrics("api")
+    delivery_gauges(metrics, stores.delivery.outputs, stores.delivery.queue)
+    inbound = open_inbound(settings, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await start_inbound(inbound)
         yield
         await inbound.close()
 
@@ -66,39 +121,113 @@ def create_app(settings: Settings, stores: Stores) -> EventsApp:
         InputAuthenticator(stores.config, settings.config_cache_ttl_s),
         RateLimiter(),
         settings.limits,
+        node_id=node_id(settings, stores.engine),
     )
 
     def readiness() -> dict[str, object]:
-        with stores.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return {"inbound_pending": inbound.pending()}
+        check_database(stores.engine)
+        return inbound_details(inbound)
 
-    app.router.routes.extend(health_routes(readiness))
+    app.router.routes.extend([*health_routes(readiness), metrics_route(metrics.render)])
+    bearer = BearerAuth(AdminAuth(stores.config), OAuthService(stores.config), stores.config)
     app.include_router(
-        admin_router(
-            AdminAuth(stores.config), TenancyService(stores.config), stores.events, LiveStream(stores.events)
-        )
+        admin_router(bearer, TenancyService(stores.config), stores.events, LiveStream(stores.events))
     )
-    return EventsApp(ingest, settings.limits.max_request_bytes, app)
+    identities = identity_lookup(stores)
+    queries = ProfileQueries(stores.config, stores.profiles, identities, SqlEventTimeline(stores.engine))
+    editor = ProfileEditor(stores.config, stores.profiles, identities, ingest)
+    app.include_router(oauth_router(bearer.oauth))
+    app.include_router(
+        delivery_router(bearer, delivery_api(stores.config, stores.delivery, connection_hooks(stores)))
+    )
+    app.include_router(
+        catalog_router(bearer, CatalogService(stores.catalog, stores.catalog), connection_workspace(stores))
+    )
+    app.include_router(profile_router(bearer, queries))
+    idsync = identity_service(stores, settings)
+    authenticator = InputAuthenticator(stores.config, settings.config_cache_ttl_s)
+    app.include_router(
+        identity_router(idsync, IdentityAuth(stores.config, authenticator, settings.config_cache_ttl_s))
+    )
+    app.include_router(identity_admin_router(bearer, idsync))
+    app.include_router(activity_router(bearer, queries, editor))
+    web_sdk = WebSdkService(ingest, KeyLookup(stores.config, settings.config_cache_ttl_s))
+    browser_app = WebSdkApp(web_sdk, settings.limits.max_request_bytes, app)
+    return EventsApp(ingest, settings.limits.max_request_bytes, browser_app)
 
 
-def processing_phases(stores: Stores) -> list[Phase]:
+def connection_workspace(stores: Stores) -> Callable[[int], int | None]:
+    def lookup(connection_id: int) -> int | None:
+        found = stores.delivery.outputs.get_connection(connection_id)
+        return None if found is None else found.workspace_id
+
+    return lookup
+
+
+def identity_lookup(stores: Stores) -> IdentityLookup:
+    """Organization-wide identities for the Profile and User Activity APIs (IDSync's store, which
+    satisfies the IdentityLookup protocol structurally)."""
+    return SqlIdentityStore(stores.engine)
+
+
+def identity_service(stores: Stores, settings: Settings | None = None) -> IdentityService:
+    """IDSync. Alias listeners (e.g. profiles copying first-seen dates) go on `.alias_listeners`."""
+    ttl = settings.config_cache_ttl_s if settings is not None else 5.0
+    service = IdentityService(
+        SqlIdentityStore(stores.engine), stores.config, SqlEventReattribution(stores.engine), cache_ttl_s=ttl
+    )
+    service.alias_listeners.append(CopyFirstSeen(stores.profiles))
+    return service
+
+
+def processing_phases(stores: Stores, settings: Settings | None = None) -> list[Phase]:
     """The processing chain, in order (ARCHITECTURE.md "The flow")."""
     return [
-        PureStages([normalize, assign_mpid], name="normalize"),
+        PureStages([normalize], name="normalize"),
+        IdentityPhase(identity_service(stores, settings), SqlIdentityStore(stores.engine)),  # sets the MPID
+        ProfilePhase(stores.profiles),  # after the MPID is set; before StoreEvents, which stores its events
         StoreEvents(stores.events),
+        CountDataPoints(stores.catalog),  # counts only what StoreEvents stored for the first time
+        forwarding_phase(stores.config, stores.delivery, connection_hooks(stores)),  # after StoreEvents
     ]
 
 
-def build_worker(settings: Settings, stores: Stores) -> tuple[Worker, SqliteInboundLog]:
-    inbound = SqliteInboundLog(settings.inbound_path)
-    archiver = Archiver(stores.config, stores.events, FileArchive(settings.archive_dir))
-    return Worker(inbound, Processor(processing_phases(stores)), archiver), inbound
+def connection_hooks(stores: Stores) -> ConnectionHooks:
+    """Per-connection hooks run before a batch is queued for an output, in order: data filter, consent
+    forwarding rule, commerce expansion (fermion.delivery.stages)."""
+    return ConnectionHooks(
+        stages=[data_filter, consent_forwarding, commerce_expansion],
+        loaders=[DataFilterLoader(stores.catalog), ConsentRulesLoader()],
+    )
 
 
-async def run_worker(settings: Settings, stores: Stores, stop: asyncio.Event, parent_pid: int | None) -> None:
-    """Process until stopped (or until the parent process is gone, when started by `serve`)."""
-    worker, inbound = build_worker(settings, stores)
+def build_worker(
+    settings: Settings, stores: Stores, metrics: Metrics | None = None
+) -> tuple[Worker, MeteredInboundLog]:
+    metrics = metrics or Metrics("worker")
+    inbound = open_inbound(settings, metrics)
+    archiver = archive_runner(settings, stores.engine, stores.config, stores.events)
+    worker = Worker(inbound, Processor(processing_phases(stores, settings)), archiver, on_error=metrics.error)
+    return worker, inbound
+
+
+async def run_worker(
+    settings: Settings,
+    stores: Stores,
+    stop: asyncio.Event,
+    parent_pid: int | None,
+    metrics: Metrics | None = None,
+    ops_port: int | None = None,
+) -> None:
+    """Process until stopped (or until the parent process is gone, when started by `serve`); with
+    ops_port, serve /healthz, /readyz and /metrics there."""
+    metrics = metrics or Metrics("worker")
+    worker, inbound = build_worker(settings, stores, metrics)
+    await start_inbound(inbound)
+
+    def readiness() -> dict[str, object]:
+        check_database(stores.engine)
+        return {**inbound_details(inbound), "processed": worker.processed}
 
     async def watch_parent() -> None:
         while not stop.is_set():
@@ -107,9 +236,35 @@ async def run_worker(settings: Settings, stores: Stores, stop: asyncio.Event, pa
             await asyncio.sleep(0.2)
 
     watcher = asyncio.create_task(watch_parent())
+    sender = None
+    if settings.delivery.sender_in_worker:  # `serve --role all`: deliver from this process too
+        sender = asyncio.create_task(
+            build_sender(stores.config, stores.delivery, connection_hooks(stores)).run(stop)
+        )
     try:
-        await worker.run(stop)
-        await worker.archive()
+        async with serving(ops_app(readiness, metrics.render), settings.host, ops_port):
+            await worker.run(stop)  # finishes and acks the group in hand once stop is set
+            await worker.archive()
     finally:
         watcher.cancel()
+        if sender is not None:
+            stop.set()
+            await sender
         await inbound.close()
+
+
+async def run_sender(
+    settings: Settings, stores: Stores, stop: asyncio.Event, ops_port: int | None = None
+) -> None:
+    """The sender role: delivers what workers queued for outputs, until stopped (run workers with
+    FERMION_DELIVERY_SENDER_IN_WORKER=0 when senders run on their own)."""
+    metrics = Metrics("sender")
+    delivery_gauges(metrics, stores.delivery.outputs, stores.delivery.queue)
+
+    def readiness() -> dict[str, object]:
+        check_database(stores.engine)
+        return {}
+
+    sender = build_sender(stores.config, stores.delivery, connection_hooks(stores))
+    async with serving(ops_app(readiness, metrics.render), settings.host, ops_port):
+        await sender.run(stop)

@@ -15,27 +15,47 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from fermion import bootstrap
+from fermion import bootstrap, cli_delivery, cli_identity
 from fermion.services.admin_auth import AdminAuth
+from fermion.services.oauth import OAuthService
 from fermion.services.tenancy import InvalidRequest, TenancyService
-from fermion.settings import Settings, from_env
+from fermion.settings import Settings, check, from_env
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Fermion customer data platform.")
 inputs_app = typer.Typer(no_args_is_help=True, help="Platform and feed inputs.")
 workspaces_app = typer.Typer(no_args_is_help=True, help="Workspaces.")
 app.add_typer(inputs_app, name="inputs")
 app.add_typer(workspaces_app, name="workspaces")
+credentials_app = typer.Typer(no_args_is_help=True, help="OAuth client credentials (Profile and admin APIs).")
+app.add_typer(credentials_app, name="credentials")
+app.add_typer(cli_delivery.outputs_app, name="outputs")
+app.add_typer(cli_delivery.connections_app, name="connections")
+app.add_typer(cli_identity.identity_app, name="identity")
+app.command("replay")(cli_delivery.replay)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where Fermion keeps its files.")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Port = Annotated[int | None, typer.Option("--port")]
 Host = Annotated[str | None, typer.Option("--host")]
+Config = Annotated[
+    Path | None,
+    typer.Option("--config", help="A TOML settings file (or FERMION_CONFIG); flags and FERMION_* win."),
+]
+ROLES = ("all", "api", "worker", "sender")
 CREDENTIALS_FILE = "credentials.json"
 INITIALIZED = "initialized"
 
 
-def _settings(data_dir: Path | None, host: str | None = None, port: int | None = None) -> Settings:
-    return from_env(data_dir=data_dir, host=host, port=port)
+def _settings(
+    data_dir: Path | None, host: str | None = None, port: int | None = None, config: Path | None = None
+) -> Settings:
+    try:
+        settings = from_env(config, data_dir=data_dir, host=host, port=port)
+        check(settings)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc), 2)
+        raise
+    return settings
 
 
 def _emit(as_json: bool, value: Any, human: str) -> None:
@@ -54,6 +74,7 @@ def _initialize(settings: Settings, stores: bootstrap.Stores) -> dict[str, Any]:
         tenancy.create_input(ws.id, "platform", p, n) for p, n in (("custom", "Server"), ("web", "Web"))
     ]
     token = AdminAuth(stores.config).issue_token(ws.org_id)
+    OAuthService(stores.config).ensure_signing_key()
     stores.config.set_meta(INITIALIZED, "1")
     result = {
         "organization_id": ws.org_id,
@@ -99,9 +120,15 @@ def _banner(info: dict[str, Any]) -> str:
 
 
 @app.command()
-def init(data_dir: DataDir = None, host: Host = None, port: Port = None, as_json: Json = False) -> None:
+def init(
+    data_dir: DataDir = None,
+    host: Host = None,
+    port: Port = None,
+    config: Config = None,
+    as_json: Json = False,
+) -> None:
     """Create the database, a demo organization/account/workspace, its inputs and an admin token."""
-    settings = _settings(data_dir, host, port)
+    settings = _settings(data_dir, host, port, config)
     stores = bootstrap.open_stores(settings)
     if stores.config.get_meta(INITIALIZED):
         _fail(f"{settings.data_dir} is already initialized; see {settings.data_dir / CREDENTIALS_FILE}")
@@ -114,26 +141,35 @@ def serve(
     data_dir: DataDir = None,
     host: Host = None,
     port: Port = None,
-    role: Annotated[str, typer.Option(help="all | api | worker")] = "all",
+    role: Annotated[
+        str,
+        typer.Option(
+            help="all | api | worker | sender (worker and sender serve /healthz, /readyz, /metrics on --port)"
+        ),
+    ] = "all",
     demo: Annotated[
         bool, typer.Option("--demo", help="Create a demo workspace on first start; print keys.")
     ] = False,
+    config: Config = None,
 ) -> None:
-    """Run Fermion: the Events API and admin API, and the processing worker."""
-    settings = _settings(data_dir, host, port)
-    if role not in ("all", "api", "worker"):
-        _fail("--role must be all, api or worker", 2)
+    """Run Fermion: the Events API and admin API, the processing worker, the sender (or one --role)."""
+    settings = _settings(data_dir, host, port, config)
+    if role not in ROLES:
+        _fail("--role must be all, api, worker or sender", 2)
     stores = bootstrap.open_stores(settings)
-    if role == "worker":
-        parent = os.getppid() if os.environ.get("FERMION_SUPERVISED") == "1" else None
-        _run_worker(settings, stores, parent)
+    if role in ("worker", "sender"):
+        # `serve --role all` passes its pid: the worker stops when that process is gone (even if it
+        # died before the worker got this far), and serves no ops endpoints (it shares the API's port).
+        supervisor = os.environ.get("FERMION_SUPERVISED", "")
+        parent = int(supervisor) if supervisor.isdigit() and int(supervisor) > 1 else None
+        _run_role(role, settings, stores, parent, None if parent is not None else settings.port)
         return
     if demo:
         if not stores.config.get_meta(INITIALIZED):
             _initialize(settings, stores)
         creds = json.loads((settings.data_dir / CREDENTIALS_FILE).read_text())
         typer.echo(_banner(_with_urls(settings, creds)))
-    worker_proc = _spawn_worker(settings) if role == "all" else None
+    worker_proc = _spawn_worker(settings, config) if role == "all" else None
     try:
         app_ = bootstrap.create_app(settings, stores)
         # Everything allocated so far lives for the whole process: keep it out of the cyclic GC's
@@ -153,8 +189,14 @@ def serve(
                 access_log=False,
                 loop="uvloop",
                 http="httptools",
+                # SIGTERM: stop accepting, let in-flight requests finish (long-lived Live Stream
+                # connections are cut after this long).
+                timeout_graceful_shutdown=10,
             )
         )
+        # uvicorn re-raises SIGTERM once its graceful shutdown is done; handled here, the process then
+        # stops its worker below and exits 0 instead of dying on the spot.
+        signal.signal(signal.SIGTERM, lambda *_: None)
         server.run()
     finally:
         if worker_proc is not None:
@@ -165,20 +207,27 @@ def serve(
                 worker_proc.kill()
 
 
-def _spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "FERMION_SUPERVISED": "1", "FERMION_DATA_DIR": str(settings.data_dir)}
+def _spawn_worker(settings: Settings, config: Path | None) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "FERMION_SUPERVISED": str(os.getpid()), "FERMION_DATA_DIR": str(settings.data_dir)}
+    if config is not None:
+        env["FERMION_CONFIG"] = str(config.resolve())
     if settings.database_url:
         env["FERMION_DATABASE_URL"] = settings.database_url
     return subprocess.Popen([sys.executable, "-m", "fermion.cli", "serve", "--role", "worker"], env=env)
 
 
-def _run_worker(settings: Settings, stores: bootstrap.Stores, parent_pid: int | None) -> None:
+def _run_role(
+    role: str, settings: Settings, stores: bootstrap.Stores, parent_pid: int | None, ops_port: int | None
+) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await bootstrap.run_worker(settings, stores, stop, parent_pid)
+        if role == "worker":
+            await bootstrap.run_worker(settings, stores, stop, parent_pid, ops_port=ops_port)
+        else:
+            await bootstrap.run_sender(settings, stores, stop, ops_port=ops_port)
 
     asyncio.run(main())
 
@@ -277,6 +326,45 @@ def workspaces_set_rate_limit(
         TenancyService(stores.config).set_rate_limit(workspace, per_second)
     except InvalidRequest as exc:
         _fail(f"{exc.field}: {exc.message}", 2)
+
+
+@credentials_app.command("create")
+def credentials_create(
+    workspace: Annotated[
+        list[int] | None, typer.Option("--workspace", help="Limit to this workspace (repeatable).")
+    ] = None,
+    org: Annotated[int | None, typer.Option("--org", help="Organization (default: the workspace's).")] = None,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Create an OAuth client for POST /oauth/token; the secret is shown only now."""
+    stores = bootstrap.open_stores(_settings(data_dir))
+    workspaces = TenancyService(stores.config).list_workspaces()
+    if org is None and workspace:
+        found = next((w for w in workspaces if w.id == workspace[0]), None)
+        if found is None:
+            _fail(f"--workspace: no workspace {workspace[0]}", 2)
+            return
+        org = found.org_id
+    if org is None:
+        orgs = sorted({w.org_id for w in workspaces})
+        if len(orgs) != 1:
+            _fail("--org is required when there is not exactly one organization", 2)
+            return
+        org = orgs[0]
+    try:
+        created = OAuthService(stores.config).create_client(org, workspace or None)
+    except InvalidRequest as exc:
+        _fail(f"--{exc.field}: {exc.message}", 2)
+        return
+    client = created.client
+    value = {
+        "client_id": client.client_id,
+        "client_secret": created.secret,
+        "org_id": client.org_id,
+        "workspace_ids": client.workspace_ids,
+    }
+    _emit(as_json, value, f"client_id {client.client_id}  client_secret {created.secret}")
 
 
 def main() -> None:

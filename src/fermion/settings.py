@@ -1,10 +1,16 @@
-"""Fermion's runtime settings, built once by the CLI from flags and FERMION_* environment variables."""
+"""Fermion's runtime settings, built once by the CLI from flags, FERMION_* environment variables and an
+optional TOML file (--config, else <data_dir>/fermion.toml; flags win over variables over the file)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from fermion.settings_delivery import DeliverySettings, delivery_from_env
 
 
 @dataclass(frozen=True)
@@ -24,13 +30,23 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     database_url: str = ""  # empty: SQLite file in data_dir
+    # Scale-out mode: set both (PostgreSQL for all state, NATS JetStream for the inbound log).
+    nats_url: str = ""  # empty: the embedded SQLite inbound log in data_dir
+    nats_stream: str = "FERMION_INBOUND"
+    nats_ack_wait_s: float = 30.0
+    nats_max_deliver: int = 5
     limits: Limits = field(default_factory=Limits)
     # How long the API trusts its cached copy of workspace settings (rate limits) before re-reading.
     config_cache_ttl_s: float = 5.0
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'fermion.db').resolve()}"
+
+    @property
+    def scale_out(self) -> bool:
+        return bool(self.nats_url)
 
     @property
     def inbound_path(self) -> Path:
@@ -45,10 +61,49 @@ class Settings:
         return f"http://{self.host}:{self.port}"
 
 
-def from_env(**overrides: object) -> Settings:
-    """Settings from FERMION_* environment variables (DATA_DIR, HOST, PORT, DATABASE_URL, ...); flags win."""
-    values: dict[str, object] = {}
+# FERMION_<NAME> variables and TOML keys for the scale-out settings (same names as the fields).
+_SCALE_OUT_FIELDS = ("nats_url", "nats_stream", "nats_ack_wait_s", "nats_max_deliver")
+
+
+CONFIG_FILE = "fermion.toml"
+
+
+def _from_file(path: Path) -> dict[str, object]:
+    """Top-level keys of a TOML file named like the Settings fields (data_dir, database_url, nats_url...)."""
+    with open(path, "rb") as fh:
+        raw: dict[str, Any] = tomllib.load(fh)
+    # Plain top-level values only (nested groups such as limits keep their own sources).
+    fields = {
+        f.name for f in dataclasses.fields(Settings) if f.type in ("str", "int", "float", "bool", "Path")
+    }
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ValueError(f"{path}: unknown settings {', '.join(unknown)}")
+    return {k: Path(v) if k == "data_dir" else v for k, v in raw.items()}
+
+
+def check(settings: Settings) -> None:
+    """Reject combinations that cannot work (raises ValueError with the reason)."""
+    if settings.scale_out and not settings.database_url.startswith("postgresql"):
+        raise ValueError(
+            "scale-out mode (nats_url) needs a PostgreSQL database_url (postgresql+psycopg://...)"
+        )
+
+
+def from_env(config: Path | None = None, **overrides: object) -> Settings:
+    """Settings from the TOML file (`config` or FERMION_CONFIG), then FERMION_* environment variables
+    (DATA_DIR, HOST, PORT, DATABASE_URL, NATS_URL, ...), then flags."""
     env = os.environ
+    config = config or (Path(env["FERMION_CONFIG"]) if env.get("FERMION_CONFIG") else None)
+    values: dict[str, object] = _from_file(config) if config is not None else {}
+    types = {f.name: f.type for f in dataclasses.fields(Settings)}
+    for name in _SCALE_OUT_FIELDS:
+        key = f"FERMION_{name.upper()}"
+        if key in env:
+            kind = types[name]
+            values[name] = (
+                float(env[key]) if kind == "float" else int(env[key]) if kind == "int" else env[key]
+            )
     if "FERMION_DATA_DIR" in env:
         values["data_dir"] = Path(env["FERMION_DATA_DIR"])
     if "FERMION_HOST" in env:
@@ -59,5 +114,12 @@ def from_env(**overrides: object) -> Settings:
         values["database_url"] = env["FERMION_DATABASE_URL"]
     if "FERMION_CONFIG_CACHE_TTL_S" in env:
         values["config_cache_ttl_s"] = float(env["FERMION_CONFIG_CACHE_TTL_S"])
+    values["delivery"] = delivery_from_env(env, values.get("delivery"))
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if config is None:
+        # Without --config, a fermion.toml in the data directory is read (lowest precedence), so every
+        # command given --data-dir reaches the same stores as the server using that directory.
+        local = Path(str(values.get("data_dir", Settings.data_dir))) / CONFIG_FILE
+        if local.is_file():
+            values = {**{k: v for k, v in _from_file(local).items() if k != "data_dir"}, **values}
     return Settings(**values)  # type: ignore[arg-type]

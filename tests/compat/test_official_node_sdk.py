@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from support.client_events import wait_for_client_events
 from support.fermion_proc import FermionProcess
 
 NODE_DIR = Path(__file__).parent / "node"
@@ -23,7 +24,7 @@ def test_node_sdk_uploads_are_accepted_and_stored(fermion: FermionProcess) -> No
     )
     results = json.loads(out.stdout.strip().splitlines()[-1])
     assert results == {"single": 202, "bulk": 202, "wrong_secret": 403}
-    events = fermion.wait_for_events(6, since_ms=1600000000000, until_ms=1600000000101)
+    events = wait_for_client_events(fermion, 6, since_ms=1600000000000, until_ms=1600000000101)
     assert len(events) == 6
     assert {e["event_name"] for e in events} == {"Hello World", "purchase"}
     assert len({e["mpid"] for e in events}) == 3

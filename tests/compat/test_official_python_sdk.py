@@ -20,6 +20,7 @@ from mparticle import (
     UserIdentities,
 )
 
+from support.client_events import wait_for_client_events
 from support.fermion_proc import FermionProcess
 
 
@@ -79,7 +80,7 @@ def test_upload_and_bulk_upload_are_accepted_and_stored(fermion: FermionProcess)
     _, status, _ = api.upload_events_with_http_info(sdk_batch("py-sdk-1"))
     assert status == 202
     api.bulk_upload_events([sdk_batch("py-sdk-2"), sdk_batch("py-sdk-3")])
-    events = fermion.wait_for_events(15, since_ms=1700000000000, until_ms=1700000010001)
+    events = wait_for_client_events(fermion, 15, since_ms=1700000000000, until_ms=1700000010001)
     names = {e["event_name"] for e in events}
     assert len(events) == 15
     assert {e["event_type"] for e in events} == {

@@ -1,26 +1,34 @@
 """Contract for the InboundLog port: durable append, ordered fetch, ack, redelivery after reopening.
 
-Runs against every InboundLog adapter (today: the embedded SQLite log).
+Runs against every InboundLog adapter: the embedded SQLite log and NATS JetStream (a fresh stream per
+test; skipped when NATS is unreachable, unless CI=true).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from fermion.adapters.inbound_nats import NatsInboundLog, NatsOptions
 from fermion.adapters.inbound_sqlite import SqliteInboundLog
 from fermion.ports import InboundLog, InboundRecord
+from support.scaleout import NATS_URL, delete_stream, new_stream_name, require_nats
 
 LogFactory = Callable[[], InboundLog]
 
 
-@pytest.fixture(params=["sqlite"])
-def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> LogFactory:
-    assert request.param == "sqlite"
-    return lambda: SqliteInboundLog(tmp_path / "inbound.db")
+@pytest.fixture(params=["sqlite", "nats"])
+def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogFactory]:
+    if request.param == "sqlite":
+        yield lambda: SqliteInboundLog(tmp_path / "inbound.db")
+        return
+    require_nats()
+    stream = new_stream_name()
+    yield lambda: NatsInboundLog(NatsOptions(url=NATS_URL, stream=stream))
+    delete_stream(stream)
 
 
 def record(i: int, payload: bytes = b'{"events":[]}') -> InboundRecord:

@@ -1,7 +1,13 @@
-"""Start Fermion through its real CLI in a subprocess, wait until it answers, stop or kill it."""
+"""Start Fermion through its real CLI in a subprocess, wait until it answers, stop or kill it.
+
+With FERMION_TEST_MODE=scaleout every server runs in scale-out mode: a fresh PostgreSQL database and a
+fresh NATS JetStream stream of its own (dropped when the test session ends), named in the data
+directory's fermion.toml, which every `fermion ... --data-dir` command reads.
+"""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -17,6 +23,28 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+SCALE_OUT = os.environ.get("FERMION_TEST_MODE", "embedded") == "scaleout"
+
+
+def write_scale_out_config(data_dir: Path) -> dict[str, str]:
+    """Settings for one scale-out server, in data_dir/fermion.toml and returned as FERMION_* variables: a
+    new database and stream, cleaned up at exit."""
+    from support import scaleout  # only scale-out runs need nats-py and psycopg here
+
+    problem = scaleout.postgres_problem() or scaleout.nats_problem()
+    if problem:
+        scaleout.skip_or_fail(problem)
+    name, url = scaleout.create_database()
+    stream = scaleout.new_stream_name()
+    atexit.register(scaleout.drop_database, name)
+    atexit.register(scaleout.delete_stream, stream)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "fermion.toml").write_text(
+        f'database_url = "{url}"\nnats_url = "{scaleout.NATS_URL}"\nnats_stream = "{stream}"\n'
+        # Redeliver a killed worker's batches soon (tests kill servers mid-stream).
+        "nats_ack_wait_s = 5\n"
+    )
+    return {"FERMION_DATABASE_URL": url, "FERMION_NATS_URL": scaleout.NATS_URL, "FERMION_NATS_STREAM": stream}
 
 
 def free_port() -> int:
@@ -49,6 +77,10 @@ class FermionProcess:
     env: dict[str, str] = field(default_factory=lambda: {"FERMION_CONFIG_CACHE_TTL_S": "0.3"})
     proc: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if SCALE_OUT and not (self.data_dir / "fermion.toml").exists():
+            self.env = {**write_scale_out_config(self.data_dir), **self.env}
 
     @property
     def base_url(self) -> str:

@@ -17,6 +17,7 @@ from fermion.api.errors import ApiError
 from fermion.model.tenancy import Input, Workspace
 from fermion.ports import BatchFilter, BatchRow, EventRow, EventStore
 from fermion.services.admin_auth import AdminAuth
+from fermion.services.bearer_auth import BearerAuth
 from fermion.services.livestream import LiveStream
 from fermion.services.tenancy import InvalidRequest, TenancyService
 
@@ -75,7 +76,11 @@ def input_json(inp: Input, secret: str | None = None) -> dict[str, Any]:
     return out
 
 
-def admin_router(auth: AdminAuth, tenancy: TenancyService, events: EventStore, live: LiveStream) -> APIRouter:
+def admin_router(
+    auth: AdminAuth | BearerAuth, tenancy: TenancyService, events: EventStore, live: LiveStream
+) -> APIRouter:
+    # BearerAuth takes admin tokens and OAuth access tokens alike (an OAuth token scoped to some
+    # workspaces gets 404 for the others).
     router = APIRouter(prefix="/api/v1")
 
     async def workspace_of(

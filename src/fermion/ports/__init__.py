@@ -14,18 +14,52 @@ from fermion.model.records import (
     ProcessedBatch,
     StoredEvent,
 )
+from fermion.ports.catalog import CatalogStore, DataPointRow, FilterStore
 from fermion.ports.core import Archive, ConfigStore, EventStore, InboundLog
+from fermion.ports.delivery import (
+    DeliveryLog,
+    DeliveryQueue,
+    OutputStore,
+    SecretCipher,
+    SendResult,
+    Transport,
+)
+from fermion.ports.identity import EventReattribution, IdentityConflict, IdentityStore
+from fermion.ports.profiles import (
+    EventTimeline,
+    IdentityLookup,
+    NoIdentities,
+    ProfileStore,
+    TimelineQuery,
+)
 
 __all__ = [
     "Archive",
     "BatchFilter",
     "BatchRow",
+    "CatalogStore",
     "ConfigStore",
+    "DataPointRow",
+    "DeliveryLog",
+    "DeliveryQueue",
+    "EventReattribution",
     "EventRow",
     "EventStore",
+    "EventTimeline",
+    "FilterStore",
+    "IdentityConflict",
+    "IdentityLookup",
+    "IdentityStore",
     "InboundLog",
     "InboundRecord",
     "NewInput",
+    "NoIdentities",
+    "OutputStore",
     "ProcessedBatch",
+    "ProfileStore",
+    "SecretCipher",
+    "SendResult",
     "StoredEvent",
+    "TimelineQuery",
+    "Transport",
 ]

@@ -107,6 +107,20 @@ class IngestService:
             if len(self._verified) >= _MAX_VERIFIED_HEADERS:
                 self._verified.clear()
             self._verified[authorization or ""] = inp
+        return await self._accept(endpoint, inp, body, content_encoding, source_ip)
+
+    async def ingest_as(
+        self, inp: Input, body: bytes, content_encoding: str | None, source_ip: str
+    ) -> Outcome:
+        """One batch for an input the caller already authenticated (the Web SDK's key-in-path upload)."""
+        try:
+            return await self._accept(Endpoint.EVENTS, inp, body, content_encoding, source_ip)
+        except Rejected as rejected:
+            return rejected.outcome
+
+    async def _accept(
+        self, endpoint: Endpoint, inp: Input, body: bytes, content_encoding: str | None, source_ip: str
+    ) -> Outcome:
         body = self._decompress(body, content_encoding)
         batches = self._decode(endpoint, body)
         now_ms = int(self._clock() * 1000)

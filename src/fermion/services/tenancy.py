@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fermion.model.tenancy import Input, InputKind, Platform, Workspace
 from fermion.ports import ConfigStore, NewInput
 from fermion.services.credentials import issue
+from fermion.services.identity_auth import remember_signing_secret
 
 
 class InvalidRequest(ValueError):
@@ -59,6 +60,7 @@ class TenancyService:
                 secret_hash=creds.secret_hash,
             )
         )
+        remember_signing_secret(self._config, created.id, creds.secret)  # for signed IDSync requests
         return CreatedInput(input=created, secret=creds.secret)
 
     def list_inputs(self, workspace_id: int | None = None) -> list[Input]:

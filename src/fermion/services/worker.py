@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from fermion.ports import InboundLog
-from fermion.services.archive import Archiver
+from fermion.ports import InboundLog, InboundRecord
 from fermion.services.processing import Processor
 
 log = logging.getLogger(__name__)
+_FAILED_GROUP_PAUSE_S = 1.0
+
+
+class ArchiveRunner(Protocol):
+    def run_once(self) -> int: ...
 
 
 class Worker:
@@ -18,9 +24,10 @@ class Worker:
         self,
         inbound: InboundLog,
         processor: Processor,
-        archiver: Archiver | None = None,
+        archiver: ArchiveRunner | None = None,
         fetch_size: int = 500,
         archive_every_s: float = 1.0,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self._inbound = inbound
         self._processor = processor
@@ -28,6 +35,7 @@ class Worker:
         self._fetch_size = fetch_size
         self._archive_every_s = archive_every_s
         self._archived_at = 0.0
+        self._on_error = on_error or (lambda kind: None)
         self.processed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -38,15 +46,41 @@ class Worker:
     async def run_once(self, wait_s: float = 0.0) -> int:
         records = await self._inbound.fetch(self._fetch_size, wait_s)
         if records:
-            await asyncio.to_thread(self._processor.process, records)
-            await self._inbound.ack(records)
-            self.processed += len(records)
+            done = await self._process(records)
+            await self._inbound.ack(done)
+            self.processed += len(done)
         await self.archive(force=False)
         return len(records)
+
+    async def _process(self, records: Sequence[InboundRecord]) -> Sequence[InboundRecord]:
+        """The records processed. When a group fails, each record is retried alone so that one bad batch
+        does not hold back the rest; failed ones stay unacknowledged, for the log to deliver again (the
+        NATS log dead-letters a record after its maximum deliveries)."""
+        try:
+            await asyncio.to_thread(self._processor.process, records)
+            return records
+        except Exception:
+            log.exception("processing a group of %d batches failed", len(records))
+            self._on_error("processing")
+        done: list[InboundRecord] = []
+        if len(records) > 1:
+            for record in records:
+                try:
+                    await asyncio.to_thread(self._processor.process, [record])
+                    done.append(record)
+                except Exception:
+                    log.exception("processing batch %s failed", record.batch_id)
+        if not done:
+            await asyncio.sleep(_FAILED_GROUP_PAUSE_S)  # likely a store outage: do not spin
+        return done
 
     async def archive(self, force: bool = True) -> None:
         # Archiving fsyncs files, so it runs on a timer rather than after every round.
         now = time.monotonic()
         if self._archiver is not None and (force or now - self._archived_at >= self._archive_every_s):
             self._archived_at = now
-            await asyncio.to_thread(self._archiver.run_once)
+            try:
+                await asyncio.to_thread(self._archiver.run_once)
+            except Exception:
+                log.exception("archiving failed")
+                self._on_error("archive")

@@ -1,0 +1,413 @@
+"""SqlDeliveryQueue: the DeliveryQueue port (per-connection queues, dead letters, replay jobs) over
+SQLAlchemy Core. Claims use FOR UPDATE SKIP LOCKED on PostgreSQL; on SQLite the claim's UPDATE runs
+under BEGIN IMMEDIATE, which already serializes claimers."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, Engine, Row, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fermion.adapters.sql.delivery_log import add_counts
+from fermion.adapters.sql.engine import write_engine
+from fermion.adapters.sql.event_store import _batch_row
+from fermion.adapters.sql.schema import batches
+from fermion.adapters.sql.schema_delivery import delivery_queue as q
+from fermion.adapters.sql.schema_delivery import replay_jobs
+from fermion.model.delivery import (
+    ClaimedItem,
+    CountKey,
+    DeadLetter,
+    ItemStatus,
+    QueueItem,
+    ReplayJob,
+    ReplayProgress,
+)
+from fermion.model.records import BatchRow
+
+_CHUNK = 500
+_encode = msgspec.json.Encoder().encode
+_decode_summary = msgspec.json.Decoder(list[tuple[str, str, int]]).decode
+PENDING, INFLIGHT, DONE, DEAD = (s.value for s in ItemStatus)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def dialect_insert(engine: Engine, table: Any) -> Any:  # a dialect Insert (has on_conflict_*)
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _item_values(item: QueueItem, now_ms: int) -> dict[str, Any]:
+    return {
+        "connection_id": item.connection_id,
+        "workspace_id": item.workspace_id,
+        "batch_id": item.batch_id,
+        "input_id": item.input_id,
+        "environment": item.environment,
+        "mpid": item.mpid,
+        "received_ms": item.received_ms,
+        "enqueued_ms": now_ms,
+        "payload": item.payload,
+        "summary": _encode(item.summary).decode(),
+        "status": PENDING,
+        "attempts": 0,
+        "next_at_ms": now_ms,
+        "claim_token": 0,
+        "error_type": "",
+        "last_error": "",
+        "finished_ms": None,
+        "replay_job_id": item.replay_job_id,
+    }
+
+
+def _job(row: Row[Any]) -> ReplayJob:
+    return ReplayJob(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        connection_id=row.connection_id,
+        kind=row.kind,
+        since_ms=row.since_ms,
+        until_ms=row.until_ms,
+        state=row.state,
+        enqueued=row.enqueued,
+        error=row.error,
+        created_ms=row.created_ms,
+    )
+
+
+_CLAIM_COLUMNS = (
+    q.c.id,
+    q.c.connection_id,
+    q.c.workspace_id,
+    q.c.batch_id,
+    q.c.input_id,
+    q.c.environment,
+    q.c.mpid,
+    q.c.received_ms,
+    q.c.enqueued_ms,
+    q.c.attempts,
+    q.c.payload,
+    q.c.summary,
+)
+
+
+class SqlDeliveryQueue:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._write = write_engine(engine)
+        self._pg = engine.dialect.name == "postgresql"
+        self._insert = dialect_insert(engine, q)
+
+    # -- queueing ------------------------------------------------------------------------------
+
+    def enqueue(self, items: Sequence[QueueItem], now_ms: int, counts: Mapping[CountKey, int]) -> int:
+        added = 0
+        stmt = self._insert.on_conflict_do_nothing(index_elements=["connection_id", "batch_id"])
+        with self._write.begin() as conn:
+            if self._pg:
+                stmt = stmt.returning(q.c.id)  # counts what was new (executemany rowcounts are unreliable)
+                for chunk in _chunks(items):
+                    added += len(conn.execute(stmt, [_item_values(i, now_ms) for i in chunk]).all())
+            elif items:
+                # A plain executemany is several times faster than RETURNING; the driver's change
+                # counter says how many rows went in.
+                raw = conn.connection.dbapi_connection
+                before = raw.total_changes  # type: ignore[union-attr]
+                conn.execute(stmt, [_item_values(i, now_ms) for i in items])
+                added = raw.total_changes - before  # type: ignore[union-attr]
+            add_counts(conn, self._engine, counts)
+        return added
+
+    def requeue(self, items: Sequence[QueueItem], now_ms: int) -> int:
+        stmt = self._insert.on_conflict_do_update(
+            index_elements=["connection_id", "batch_id"],
+            set_={
+                "payload": self._insert.excluded.payload,
+                "summary": self._insert.excluded.summary,
+                "status": PENDING,
+                "attempts": 0,
+                "next_at_ms": now_ms,
+                "claim_token": 0,  # an earlier claim's report no longer counts
+                "error_type": "",
+                "last_error": "",
+                "finished_ms": None,
+                "replay_job_id": self._insert.excluded.replay_job_id,
+            },
+        )
+        with self._write.begin() as conn:
+            for chunk in _chunks(items):
+                conn.execute(stmt, [_item_values(i, now_ms) for i in chunk])
+        return len(items)
+
+    def stored_batch_ids(self, batch_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(batch_ids)):
+                found.update(
+                    conn.execute(select(batches.c.batch_id).where(batches.c.batch_id.in_(chunk))).scalars()
+                )
+        return found
+
+    # -- claiming ------------------------------------------------------------------------------
+
+    def _due_ids(self, connection_id: int, status: str, now_ms: int, limit: int) -> Any:
+        sub = (
+            select(q.c.id)
+            .where(q.c.connection_id == connection_id, q.c.status == status, q.c.next_at_ms <= now_ms)
+            .order_by(q.c.next_at_ms)
+            .limit(limit)
+        )
+        if self._pg:
+            sub = sub.with_for_update(skip_locked=True)
+        return sub.scalar_subquery()
+
+    def claim(self, connection_id: int, limit: int, now_ms: int, lease_ms: int) -> list[ClaimedItem]:
+        token = random.randint(1, 2**62)
+        values = {
+            "status": INFLIGHT,
+            "attempts": q.c.attempts + 1,
+            "next_at_ms": now_ms + lease_ms,
+            "claim_token": token,
+        }
+        rows: list[Row[Any]] = []
+        if not self._anything_due(connection_id, now_ms):
+            return []  # the common idle case takes no write lock
+        with self._write.begin() as conn:
+            # Claims whose lease ran out (their sender died) first, then due pending items.
+            for status in (INFLIGHT, PENDING):
+                if len(rows) >= limit:
+                    break
+                ids = self._due_ids(connection_id, status, now_ms, limit - len(rows))
+                stmt = update(q).where(q.c.id.in_(ids)).values(values).returning(*_CLAIM_COLUMNS)
+                rows.extend(conn.execute(stmt).all())
+        # Stored batches never change: read them after the claim's transaction has let go of the lock.
+        with self._engine.connect() as conn:
+            stored = self._stored_payloads(conn, [r.batch_id for r in rows if r.payload is None])
+        rows.sort(key=lambda r: r.id)
+        return [
+            ClaimedItem(
+                id=r.id,
+                connection_id=r.connection_id,
+                workspace_id=r.workspace_id,
+                batch_id=r.batch_id,
+                input_id=r.input_id,
+                environment=r.environment,
+                mpid=r.mpid,
+                received_ms=r.received_ms,
+                enqueued_ms=r.enqueued_ms,
+                attempts=r.attempts,
+                payload=bytes(r.payload) if r.payload is not None else stored.get(r.batch_id, b""),
+                summary=_decode_summary(r.summary),
+                token=token,
+            )
+            for r in rows
+        ]
+
+    def _anything_due(self, connection_id: int, now_ms: int) -> bool:
+        query = (
+            select(q.c.id)
+            .where(
+                q.c.connection_id == connection_id,
+                q.c.status.in_((PENDING, INFLIGHT)),
+                q.c.next_at_ms <= now_ms,
+            )
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    @staticmethod
+    def _stored_payloads(conn: Connection, batch_ids: list[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for chunk in _chunks(batch_ids):
+            query = select(batches.c.batch_id, batches.c.payload).where(batches.c.batch_id.in_(chunk))
+            found.update((bid, bytes(payload)) for bid, payload in conn.execute(query).all())
+        return found
+
+    def due(self, connection_id: int, now_ms: int) -> tuple[int, int | None, int | None]:
+        mine = q.c.connection_id == connection_id
+        due_now = and_(mine, q.c.status == PENDING, q.c.next_at_ms <= now_ms)
+        with self._engine.connect() as conn:
+            capped = select(q.c.enqueued_ms).where(due_now).order_by(q.c.next_at_ms).limit(10_000).subquery()
+            count, oldest = conn.execute(select(func.count(), func.min(capped.c.enqueued_ms))).one()
+            later = conn.execute(
+                select(func.min(q.c.next_at_ms)).where(
+                    mine, q.c.status.in_((PENDING, INFLIGHT)), q.c.next_at_ms > now_ms
+                )
+            ).scalar()
+        return int(count), oldest, later
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _held(self, items: Sequence[ClaimedItem]) -> Iterable[tuple[int, Sequence[int]]]:
+        """(claim token, item ids) groups: outcome updates only touch items still under their claim."""
+        by_token: dict[int, list[int]] = {}
+        for item in items:
+            by_token.setdefault(item.token, []).append(item.id)
+        for token, ids in by_token.items():
+            for chunk in _chunks(ids):
+                yield token, chunk
+
+    def _outcome(self, conn: Connection, items: Sequence[ClaimedItem], values: dict[str, Any]) -> int:
+        changed = 0
+        for token, ids in self._held(items):
+            stmt = update(q).where(q.c.id.in_(ids), q.c.claim_token == token, q.c.status == INFLIGHT)
+            changed += max(conn.execute(stmt.values(values)).rowcount, 0)
+        return changed
+
+    def complete(self, items: Sequence[ClaimedItem], now_ms: int, counts: Mapping[CountKey, int]) -> int:
+        # A delivered item keeps only its key (payload dropped): it stays to dedupe a re-enqueue.
+        values = {"status": DONE, "finished_ms": now_ms, "payload": None, "error_type": "", "last_error": ""}
+        with self._write.begin() as conn:
+            changed = self._outcome(conn, items, values)
+            add_counts(conn, self._engine, counts)
+        return changed
+
+    def retry(self, items: Sequence[ClaimedItem], next_at_ms: int, error_type: str, error: str) -> int:
+        values = {"status": PENDING, "next_at_ms": next_at_ms, "error_type": error_type, "last_error": error}
+        with self._write.begin() as conn:
+            return self._outcome(conn, items, values)
+
+    def bury(self, items: Sequence[ClaimedItem], error_type: str, error: str, now_ms: int) -> int:
+        values = {"status": DEAD, "finished_ms": now_ms, "error_type": error_type, "last_error": error}
+        with self._write.begin() as conn:
+            return self._outcome(conn, items, values)
+
+    # -- dead letters and replay ---------------------------------------------------------------
+
+    def dead_letters(self, connection_id: int, limit: int = 100, after_id: int = 0) -> list[DeadLetter]:
+        query = (
+            select(q)
+            .where(q.c.connection_id == connection_id, q.c.status == DEAD, q.c.id > after_id)
+            .order_by(q.c.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            DeadLetter(
+                id=r.id,
+                connection_id=r.connection_id,
+                batch_id=r.batch_id,
+                environment=r.environment,
+                received_ms=r.received_ms,
+                attempts=r.attempts,
+                error_type=r.error_type,
+                last_error=r.last_error,
+                failed_ms=r.finished_ms or 0,
+            )
+            for r in rows
+        ]
+
+    def count_by_status(self, connection_id: int) -> dict[str, int]:
+        query = (
+            select(q.c.status, func.count()).where(q.c.connection_id == connection_id).group_by(q.c.status)
+        )
+        with self._engine.connect() as conn:
+            found = {status: int(n) for status, n in conn.execute(query).all()}
+        return {s.value: found.get(s.value, 0) for s in ItemStatus}
+
+    def requeue_dead(self, connection_id: int, replay_job_id: int, now_ms: int) -> int:
+        stmt = (
+            update(q)
+            .where(q.c.connection_id == connection_id, q.c.status == DEAD)
+            .values(
+                status=PENDING,
+                attempts=0,
+                next_at_ms=now_ms,
+                claim_token=0,
+                finished_ms=None,
+                replay_job_id=replay_job_id,
+            )
+        )
+        with self._write.begin() as conn:
+            return max(conn.execute(stmt).rowcount, 0)
+
+    def history(
+        self, workspace_id: int, input_id: int, since_ms: int, until_ms: int, after_seq: int, limit: int
+    ) -> list[BatchRow]:
+        query = (
+            select(batches)
+            .where(
+                batches.c.workspace_id == workspace_id,
+                batches.c.seq > after_seq,
+                batches.c.input_id == input_id,
+                batches.c.received_ms >= since_ms,
+                batches.c.received_ms < until_ms,
+            )
+            .order_by(batches.c.seq)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [_batch_row(row) for row in conn.execute(query).all()]
+
+    def purge_done(self, before_ms: int) -> int:
+        stmt = q.delete().where(q.c.status == DONE, q.c.finished_ms < before_ms)
+        with self._write.begin() as conn:
+            return max(conn.execute(stmt).rowcount, 0)
+
+    def create_replay_job(
+        self,
+        workspace_id: int,
+        connection_id: int,
+        kind: str,
+        since_ms: int | None,
+        until_ms: int | None,
+        now_ms: int,
+    ) -> ReplayJob:
+        values = {
+            "workspace_id": workspace_id,
+            "connection_id": connection_id,
+            "kind": kind,
+            "since_ms": since_ms,
+            "until_ms": until_ms,
+            "state": "enqueuing",
+            "enqueued": 0,
+            "error": "",
+            "created_ms": now_ms,
+        }
+        with self._write.begin() as conn:
+            job_id = conn.execute(
+                replay_jobs.insert().values(values).returning(replay_jobs.c.id)
+            ).scalar_one()
+        return ReplayJob(
+            id=job_id,
+            workspace_id=workspace_id,
+            connection_id=connection_id,
+            kind=kind,
+            since_ms=since_ms,
+            until_ms=until_ms,
+            state="enqueuing",
+            enqueued=0,
+            error="",
+            created_ms=now_ms,
+        )
+
+    def update_replay_job(self, job_id: int, state: str, enqueued: int, error: str = "") -> None:
+        stmt = replay_jobs.update().where(replay_jobs.c.id == job_id)
+        with self._write.begin() as conn:
+            conn.execute(stmt.values(state=state, enqueued=enqueued, error=error))
+
+    def replay_progress(self, job_id: int) -> ReplayProgress | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(replay_jobs).where(replay_jobs.c.id == job_id)).first()
+            if row is None:
+                return None
+            query = select(q.c.status, func.count()).where(q.c.replay_job_id == job_id).group_by(q.c.status)
+            found = {status: int(n) for status, n in conn.execute(query).all()}
+        return ReplayProgress(
+            job=_job(row),
+            pending=found.get(PENDING, 0),
+            inflight=found.get(INFLIGHT, 0),
+            done=found.get(DONE, 0),
+            dead=found.get(DEAD, 0),
+        )

@@ -1,0 +1,199 @@
+"""SqlOutputStore: the OutputStore port (output configurations and connections) over SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection as SqlConnection
+from sqlalchemy import Engine, Row, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from fermion.adapters.sql.engine import write_engine
+from fermion.adapters.sql.schema import inputs, workspaces
+from fermion.adapters.sql.schema_delivery import connections, outputs
+from fermion.model.delivery import Connection, ConnectionStatus, NewConnection, NewOutput, Output
+
+_decode_settings = msgspec.json.Decoder(dict[str, Any]).decode
+_encode = msgspec.json.Encoder().encode
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _output(row: Row[Any]) -> Output:
+    return Output(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        integration_id=row.integration_id,
+        name=row.name,
+        settings=_decode_settings(row.settings),
+        created_ms=row.created_ms,
+        updated_ms=row.updated_ms,
+    )
+
+
+def _connection(row: Row[Any]) -> Connection:
+    return Connection(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        input_id=row.input_id,
+        output_id=row.output_id,
+        integration_id=row.integration_id,
+        settings=_decode_settings(row.settings),
+        status=ConnectionStatus(row.status),
+        send_development=bool(row.send_development),
+        send_production=bool(row.send_production),
+        created_ms=row.created_ms,
+        updated_ms=row.updated_ms,
+    )
+
+
+class SqlOutputStore:
+    """Outputs and connections in SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], int] = _now_ms) -> None:
+        self._engine = engine
+        self._write = write_engine(engine)
+        self._clock = clock
+
+    @staticmethod
+    def _require(conn: SqlConnection, column: Any, value: int, what: str) -> Row[Any]:
+        row = conn.execute(select(column.table).where(column == value)).first()
+        if row is None:
+            raise LookupError(f"unknown {what} {value}")
+        return row
+
+    def create_output(self, new: NewOutput) -> Output:
+        now = self._clock()
+        with self._write.begin() as conn:
+            self._require(conn, workspaces.c.id, new.workspace_id, "workspace")
+            output_id = conn.execute(
+                insert(outputs)
+                .values(
+                    workspace_id=new.workspace_id,
+                    integration_id=new.integration_id,
+                    name=new.name,
+                    settings=_encode(new.settings).decode(),
+                    created_ms=now,
+                    updated_ms=now,
+                )
+                .returning(outputs.c.id)
+            ).scalar_one()
+        return Output(
+            id=output_id,
+            workspace_id=new.workspace_id,
+            integration_id=new.integration_id,
+            name=new.name,
+            settings=new.settings,
+            created_ms=now,
+            updated_ms=now,
+        )
+
+    def get_output(self, output_id: int) -> Output | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(outputs).where(outputs.c.id == output_id)).first()
+        return None if row is None else _output(row)
+
+    def list_outputs(self, workspace_id: int | None = None) -> list[Output]:
+        query = select(outputs).order_by(outputs.c.id)
+        if workspace_id is not None:
+            query = query.where(outputs.c.workspace_id == workspace_id)
+        with self._engine.connect() as conn:
+            return [_output(row) for row in conn.execute(query).all()]
+
+    def create_connection(self, new: NewConnection) -> Connection:
+        now = self._clock()
+        with self._write.begin() as conn:
+            self._require(conn, workspaces.c.id, new.workspace_id, "workspace")
+            self._require(conn, inputs.c.id, new.input_id, "input")
+            self._require(conn, outputs.c.id, new.output_id, "output")
+            taken = select(connections.c.id).where(
+                connections.c.input_id == new.input_id, connections.c.output_id == new.output_id
+            )
+            if conn.execute(taken).first() is not None:
+                raise ValueError(f"input {new.input_id} is already connected to output {new.output_id}")
+            values = {
+                "workspace_id": new.workspace_id,
+                "input_id": new.input_id,
+                "output_id": new.output_id,
+                "integration_id": new.integration_id,
+                "settings": _encode(new.settings).decode(),
+                "status": new.status.value,
+                "send_development": new.send_development,
+                "send_production": new.send_production,
+                "created_ms": now,
+                "updated_ms": now,
+            }
+            try:
+                connection_id = conn.execute(
+                    insert(connections).values(values).returning(connections.c.id)
+                ).scalar_one()
+            except IntegrityError as exc:  # lost a race with a concurrent create
+                raise ValueError(
+                    f"input {new.input_id} is already connected to output {new.output_id}"
+                ) from exc
+        return Connection(
+            id=connection_id,
+            workspace_id=new.workspace_id,
+            input_id=new.input_id,
+            output_id=new.output_id,
+            integration_id=new.integration_id,
+            settings=new.settings,
+            status=new.status,
+            send_development=new.send_development,
+            send_production=new.send_production,
+            created_ms=now,
+            updated_ms=now,
+        )
+
+    def get_connection(self, connection_id: int) -> Connection | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(connections).where(connections.c.id == connection_id)).first()
+        return None if row is None else _connection(row)
+
+    def list_connections(
+        self, workspace_id: int | None = None, input_id: int | None = None
+    ) -> list[Connection]:
+        query = select(connections).order_by(connections.c.id)
+        if workspace_id is not None:
+            query = query.where(connections.c.workspace_id == workspace_id)
+        if input_id is not None:
+            query = query.where(connections.c.input_id == input_id)
+        with self._engine.connect() as conn:
+            return [_connection(row) for row in conn.execute(query).all()]
+
+    def update_connection(
+        self,
+        connection_id: int,
+        status: ConnectionStatus | None = None,
+        send_development: bool | None = None,
+        send_production: bool | None = None,
+    ) -> Connection:
+        # updated_ms always moves forward, so config_stamp() changes even within one millisecond.
+        values: dict[str, Any] = {"updated_ms": func.max(self._clock(), connections.c.updated_ms + 1)}
+        if self._engine.dialect.name == "postgresql":
+            values["updated_ms"] = func.greatest(self._clock(), connections.c.updated_ms + 1)
+        if status is not None:
+            values["status"] = status.value
+        if send_development is not None:
+            values["send_development"] = send_development
+        if send_production is not None:
+            values["send_production"] = send_production
+        with self._write.begin() as conn:
+            result = conn.execute(update(connections).where(connections.c.id == connection_id).values(values))
+            if result.rowcount == 0:
+                raise LookupError(f"unknown connection {connection_id}")
+            row = conn.execute(select(connections).where(connections.c.id == connection_id)).one()
+        return _connection(row)
+
+    def config_stamp(self) -> tuple[int, int]:
+        """(number of outputs + connections, sum of their update times): a row's updated_ms only grows,
+        so any create or update changes it."""
+        with self._engine.connect() as conn:
+            n_out, t_out = conn.execute(select(func.count(), func.sum(outputs.c.updated_ms))).one()
+            n_con, t_con = conn.execute(select(func.count(), func.sum(connections.c.updated_ms))).one()
+        return int(n_out) + int(n_con), int(t_out or 0) + int(t_con or 0)

@@ -1,0 +1,308 @@
+"""Delivery HTTP API: integrations, outputs, connections, dead letters, replay, System Alerts, the Event
+Forwarding report and the outbound Live Stream (bearer-token auth, as the admin API)."""
+
+# No `from __future__ import annotations`: FastAPI must see the real types of dependencies declared
+# inside delivery_router.
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import msgspec
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel, Field
+from sse_starlette.sse import EventSourceResponse
+from starlette.responses import Response
+
+from fermion.api.bearer import reachable_workspace
+from fermion.api.errors import errors_response
+from fermion.delivery.outputs import DeliveryError, OutputsService, masked
+from fermion.delivery.replay import ReplayService
+from fermion.delivery.reports import OutboundLiveStream, ReportsService, entry_json
+from fermion.integrations import registry
+from fermion.integrations.spec import SettingsModel
+from fermion.model.delivery import Connection, Output, ReplayJob, ReplayProgress
+from fermion.model.tenancy import Workspace
+from fermion.ports import DeliveryQueue
+from fermion.privacy.forwarding import CONSENT_RULES_KEY
+from fermion.services.bearer_auth import BearerAuth
+
+_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 409: "CONFLICT"}
+
+
+@dataclass(frozen=True)
+class DeliveryApi:
+    outputs: OutputsService
+    queue: DeliveryQueue
+    replay: ReplayService
+    reports: ReportsService
+    live: OutboundLiveStream
+
+
+class NewOutputBody(BaseModel):
+    integration: str = Field(min_length=1, max_length=100)
+    name: str = Field(default="", max_length=200)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class NewConnectionBody(BaseModel):
+    input_id: int
+    output_id: int
+    settings: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["active", "inactive"] = "active"
+    send_development: bool = True
+    send_production: bool = True
+
+
+class ConnectionPatch(BaseModel):
+    status: Literal["active", "inactive"] | None = None
+    send_development: bool | None = None
+    send_production: bool | None = None
+
+
+class ReplayBody(BaseModel):
+    dead_letters: bool = False
+    since_ms: int | None = Field(default=None, ge=0)
+    until_ms: int | None = Field(default=None, ge=0)
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(value), status_code=status, media_type="application/json")
+
+
+def delivery_error(exc: DeliveryError) -> Response:
+    errors = [
+        {"code": _CODES.get(exc.status, "ERROR"), "message": e.message, "field": e.field} for e in exc.errors
+    ]
+    return errors_response(exc.status, errors)
+
+
+def output_json(out: Output, settings: SettingsModel) -> dict[str, Any]:
+    return {
+        "id": out.id,
+        "workspace_id": out.workspace_id,
+        "integration": out.integration_id,
+        "name": out.name,
+        "settings": masked(settings),
+        "created_ms": out.created_ms,
+    }
+
+
+def connection_json(conn: Connection, settings: SettingsModel | None = None) -> dict[str, Any]:
+    return {
+        "id": conn.id,
+        "workspace_id": conn.workspace_id,
+        "input_id": conn.input_id,
+        "output_id": conn.output_id,
+        "integration": conn.integration_id,
+        "settings": masked(settings) if settings is not None else None,
+        "consent_rules": conn.settings.get(CONSENT_RULES_KEY, []),
+        "status": conn.status.value,
+        "send_development": conn.send_development,
+        "send_production": conn.send_production,
+        "created_ms": conn.created_ms,
+    }
+
+
+def job_json(job: ReplayJob) -> dict[str, Any]:
+    return msgspec.to_builtins(job)  # type: ignore[no-any-return]
+
+
+def progress_json(p: ReplayProgress) -> dict[str, Any]:
+    finished = p.job.state == "enqueued" and p.pending == 0 and p.inflight == 0
+    return {
+        "job": job_json(p.job),
+        "pending": p.pending,
+        "inflight": p.inflight,
+        "done": p.done,
+        "dead": p.dead,
+        "finished": finished,
+    }
+
+
+def delivery_router(auth: BearerAuth, api: DeliveryApi) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}")
+    background: set[asyncio.Task[Any]] = set()
+
+    async def workspace_of(
+        workspace_id: int, authorization: Annotated[str | None, Header()] = None
+    ) -> Workspace:
+        return await reachable_workspace(auth, authorization, workspace_id)
+
+    Ws = Annotated[Workspace, Depends(workspace_of)]
+
+    @router.get("/integrations")
+    async def list_integrations(ws: Ws) -> Response:
+        return json_response({"integrations": [i.describe() for i in registry.all_integrations()]})
+
+    @router.get("/outputs")
+    async def list_outputs(ws: Ws) -> Response:
+        found = await asyncio.to_thread(api.outputs.list_outputs, ws.id)
+        return json_response({"outputs": [output_json(o, s) for o, s in found]})
+
+    @router.post("/outputs", status_code=201)
+    async def create_output(ws: Ws, body: NewOutputBody) -> Response:
+        try:
+            out, settings = await asyncio.to_thread(
+                api.outputs.create_output, ws.id, body.integration, body.name, body.settings
+            )
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        return json_response(output_json(out, settings), 201)
+
+    @router.get("/outputs/{output_id}")
+    async def get_output(ws: Ws, output_id: int) -> Response:
+        try:
+            out, settings = await asyncio.to_thread(api.outputs.get_output, ws.id, output_id)
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        return json_response(output_json(out, settings))
+
+    @router.get("/connections")
+    async def list_connections(ws: Ws) -> Response:
+        found = await asyncio.to_thread(api.outputs.list_connections, ws.id)
+        return json_response({"connections": [connection_json(c, s) for c, s in found]})
+
+    @router.post("/connections", status_code=201)
+    async def create_connection(ws: Ws, body: NewConnectionBody) -> Response:
+        try:
+            conn, settings = await asyncio.to_thread(
+                api.outputs.create_connection,
+                ws.id,
+                body.input_id,
+                body.output_id,
+                body.settings,
+                body.status,
+                body.send_development,
+                body.send_production,
+            )
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        return json_response(connection_json(conn, settings), 201)
+
+    @router.get("/connections/{connection_id}")
+    async def get_connection(ws: Ws, connection_id: int) -> Response:
+        try:
+            conn = await asyncio.to_thread(api.outputs.get_connection, ws.id, connection_id)
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        queue = await asyncio.to_thread(api.queue.count_by_status, conn.id)
+        return json_response({**connection_json(conn), "queue": queue})
+
+    @router.patch("/connections/{connection_id}")
+    async def update_connection(ws: Ws, connection_id: int, body: ConnectionPatch) -> Response:
+        try:
+            conn = await asyncio.to_thread(
+                api.outputs.update_connection,
+                ws.id,
+                connection_id,
+                body.status,
+                body.send_development,
+                body.send_production,
+            )
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        return json_response(connection_json(conn))
+
+    @router.get("/connections/{connection_id}/dead-letters")
+    async def dead_letters(
+        ws: Ws,
+        connection_id: int,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        after_id: Annotated[int, Query(ge=0)] = 0,
+    ) -> Response:
+        try:
+            await asyncio.to_thread(api.outputs.get_connection, ws.id, connection_id)
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        rows = await asyncio.to_thread(api.queue.dead_letters, connection_id, limit, after_id)
+        return json_response({"dead_letters": [msgspec.to_builtins(r) for r in rows]})
+
+    @router.post("/connections/{connection_id}/replay", status_code=202)
+    async def replay(ws: Ws, connection_id: int, body: ReplayBody) -> Response:
+        try:
+            if body.dead_letters:
+                if body.since_ms is not None or body.until_ms is not None:
+                    raise DeliveryError.one("dead_letters", "replay either the dead letters or a time window")
+                job = await asyncio.to_thread(api.replay.replay_dead_letters, ws.id, connection_id)
+                return json_response(job_json(job), 202)
+            if body.since_ms is None:
+                raise DeliveryError.one("since_ms", "required unless dead_letters is true")
+            until = (
+                body.until_ms if body.until_ms is not None else int(dt.datetime.now().timestamp() * 1000) + 1
+            )
+            job = await asyncio.to_thread(
+                api.replay.create_window_job, ws.id, connection_id, body.since_ms, until
+            )
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        task = asyncio.create_task(asyncio.to_thread(api.replay.run_window_job, job))
+        background.add(task)
+        task.add_done_callback(background.discard)
+        return json_response(job_json(job), 202)
+
+    @router.get("/replays/{job_id}")
+    async def replay_progress(ws: Ws, job_id: int) -> Response:
+        try:
+            progress = await asyncio.to_thread(api.replay.progress, ws.id, job_id)
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        return json_response(progress_json(progress))
+
+    @router.get("/alerts")
+    async def alerts(
+        ws: Ws,
+        since_ms: Annotated[int | None, Query(ge=0)] = None,
+        until_ms: Annotated[int | None, Query(ge=0)] = None,
+        environment: Annotated[Literal["development", "production", "all"], Query()] = "all",
+        connection_id: Annotated[int | None, Query()] = None,
+    ) -> Response:
+        env = None if environment == "all" else environment
+        report = await asyncio.to_thread(api.reports.alerts, ws.id, since_ms, until_ms, env, connection_id)
+        return json_response(report)
+
+    @router.get("/reports/forwarding")
+    async def forwarding_report(
+        ws: Ws,
+        day: Annotated[dt.date | None, Query(description="UTC day, YYYY-MM-DD (default today)")] = None,
+        hour: Annotated[int | None, Query(ge=0, le=23)] = None,
+        connection_id: Annotated[int | None, Query()] = None,
+    ) -> Response:
+        when = day or dt.datetime.now(dt.UTC).date()
+        report = await asyncio.to_thread(api.reports.forwarding, ws.id, when, hour, connection_id)
+        return json_response(report)
+
+    @router.get("/livestream/outbound")
+    async def outbound_latest(
+        ws: Ws,
+        connection_id: Annotated[int | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> Response:
+        rows = await asyncio.to_thread(api.live.latest, ws.id, connection_id, limit)
+        return json_response({"requests": [entry_json(r) for r in rows]})
+
+    @router.get("/livestream/outbound/stream")
+    async def outbound_stream(
+        ws: Ws,
+        request: Request,
+        connection_id: Annotated[int | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> EventSourceResponse:
+        stop = asyncio.Event()
+
+        async def feed() -> AsyncIterator[dict[str, str]]:
+            async for entry in api.live.follow(ws.id, connection_id, limit, stop):
+                if await request.is_disconnected():
+                    stop.set()
+                    break
+                yield {
+                    "event": "request",
+                    "id": str(entry.id),
+                    "data": msgspec.json.encode(entry_json(entry)).decode(),
+                }
+
+        return EventSourceResponse(feed(), ping=15)
+
+    return router

@@ -1,0 +1,1 @@
+"""Data plans and the data points catalog (pure: no I/O)."""

@@ -1,0 +1,263 @@
+"""The data points catalog: which events, attributes and identities a batch carries (pure).
+
+Kinds follow the mParticle Platform API ("Data Points"): Event, EventAttribute, ScreenView,
+ScreenViewAttribute, Commerce, CommerceAttribute, UserAttribute, UserIdentity and EventType, plus
+MessageType (every event by its `event_type`) and All_User_Attributes; `parent_of` gives the hierarchy
+that data filters cascade along.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+from fermion.model.batch import Batch, UserIdentities
+from fermion.model.events import (
+    CommerceEvent,
+    CommerceEventData,
+    CustomEvent,
+    Event,
+    ScreenViewEvent,
+    UserAttributeChangeEvent,
+    UserIdentityChangeEvent,
+)
+
+__all__ = [
+    "FILTER_EXTRA",
+    "MAX_NAME",
+    "ConnectionFilter",
+    "DataPoint",
+    "Kind",
+    "Observation",
+    "ancestors",
+    "attribute_point",
+    "commerce_type",
+    "event_points",
+    "identity_point",
+    "identity_types",
+    "kind_from_text",
+    "merge",
+    "observe",
+    "parent_of",
+    "user_attribute_point",
+]
+
+# Where the delivery platform hands a connection's ConnectionFilter to the data filter stage
+# (ConnectionContext.extras key, the loader's name).
+FILTER_EXTRA = "data_filter"
+
+# Names and attribute names longer than this are cut (both when counted and when filtered), so one
+# runaway value cannot bloat the catalog index.
+MAX_NAME = 255
+
+
+class Kind(StrEnum):
+    MESSAGE_TYPE = "MessageType"  # every event, by event_type (custom_event, session_start, ...)
+    EVENT_TYPE = "EventType"  # custom events, by custom_event_type (navigation, ...)
+    EVENT = "Event"
+    EVENT_ATTRIBUTE = "EventAttribute"
+    SCREEN_VIEW = "ScreenView"
+    SCREEN_VIEW_ATTRIBUTE = "ScreenViewAttribute"
+    COMMERCE = "Commerce"  # by commerce type: product_purchase, promotion_view, product_impression, ...
+    COMMERCE_ATTRIBUTE = "CommerceAttribute"
+    USER_ATTRIBUTE = "UserAttribute"
+    USER_IDENTITY = "UserIdentity"
+    ALL_USER_ATTRIBUTES = "All_User_Attributes"  # filter-only toggle, the parent of every UserAttribute
+
+
+# Spellings accepted on input (the Platform API's lowercase forms and its catalog name "Identity").
+_ALIASES = {k.value.lower(): k for k in Kind} | {"identity": Kind.USER_IDENTITY}
+
+
+def kind_from_text(text: str) -> Kind | None:
+    return _ALIASES.get(text.strip().lower())
+
+
+class DataPoint(NamedTuple):
+    """One catalog entry. For attribute kinds `name` is the parent's name (as in the Platform API)."""
+
+    kind: str
+    name: str
+    event_type: str = ""
+    attribute_name: str = ""
+
+
+@dataclass
+class Observation:
+    """How often a data point was seen in a group of batches, and when (ms)."""
+
+    count: int
+    first_ms: int
+    last_ms: int
+
+
+def _clip(value: str) -> str:
+    return value[:MAX_NAME]
+
+
+# ------------------------------------------------------------------------------------- hierarchy
+
+
+def parent_of(point: DataPoint) -> DataPoint | None:
+    """The point whose disabling also disables this one (data filters cascade from parent to child)."""
+    kind = point.kind
+    if kind in (Kind.EVENT_ATTRIBUTE, Kind.SCREEN_VIEW_ATTRIBUTE, Kind.COMMERCE_ATTRIBUTE):
+        parent_kind = {
+            Kind.EVENT_ATTRIBUTE: Kind.EVENT,
+            Kind.SCREEN_VIEW_ATTRIBUTE: Kind.SCREEN_VIEW,
+            Kind.COMMERCE_ATTRIBUTE: Kind.COMMERCE,
+        }[Kind(kind)]
+        return DataPoint(parent_kind.value, point.name, point.event_type)
+    if kind == Kind.EVENT:
+        return DataPoint(Kind.EVENT_TYPE.value, point.event_type)
+    if kind == Kind.EVENT_TYPE:
+        return DataPoint(Kind.MESSAGE_TYPE.value, "custom_event")
+    if kind == Kind.SCREEN_VIEW:
+        return DataPoint(Kind.MESSAGE_TYPE.value, "screen_view")
+    if kind == Kind.COMMERCE:
+        return DataPoint(Kind.MESSAGE_TYPE.value, "commerce_event")
+    if kind == Kind.USER_ATTRIBUTE:
+        return DataPoint(Kind.ALL_USER_ATTRIBUTES.value, "")
+    return None
+
+
+def ancestors(point: DataPoint) -> Iterator[DataPoint]:
+    """The point itself, then its parent, grandparent, ..."""
+    current: DataPoint | None = point
+    while current is not None:
+        yield current
+        current = parent_of(current)
+
+
+# ---------------------------------------------------------------------------------- point makers
+
+
+def commerce_type(data: CommerceEventData) -> str | None:
+    """product_<action>, promotion_<action> or product_impression (the Platform API's Commerce types)."""
+    if data.product_action is not None and data.product_action.action:
+        action = data.product_action.action
+        return "product_remove_from_wishlist" if action == "remove_from_wish_list" else f"product_{action}"
+    if data.promotion_action is not None and data.promotion_action.action:
+        return f"promotion_{data.promotion_action.action}"
+    if data.product_impressions:
+        return "product_impression"
+    return None
+
+
+def event_points(event: Event) -> tuple[DataPoint | None, Kind | None]:
+    """The event's own data point (None for events that have only a MessageType) and the kind its
+    custom attributes are catalogued as (None when they are not)."""
+    if isinstance(event, CustomEvent):
+        name = event.data.event_name
+        if not name:
+            return None, None
+        kind_of = event.data.custom_event_type or "unknown"
+        return DataPoint(Kind.EVENT.value, _clip(name), kind_of), Kind.EVENT_ATTRIBUTE
+    if isinstance(event, ScreenViewEvent):
+        name = event.data.screen_name
+        if not name:
+            return None, None
+        return DataPoint(Kind.SCREEN_VIEW.value, _clip(name)), Kind.SCREEN_VIEW_ATTRIBUTE
+    if isinstance(event, CommerceEvent):
+        ctype = commerce_type(event.data)
+        if ctype is None:
+            return None, None
+        return DataPoint(Kind.COMMERCE.value, ctype, ctype), Kind.COMMERCE_ATTRIBUTE
+    return None, None
+
+
+def attribute_point(parent: DataPoint, kind: Kind, attribute: str) -> DataPoint:
+    return DataPoint(kind.value, parent.name, parent.event_type, _clip(attribute))
+
+
+def user_attribute_point(name: str) -> DataPoint:
+    return DataPoint(Kind.USER_ATTRIBUTE.value, _clip(name))
+
+
+def identity_point(identity_type: str) -> DataPoint:
+    return DataPoint(
+        Kind.USER_IDENTITY.value, "customer_id" if identity_type == "customerid" else identity_type
+    )
+
+
+def identity_types(ids: UserIdentities) -> list[str]:
+    """The identity types a `user_identities` object sets (declared fields and unknown string keys)."""
+    found = [name for name in ids.__struct_fields__ if name != "extra" and getattr(ids, name) is not None]
+    found.extend(k for k, v in ids.extra.items() if isinstance(v, str))
+    return found
+
+
+# ---------------------------------------------------------------------------------------- observe
+
+
+def observe(batch: Batch) -> dict[DataPoint, int]:
+    """Every data point the batch carries, with how many times (events and their attributes count per
+    event; user attributes and identities once per batch)."""
+    counts: dict[DataPoint, int] = {}
+
+    def add(point: DataPoint) -> None:
+        counts[point] = counts.get(point, 0) + 1
+
+    user_attributes: set[str] = set(batch.user_attributes or ())
+    identities: set[str] = set()
+    for event in batch.events:
+        add(DataPoint(Kind.MESSAGE_TYPE.value, event.event_type))
+        if isinstance(event, CustomEvent):
+            add(DataPoint(Kind.EVENT_TYPE.value, event.data.custom_event_type or "unknown"))
+        elif isinstance(event, UserAttributeChangeEvent) and event.data.user_attribute_name:
+            user_attributes.add(event.data.user_attribute_name)
+        elif isinstance(event, UserIdentityChangeEvent) and event.data.new and event.data.new.identity_type:
+            identities.add(event.data.new.identity_type)
+        point, attribute_kind = event_points(event)
+        if point is None or attribute_kind is None:
+            continue
+        add(point)
+        for attribute in event.data.custom_attributes or ():
+            add(attribute_point(point, attribute_kind, attribute))
+    for name in user_attributes:
+        add(user_attribute_point(name))
+    if batch.user_identities is not None:
+        identities.update(identity_types(batch.user_identities))
+    for identity_type in identities:
+        add(identity_point(identity_type))
+    return counts
+
+
+def merge(into: dict[DataPoint, Observation], counts: dict[DataPoint, int], seen_ms: int) -> None:
+    """Add one batch's counts (seen at `seen_ms`) to a group's observations, in place."""
+    for point, count in counts.items():
+        seen = into.get(point)
+        if seen is None:
+            into[point] = Observation(count, seen_ms, seen_ms)
+        else:
+            seen.count += count
+            seen.first_ms = min(seen.first_ms, seen_ms)
+            seen.last_ms = max(seen.last_ms, seen_ms)
+
+
+# ---------------------------------------------------------------------------------------- filters
+
+
+@dataclass(frozen=True)
+class ConnectionFilter:
+    """One connection's data filter: explicit on/off per data point, and what unlisted points get.
+
+    Turning `send_new_by_default` off must not change existing points ("Any existing DataPoints will not be
+    affected"): the service then lists every catalogued point explicitly as enabled, so only points first
+    seen afterwards fall to the default.
+    """
+
+    send_new_by_default: bool = True
+    entries: dict[DataPoint, bool] | None = None
+
+    @property
+    def is_noop(self) -> bool:
+        return self.send_new_by_default and not any(v is False for v in (self.entries or {}).values())
+
+    def allows(self, point: DataPoint) -> bool:
+        """Enabled, and so is every ancestor (disabling a parent disables its children)."""
+        entries = self.entries or {}
+        default = self.send_new_by_default
+        return all(entries.get(p, default) for p in ancestors(point))

@@ -1,0 +1,159 @@
+"""The forwarding phase: queues each processed batch for every active connection of its input and
+environment, after the connection hooks (data filter, consent rule, expansion, accepted event types).
+
+Runs right after StoreEvents: an item whose batch the hooks leave unchanged is queued by reference to
+the stored batch (no second copy). Historical batches are never forwarded. Idempotent: the queue keeps
+one item per (connection, batch), so processing the same records again queues nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from fermion.delivery.outputs import Resolved
+from fermion.delivery.routing import Routes, RouteTable
+from fermion.delivery.stages import ConnectionContext, ConnectionHooks, run_connection_chain
+from fermion.model.batch import Batch
+from fermion.model.codec import encode_batch, event_name_of
+from fermion.model.delivery import CountKey, QueueItem
+from fermion.model.records import InboundRecord
+from fermion.pipeline.stage import Drop
+from fermion.ports import DeliveryQueue
+from fermion.services.processing import ProcessingReport, WorkItem
+
+log = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+Summary = list[tuple[str, str, int]]
+
+
+def event_summary(batch: Batch) -> Summary:
+    """[(event_type, event_name, count)] of the batch's events (what the forwarding report counts)."""
+    counts: dict[tuple[str, str], int] = {}
+    for event in batch.events:
+        key = (event.event_type, event_name_of(event))
+        counts[key] = counts.get(key, 0) + 1
+    return [(t, n, c) for (t, n), c in counts.items()]
+
+
+def add_summary(
+    counts: Counter[CountKey], summary: Summary, resolved: Resolved, direction: str, now_ms: int
+) -> None:
+    conn = resolved.connection
+    hour = now_ms - now_ms % HOUR_MS
+    for event_type, name, n in summary:
+        key = CountKey(
+            workspace_id=conn.workspace_id,
+            connection_id=conn.id,
+            output_id=conn.output_id,
+            hour_ms=hour,
+            direction=direction,
+            message_type=event_type,
+            event_name=name,
+        )
+        counts[key] += n
+
+
+class Forwarder:
+    """Runs the hooks for one batch and one connection (shared by the phase and replay)."""
+
+    def __init__(self, hooks: ConnectionHooks) -> None:
+        self._chain = hooks.chain()
+
+    def route(
+        self,
+        batch: Batch,
+        record: InboundRecord,
+        resolved: Resolved,
+        table: RouteTable,
+        now_ms: int,
+        replay_job_id: int | None = None,
+        summary: Summary | None = None,
+    ) -> QueueItem | Drop:
+        """`summary`: the batch's event_summary when the caller has it (reused if the events stay)."""
+        ctx = ConnectionContext(
+            record=record,
+            now_ms=now_ms,
+            connection=resolved.connection,
+            integration=resolved.integration,
+            connection_settings=resolved.connection_settings,
+            extras=table.extras.get(resolved.connection.id, {}),
+            replay=replay_job_id is not None,
+        )
+        try:
+            result = run_connection_chain(self._chain, batch, ctx)
+        except Exception:  # a hook bug must not stop processing (or the other connections)
+            log.exception("connection %s: a hook failed on batch %s", resolved.connection.id, record.batch_id)
+            return Drop("hook_error")
+        if isinstance(result, Drop):
+            return result
+        changed = result is not batch or replay_job_id is not None
+        return QueueItem(
+            connection_id=resolved.connection.id,
+            workspace_id=record.workspace_id,
+            batch_id=record.batch_id,
+            input_id=record.input_id,
+            environment=record.environment,
+            mpid=result.mpid or 0,
+            received_ms=record.received_ms,
+            payload=encode_batch(result) if changed else None,
+            summary=summary
+            if summary is not None and result.events is batch.events
+            else event_summary(result),
+            replay_job_id=replay_job_id,
+        )
+
+
+class ForwardingPhase:
+    name = "forwarding"
+
+    def __init__(
+        self,
+        routes: Routes,
+        queue: DeliveryQueue,
+        hooks: ConnectionHooks,
+        on_enqueued: Callable[[], None] | None = None,
+    ) -> None:
+        self._routes = routes
+        self._queue = queue
+        self._forwarder = Forwarder(hooks)
+        self.on_enqueued = on_enqueued  # set by whoever runs a sender in this process
+        self.drops: Counter[str] = Counter()
+
+    def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
+        table = self._routes.current()
+        if not table.by_input:
+            return items
+        # A batch stored before (a crash between storing and queueing) is queued now; a duplicate of
+        # another batch (same source_request_id, not stored itself) is not.
+        again = [i.record.batch_id for i in items if not i.notes.get("new", True)]
+        stored_before = self._queue.stored_batch_ids(again) if again else set()
+        queued: list[QueueItem] = []
+        counts: Counter[CountKey] = Counter()
+        for item in items:
+            record = item.record
+            connections = table.by_input.get(record.input_id)
+            if not connections or record.historical:
+                continue
+            new = item.notes.get("new", True)
+            if not new and record.batch_id not in stored_before:
+                continue
+            inbound: Summary | None = None
+            for resolved in connections:
+                if not resolved.connection.sends(record.environment):
+                    continue
+                inbound = inbound if inbound is not None else event_summary(item.batch)
+                if new:  # counted once, when first processed
+                    add_summary(counts, inbound, resolved, "in", now_ms)
+                result = self._forwarder.route(item.batch, record, resolved, table, now_ms, summary=inbound)
+                if isinstance(result, Drop):
+                    self.drops[result.reason] += 1
+                else:
+                    queued.append(result)
+        if queued or counts:
+            self._queue.enqueue(queued, now_ms, counts)
+        if queued and self.on_enqueued is not None:
+            self.on_enqueued()
+        return items

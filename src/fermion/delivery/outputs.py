@@ -1,0 +1,243 @@
+"""Output configurations and connections: validated against the integration's settings schema, secrets
+encrypted at rest, and resolved (decrypted, typed) for the forwarding phase and the sender."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fermion.integrations import registry
+from fermion.integrations.spec import (
+    Integration,
+    Secret,
+    SettingError,
+    SettingsModel,
+    secret_paths,
+    validate_settings,
+)
+from fermion.model.delivery import Connection, ConnectionStatus, NewConnection, NewOutput, Output
+from fermion.model.tenancy import InputKind
+from fermion.ports import ConfigStore, OutputStore, SecretCipher
+from fermion.privacy.forwarding import CONSENT_RULES_KEY, rules_errors
+
+log = logging.getLogger(__name__)
+
+ENCRYPTED = "$enc"
+
+
+class DeliveryError(ValueError):
+    """A request the caller can fix: every problem, each naming its field; `status` 400 or 404."""
+
+    def __init__(self, errors: list[SettingError], status: int = 400) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+        self.status = status
+
+    @classmethod
+    def one(cls, field: str, message: str, status: int = 400) -> DeliveryError:
+        return cls([SettingError(field, message)], status)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A connection ready to use: its integration and typed, decrypted settings."""
+
+    connection: Connection
+    output: Output
+    integration: Integration[Any, Any]
+    output_settings: SettingsModel
+    connection_settings: SettingsModel
+
+
+def masked(model: SettingsModel) -> dict[str, Any]:
+    """Settings as the API shows them (secrets as ***)."""
+    shown: dict[str, Any] = model.model_dump(mode="json")
+    return shown
+
+
+class OutputsService:
+    def __init__(self, config: ConfigStore, store: OutputStore, cipher: SecretCipher) -> None:
+        self._config = config
+        self._store = store
+        self._cipher = cipher
+
+    # -- secrets at rest ---------------------------------------------------------------------
+
+    def _seal(self, model: SettingsModel) -> dict[str, Any]:
+        stored: dict[str, Any] = model.model_dump(mode="python")
+        for name in secret_paths(type(model)):
+            value = stored.get(name)
+            if isinstance(value, Secret):
+                stored[name] = {ENCRYPTED: self._cipher.encrypt(value.reveal())}
+        return stored
+
+    def _open(self, integration_model: type[SettingsModel], stored: Mapping[str, Any]) -> SettingsModel:
+        raw = dict(stored)
+        raw.pop(CONSENT_RULES_KEY, None)  # a platform setting, not the integration's
+        for name in secret_paths(integration_model):
+            value = raw.get(name)
+            if isinstance(value, dict) and ENCRYPTED in value:
+                raw[name] = Secret(self._cipher.decrypt(value[ENCRYPTED]))
+        result = validate_settings(integration_model, raw)
+        if isinstance(result, list):  # stored settings no longer fit the integration (it changed)
+            raise DeliveryError(result)
+        return result
+
+    # -- outputs -----------------------------------------------------------------------------
+
+    def create_output(
+        self, workspace_id: int, integration_id: str, name: str, settings: Mapping[str, Any]
+    ) -> tuple[Output, SettingsModel]:
+        integration = registry.get(integration_id)
+        if integration is None:
+            known = ", ".join(i.id for i in registry.all_integrations())
+            raise DeliveryError.one("integration", f"unknown integration {integration_id!r} (known: {known})")
+        validated = validate_settings(integration.settings, settings)
+        if isinstance(validated, list):
+            raise DeliveryError(validated)
+        if self._config.get_workspace(workspace_id) is None:
+            raise DeliveryError.one("workspace_id", f"no workspace {workspace_id}", 404)
+        new = NewOutput(
+            workspace_id=workspace_id,
+            integration_id=integration.id,
+            name=name or integration.name,
+            settings=self._seal(validated),
+        )
+        return self._store.create_output(new), validated
+
+    def list_outputs(self, workspace_id: int | None = None) -> list[tuple[Output, SettingsModel]]:
+        found = []
+        for out in self._store.list_outputs(workspace_id):
+            integration = registry.get(out.integration_id)
+            if integration is not None:
+                found.append((out, self._open(integration.settings, out.settings)))
+        return found
+
+    def get_output(self, workspace_id: int, output_id: int) -> tuple[Output, SettingsModel]:
+        out = self._store.get_output(output_id)
+        if out is None or out.workspace_id != workspace_id:
+            raise DeliveryError.one("output_id", f"no output {output_id}", 404)
+        return out, self._open(registry.require(out.integration_id).settings, out.settings)
+
+    # -- connections -------------------------------------------------------------------------
+
+    def create_connection(
+        self,
+        workspace_id: int,
+        input_id: int,
+        output_id: int,
+        settings: Mapping[str, Any],
+        status: str = "active",
+        send_development: bool = True,
+        send_production: bool = True,
+    ) -> tuple[Connection, SettingsModel]:
+        errors: list[SettingError] = []
+        inp = self._config.get_input(input_id)
+        if inp is None or inp.workspace_id != workspace_id:
+            errors.append(SettingError("input_id", f"no input {input_id} in workspace {workspace_id}"))
+        out = self._store.get_output(output_id)
+        if out is None or out.workspace_id != workspace_id:
+            errors.append(SettingError("output_id", f"no output {output_id} in workspace {workspace_id}"))
+        try:
+            conn_status = ConnectionStatus(status)
+        except ValueError:
+            errors.append(SettingError("status", "must be active or inactive"))
+            conn_status = ConnectionStatus.INACTIVE
+        if errors or out is None or inp is None:
+            raise DeliveryError(errors)
+        integration = registry.require(out.integration_id)
+        platform = "feed" if inp.kind is InputKind.FEED else inp.platform
+        if platform not in integration.platforms:
+            raise DeliveryError.one(
+                "input_id", f"{integration.name} does not accept data from {platform} inputs"
+            )
+        # Consent forwarding rules are platform settings kept with the connection's settings.
+        rules = settings.get(CONSENT_RULES_KEY)
+        problems = rules_errors(rules, f"settings.{CONSENT_RULES_KEY}") if rules is not None else []
+        own = {k: v for k, v in settings.items() if k != CONSENT_RULES_KEY}
+        validated = validate_settings(integration.connection_settings, own)
+        if isinstance(validated, list) or problems:
+            found = validated if isinstance(validated, list) else []
+            raise DeliveryError([*(SettingError(f, m) for f, m in problems), *found])
+        stored = self._seal(validated)
+        if rules:
+            stored[CONSENT_RULES_KEY] = rules
+        new = NewConnection(
+            workspace_id=workspace_id,
+            input_id=input_id,
+            output_id=output_id,
+            integration_id=integration.id,
+            settings=stored,
+            status=conn_status,
+            send_development=send_development,
+            send_production=send_production,
+        )
+        try:
+            return self._store.create_connection(new), validated
+        except ValueError as exc:
+            raise DeliveryError.one("output_id", str(exc), 409) from None
+
+    def list_connections(self, workspace_id: int | None = None) -> list[tuple[Connection, SettingsModel]]:
+        found = []
+        for conn in self._store.list_connections(workspace_id):
+            integration = registry.get(conn.integration_id)
+            if integration is not None:
+                found.append((conn, self._open(integration.connection_settings, conn.settings)))
+        return found
+
+    def get_connection(self, workspace_id: int, connection_id: int) -> Connection:
+        conn = self._store.get_connection(connection_id)
+        if conn is None or conn.workspace_id != workspace_id:
+            raise DeliveryError.one("connection_id", f"no connection {connection_id}", 404)
+        return conn
+
+    def update_connection(
+        self,
+        workspace_id: int,
+        connection_id: int,
+        status: str | None = None,
+        send_development: bool | None = None,
+        send_production: bool | None = None,
+    ) -> Connection:
+        self.get_connection(workspace_id, connection_id)
+        new_status = None
+        if status is not None:
+            try:
+                new_status = ConnectionStatus(status)
+            except ValueError:
+                raise DeliveryError.one("status", "must be active or inactive") from None
+        return self._store.update_connection(connection_id, new_status, send_development, send_production)
+
+    # -- for forwarding and sending ----------------------------------------------------------
+
+    def stamp(self) -> tuple[int, int]:
+        return self._store.config_stamp()
+
+    def resolve_all(self) -> list[Resolved]:
+        """Every connection whose integration is known, with decrypted typed settings."""
+        outputs = {o.id: o for o in self._store.list_outputs()}
+        found: list[Resolved] = []
+        for conn in self._store.list_connections():
+            out = outputs.get(conn.output_id)
+            integration = registry.get(conn.integration_id)
+            if out is None or integration is None:
+                continue
+            try:
+                output_settings = self._open(integration.settings, out.settings)
+                connection_settings = self._open(integration.connection_settings, conn.settings)
+            except ValueError as exc:  # DeliveryError, or a secret sealed with another key
+                # One unreadable configuration must not stop processing or the other connections.
+                log.error("connection %s is skipped: its settings cannot be read (%s)", conn.id, exc)
+                continue
+            found.append(
+                Resolved(
+                    connection=conn,
+                    output=out,
+                    integration=integration,
+                    output_settings=output_settings,
+                    connection_settings=connection_settings,
+                )
+            )
+        return found

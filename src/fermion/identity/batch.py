@@ -1,0 +1,128 @@
+"""Identities of an Events API batch, linking them to a given MPID, and `user_identity_change`
+events (spec 2.10) for identities a batch newly linked to its profile."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from fermion.identity.records import NewProfile
+from fermion.identity.resolve import screen
+from fermion.identity.settings import Rules
+from fermion.identity.types import Key, is_user_type
+from fermion.identity.view import IdentityView
+from fermion.model.batch import Batch, UserIdentities
+from fermion.model.events import Event, UserIdentity, UserIdentityChangeData, UserIdentityChangeEvent
+from fermion.model.ids import derived_id
+
+_USER_FIELDS: Final = tuple(f for f in UserIdentities.__struct_fields__ if f != "extra")
+# `device_info` field -> IDSync device identity type.
+_DEVICE_FIELDS: Final = (
+    ("ios_advertising_id", "ios_idfa"),
+    ("ios_idfv", "ios_idfv"),
+    ("android_advertising_id", "android_aaid"),
+    ("android_uuid", "android_uuid"),
+    ("fire_advertising_id", "fire_aid"),
+    ("roku_advertising_id", "roku_aid"),
+    ("roku_publisher_id", "roku_publisher_id"),
+    ("microsoft_advertising_id", "microsoft_aid"),
+    ("microsoft_publisher_id", "microsoft_publisher_id"),
+    ("amp_id", "amp_id"),
+    ("push_token", "push_token"),
+)
+
+
+def batch_identities(batch: Batch) -> list[tuple[str, str | None]]:
+    """(key, value) of every user and device identity of the batch; `customerid` reads as customer_id."""
+    out: list[tuple[str, str | None]] = []
+    ids = batch.user_identities
+    if ids is not None:
+        for name in _USER_FIELDS:
+            value = getattr(ids, name)
+            if isinstance(value, str):
+                out.append(("customer_id" if name == "customerid" else name, value))
+    if batch.mp_deviceid:
+        out.append(("device_application_stamp", batch.mp_deviceid))
+    info = batch.device_info
+    if info is not None:
+        for name, identity_type in _DEVICE_FIELDS:
+            value = getattr(info, name)
+            if isinstance(value, str):
+                out.append((identity_type, value))
+    return out
+
+
+def attach(
+    view: IdentityView,
+    mpid: int,
+    identities: Sequence[tuple[str, str | None]],
+    rules: Rules,
+    workspace_id: int,
+    now_ms: int,
+    created_by: int | None,
+) -> list[Key]:
+    """Honour a batch's own MPID: keep (or start) its profile and link identities nobody holds yet."""
+    profile = view.profile(mpid) or view.create_profile(
+        NewProfile(mpid, now_ms, workspace_id, created_by, fresh=False)
+    )
+    cap = rules.settings.max_identities_per_type
+    added: list[Key] = []
+    for identity_type, (value, _) in screen(identities, rules).items():
+        key = (identity_type, value)
+        if profile.holds(key) and (link := view.link_of(key, mpid)) is not None:
+            if link.created_by is not None and link.created_by == created_by:
+                added.append(key)  # linked by this very batch in an earlier, interrupted run
+            continue
+        if view.holders(key) or len(profile.values(identity_type)) >= cap:
+            continue  # someone else's identity, or the profile is full: the given MPID still stands
+        view.link(key, mpid, now_ms, created_by)
+        added.append(key)
+    return added
+
+
+def linked_by(view: IdentityView, mpid: int, keys: Sequence[Key], batch_id: int) -> list[Key]:
+    """The keys among `keys` this batch linked to `mpid`, now or in an earlier run of the same batch."""
+    out: list[Key] = []
+    for key in keys:
+        link = view.link_of(key, mpid)
+        if link is not None and link.created_by == batch_id:
+            out.append(key)
+    return out
+
+
+def identity_change_events(
+    batch_id: int, mpid: int, added: Sequence[Key], view: IdentityView, timestamp_ms: int
+) -> list[Event]:
+    """One `user_identity_change` per user identity newly linked to the profile (device ids have no
+    Events API identity type, so they get none). Event ids derive from the batch: replays dedupe."""
+    events: list[Event] = []
+    for identity_type, value in added:
+        if not is_user_type(identity_type):
+            continue
+        created_here = view.first_linked_by((identity_type, value)) == batch_id
+        new = UserIdentity(
+            identity_type=identity_type,
+            identity=value,
+            timestamp_unixtime_ms=timestamp_ms,
+            created_this_batch=created_here,
+        )
+        data = UserIdentityChangeData(
+            new=new,
+            timestamp_unixtime_ms=timestamp_ms,
+            event_id=derived_id("user_identity_change", batch_id, mpid, identity_type, value),
+        )
+        events.append(UserIdentityChangeEvent(data=data))
+    return events
+
+
+@dataclass(frozen=True)
+class BatchIdentity:
+    """What the identity phase decided for a batch (`WorkItem.notes["identity"]`)."""
+
+    org_id: int
+    mpid: int
+    created: bool  # a new profile was created for this batch
+    given: bool  # the batch carried its own mpid
+    added: list[Key]  # identities this batch linked to the profile
+    rule: str  # the deciding resolution rule (see Explanation.rule)

@@ -1,0 +1,1 @@
+"""Integrations (outputs): one pure module per partner, declared with fermion.integrations.spec."""

@@ -1,0 +1,350 @@
+"""What an integration declares: identity, typed settings (JSON Schema), capabilities, delivery options,
+and a pure `map(batches, settings) -> list[OutboundRequest]`. No I/O here or in any integration module.
+
+Filtering, consent, commerce expansion, retries, batching windows, rate limits and secrets belong to
+the platform (fermion.delivery); an integration only turns outgoing batches into requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+import msgspec
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+
+from fermion.model.batch import Batch
+from fermion.model.codec import decode_batch
+from fermion.model.enums import EVENT_TYPES
+from fermion.model.tenancy import Platform
+
+__all__ = [
+    "ALL_EVENT_TYPES",
+    "ALL_PLATFORMS",
+    "AwsCredentials",
+    "DeliveryOptions",
+    "FirehoseRecord",
+    "HttpRequest",
+    "Integration",
+    "IntegrationKind",
+    "MapSettings",
+    "NoSettings",
+    "OutboundRequest",
+    "OutgoingBatch",
+    "S3Object",
+    "Secret",
+    "SettingError",
+    "SettingsModel",
+    "secret_paths",
+    "settings_schema",
+    "validate_settings",
+]
+
+MASK = "***"
+
+
+# ------------------------------------------------------------------------------------------ secrets
+
+
+class Secret:
+    """A credential: never printed (repr, str and JSON show `***`); `reveal()` is the only way out.
+
+    Stored encrypted at rest by the platform (see fermion.delivery.outputs); integrations call
+    `reveal()` only while building a request.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK!r})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    @classmethod
+    def _validate(cls, value: Any) -> Secret:
+        if isinstance(value, Secret):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        raise ValueError("must be a string")
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls._validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda _v: MASK, when_used="json"),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, _handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "format": "password", "writeOnly": True}
+
+
+# ----------------------------------------------------------------------------------------- settings
+
+
+class SettingsModel(BaseModel):
+    """Base of every settings model: unknown keys are errors; give each field a `description` (help)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoSettings(SettingsModel):
+    """For integrations without configuration or connection settings."""
+
+
+S = TypeVar("S", bound=SettingsModel)
+O = TypeVar("O", bound=SettingsModel)  # noqa: E741 - output settings
+C = TypeVar("C", bound=SettingsModel)  # connection settings
+
+
+@dataclass(frozen=True)
+class SettingError:
+    field: str  # e.g. "settings.bucket_name"
+    message: str
+
+
+def settings_schema(model: type[SettingsModel]) -> dict[str, Any]:
+    """The JSON Schema the API and dashboard render (secrets: `format: password`, `writeOnly`)."""
+    return model.model_json_schema()
+
+
+def validate_settings(
+    model: type[S], raw: Mapping[str, Any], prefix: str = "settings"
+) -> S | list[SettingError]:
+    """The validated settings, or every problem, each naming its field (`settings.bucket_name`)."""
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        errors: list[SettingError] = []
+        for err in exc.errors():
+            path = ".".join(str(p) for p in err.get("loc", ()))
+            errors.append(
+                SettingError(f"{prefix}.{path}" if path else prefix, str(err.get("msg", "invalid")))
+            )
+        return errors
+
+
+def secret_paths(model: type[SettingsModel]) -> list[str]:
+    """Top-level fields holding a Secret (or Secret | None): what the platform encrypts at rest."""
+    found: list[str] = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        args = getattr(annotation, "__args__", ())
+        if annotation is Secret or Secret in args:
+            found.append(name)
+    return found
+
+
+# ----------------------------------------------------------------------------------- batches in
+
+
+class OutgoingBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One batch on its way to one connection, after the platform's connection stages (filters,
+    consent, expansion). `payload` is the outgoing batch JSON (the stored format)."""
+
+    batch_id: int
+    workspace_id: int
+    input_id: int
+    environment: str
+    mpid: int
+    received_ms: int
+    payload: bytes
+
+    def as_dict(self) -> dict[str, Any]:
+        value: dict[str, Any] = msgspec.json.decode(self.payload)
+        return value
+
+    def as_batch(self) -> Batch:
+        return decode_batch(self.payload)
+
+
+@dataclass(frozen=True)
+class MapSettings(Generic[O, C]):
+    """What `map` may know besides the batches. `now_ms` and `group_key` are given (never read from a
+    clock or a random source) so `map` stays pure and a retried group maps to the same requests."""
+
+    output: O
+    connection: C
+    workspace_id: int
+    output_id: int
+    connection_id: int
+    now_ms: int
+    group_key: str  # stable for the same set of batches: use it for object names and dedupe keys
+
+
+# ---------------------------------------------------------------------------------- requests out
+
+
+class AwsCredentials(msgspec.Struct, frozen=True, kw_only=True):
+    """User-based AWS credentials; omit them (None on the request) to use the sender's default chain."""
+
+    access_key_id: str
+    secret_access_key: str
+
+    def __repr__(self) -> str:
+        return f"AwsCredentials(access_key_id={self.access_key_id!r}, secret_access_key={MASK!r})"
+
+
+class HttpRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """An HTTP call. 2xx is success; 429, 5xx and timeouts are retried (honouring Retry-After); any
+    other status is a permanent error (dead letter). `dedupe_key` is stable across retries."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = {}
+    body: bytes = b""
+    dedupe_key: str = ""
+    # The batches this request carries; empty means all of the group. Lets the platform finish the
+    # batches whose requests succeeded and retry only the others.
+    batch_ids: tuple[int, ...] = ()
+
+
+class S3Object(msgspec.Struct, frozen=True, kw_only=True):
+    """A PutObject. Keys should derive from MapSettings.group_key so retries overwrite, not duplicate."""
+
+    bucket: str
+    key: str
+    body: bytes
+    region: str = "us-east-1"
+    content_type: str = "text/plain"
+    content_encoding: str | None = None
+    sse: str | None = None  # "AES256" or "aws:kms"
+    sse_kms_key_id: str | None = None
+    credentials: AwsCredentials | None = None
+    batch_ids: tuple[int, ...] = ()
+    # A custom S3 endpoint (S3-compatible stores, a local moto server in tests); None: AWS.
+    endpoint_url: str | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class FirehoseRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One Kinesis Data Firehose PutRecord."""
+
+    stream: str
+    data: bytes
+    region: str = "us-east-1"
+    credentials: AwsCredentials | None = None
+    dedupe_key: str = ""
+    batch_ids: tuple[int, ...] = ()
+
+
+OutboundRequest = HttpRequest | S3Object | FirehoseRecord
+
+
+# ------------------------------------------------------------------------------------ integration
+
+
+class IntegrationKind(StrEnum):
+    EVENT = "event"
+    AUDIENCE = "audience"
+    DSR = "dsr"
+    FEED = "feed"
+
+
+ALL_EVENT_TYPES: frozenset[str] = EVENT_TYPES
+# Platform inputs plus "feed" (batches from partner feed inputs).
+ALL_PLATFORMS: frozenset[str] = frozenset(p.value for p in Platform) | {"feed"}
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    """What the platform honours for this integration (each may be overridden platform-wide)."""
+
+    # Expand commerce events (one event per product, ...) before map; the stage is a platform hook.
+    wants_commerce_expansion: bool = False
+    # Queued batches of one connection wait up to this long to be mapped together (0: send at once).
+    batch_window_ms: int = 0
+    # At most this many batches per map call (one group).
+    max_batch_size: int = 100
+    # Requests per second to the partner, per output configuration (0: unlimited).
+    rate_limit_per_s: float = 0.0
+    # Requests in flight at once per connection.
+    max_concurrency: int = 8
+    timeout_s: float = 10.0
+    # Attempts before a batch becomes a dead letter (None: the platform default).
+    max_attempts: int | None = None
+    # Forward batches that carry no events (e.g. user attribute updates only).
+    send_batches_without_events: bool = True
+
+
+Mapper = Callable[[Sequence[OutgoingBatch], MapSettings[O, C]], list[OutboundRequest]]
+
+
+@dataclass(frozen=True)
+class Integration(Generic[O, C]):
+    """One partner. Register it in fermion.integrations.registry.
+
+    `map` must be pure and deterministic: same batches and settings, same requests.
+    `event_types`: which event types it accepts (events of other types are removed before map).
+    `platforms`: which inputs it may be connected to (a platform value or "feed").
+    """
+
+    id: str
+    name: str
+    kind: IntegrationKind
+    settings: type[O]
+    connection_settings: type[C]
+    map: Mapper[O, C]
+    event_types: frozenset[str] = ALL_EVENT_TYPES
+    platforms: frozenset[str] = ALL_PLATFORMS
+    options: DeliveryOptions = field(default_factory=DeliveryOptions)
+    description: str = ""
+    # Options that depend on a connection's settings (e.g. S3 "Send as Batch" sets the batching
+    # window); None: `options` for every connection.
+    connection_options: Callable[[C], DeliveryOptions] | None = None
+
+    def options_for(self, connection_settings: C) -> DeliveryOptions:
+        if self.connection_options is None:
+            return self.options
+        return self.connection_options(connection_settings)
+
+    def describe(self) -> dict[str, Any]:
+        """The integration as the API lists it (settings as JSON Schema)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind.value,
+            "description": self.description,
+            "event_types": sorted(self.event_types),
+            "platforms": sorted(self.platforms),
+            "settings_schema": settings_schema(self.settings),
+            "connection_settings_schema": settings_schema(self.connection_settings),
+            "options": {
+                "wants_commerce_expansion": self.options.wants_commerce_expansion,
+                "batch_window_ms": self.options.batch_window_ms,
+                "max_batch_size": self.options.max_batch_size,
+                "rate_limit_per_s": self.options.rate_limit_per_s,
+                "max_concurrency": self.options.max_concurrency,
+                "timeout_s": self.options.timeout_s,
+                "max_attempts": self.options.max_attempts,
+                "send_batches_without_events": self.options.send_batches_without_events,
+            },
+        }

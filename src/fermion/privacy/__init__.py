@@ -1,0 +1,1 @@
+"""Privacy: consent forwarding rules (pure)."""

@@ -1,0 +1,1 @@
+"""User profiles: per-workspace attributes, devices, consent and seen-times, merged last-write-wins (pure)."""

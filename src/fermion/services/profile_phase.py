@@ -1,0 +1,87 @@
+"""The profile phase: bulk-load the group's profiles, merge each batch (pure), save what changed.
+
+Runs after the MPID is set and before events are stored, so the user_attribute_change events it adds
+to a batch are stored (and later forwarded) with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from msgspec import structs
+
+from fermion.model.records import InboundRecord
+from fermion.ports import ProfileStore
+from fermion.profiles.merge import BatchFacts, apply_batch, empty_profile
+from fermion.profiles.state import Profile, ProfileWrite, Touched, write_of
+from fermion.services.processing import ProcessingReport, WorkItem
+
+
+class _ClientData(msgspec.Struct):
+    timestamp_unixtime_ms: Any = None
+
+
+class _ClientEvent(msgspec.Struct):
+    data: _ClientData | None = None
+
+
+class _ClientBatch(msgspec.Struct):
+    events: list[_ClientEvent] | None = None
+
+
+_decode_client_batch = msgspec.json.Decoder(_ClientBatch).decode
+
+
+def client_event_times(record: InboundRecord) -> tuple[int, ...] | None:
+    """The times of the events as the client sent them (a missing one is the receive time, as the
+    normalize stage sets it), read from the inbound payload: phases before this one may have added
+    events of their own. None if the payload cannot be read this way."""
+    try:
+        batch = _decode_client_batch(record.payload)
+    except msgspec.DecodeError:
+        return None
+    times = []
+    for event in batch.events or ():
+        ts = event.data.timestamp_unixtime_ms if event.data is not None else None
+        times.append(ts if isinstance(ts, int) and not isinstance(ts, bool) else record.received_ms)
+    return tuple(times)
+
+
+class ProfilePhase:
+    name = "profiles"
+
+    def __init__(self, store: ProfileStore) -> None:
+        self._store = store
+
+    def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
+        by_workspace: dict[int, list[WorkItem]] = {}
+        for item in items:
+            if item.batch.mpid is not None:
+                by_workspace.setdefault(item.record.workspace_id, []).append(item)
+        writes: list[ProfileWrite] = []
+        for workspace_id, group in by_workspace.items():
+            writes.extend(self._merge_group(workspace_id, group))
+        if writes:
+            self._store.save(writes)
+        return items
+
+    def _merge_group(self, workspace_id: int, group: list[WorkItem]) -> list[ProfileWrite]:
+        loaded = self._store.load(workspace_id, [i.batch.mpid for i in group if i.batch.mpid is not None])
+        working: dict[int, Profile] = {}
+        touched: dict[int, Touched] = {}
+        # In log order, so a later batch of the group sees (and reports changes against) earlier ones.
+        for item in group:
+            mpid = item.batch.mpid
+            assert mpid is not None
+            profile = working.get(mpid) or loaded.get(mpid) or empty_profile(workspace_id, mpid)
+            record = item.record
+            facts = BatchFacts(
+                record.batch_id, record.input_id, record.received_ms, client_event_times(record)
+            )
+            applied = apply_batch(profile, item.batch, facts)
+            working[mpid] = applied.profile
+            touched.setdefault(mpid, Touched()).update(applied.touched)
+            if applied.events:
+                item.batch = structs.replace(item.batch, events=[*item.batch.events, *applied.events])
+        return [write_of(working[mpid], touched[mpid]) for mpid in sorted(working)]

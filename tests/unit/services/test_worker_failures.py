@@ -1,0 +1,68 @@
+"""The worker: a failed group is retried batch by batch; only the batches that succeed are acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from fermion.model.records import InboundRecord
+from fermion.services.processing import ProcessingReport, Processor, WorkItem
+from fermion.services.worker import Worker
+
+
+class FakeLog:
+    def __init__(self, records: list[InboundRecord]) -> None:
+        self.records = records
+        self.acked: list[int] = []
+
+    async def append(self, records: Sequence[InboundRecord]) -> None:
+        raise NotImplementedError
+
+    async def fetch(self, max_records: int, wait_s: float) -> list[InboundRecord]:
+        out, self.records = self.records[:max_records], self.records[max_records:]
+        return out
+
+    async def ack(self, records: Sequence[InboundRecord]) -> None:
+        self.acked += [r.batch_id for r in records]
+
+    async def close(self) -> None:
+        pass
+
+
+class FailOn:
+    name = "fail-on"
+
+    def __init__(self, batch_id: int) -> None:
+        self.batch_id = batch_id
+        self.seen: list[int] = []
+
+    def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
+        if any(i.record.batch_id == self.batch_id for i in items):
+            raise RuntimeError("poison")
+        self.seen += [i.record.batch_id for i in items]
+        return items
+
+
+def record(batch_id: int) -> InboundRecord:
+    return InboundRecord(
+        batch_id=batch_id,
+        workspace_id=1,
+        input_id=1,
+        environment="development",
+        received_ms=1_700_000_000_000,
+        source_ip="",
+        request_id="r",
+        historical=False,
+        payload=b'{"events":[]}',
+        seq=batch_id,
+    )
+
+
+def test_a_poison_batch_holds_back_only_itself() -> None:
+    log = FakeLog([record(i) for i in range(1, 6)])
+    phase = FailOn(3)
+    errors: list[str] = []
+    worker = Worker(log, Processor([phase]), on_error=errors.append)
+    assert asyncio.run(worker.run_once()) == 5
+    assert log.acked == [1, 2, 4, 5] and phase.seen == [1, 2, 4, 5]
+    assert worker.processed == 4 and errors == ["processing"]
