@@ -1,5 +1,5 @@
 """IDSync benchmark: identify requests per second over HTTP (wrk), and batches per second through the
-identity phase (in process) with 10K and with 1M identities already stored.
+identity and profile phases (in process) with 10K and with 1M identities (and their profiles) stored.
 
 Run: .venv/bin/python bench/identity.py [--seconds 10] [--connections 32] [--groups 20]
      [--database-url postgresql+psycopg://...]   (default: a SQLite file, as `fermion serve` uses)
@@ -27,13 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from fermion.adapters.sql import SqlConfigStore, make_engine, migrate  # noqa: E402
 from fermion.adapters.sql.identity_store import SqlIdentityStore  # noqa: E402
+from fermion.adapters.sql.profile_store import SqlProfileStore  # noqa: E402
 from fermion.adapters.sql.schema_identity import identity_keys, identity_links, identity_profiles  # noqa: E402
+from fermion.adapters.sql.schema_profiles import profile_attributes, profiles  # noqa: E402
 from fermion.model.codec import decode_batch  # noqa: E402
 from fermion.model.records import InboundRecord  # noqa: E402
 from fermion.pipeline.normalize import normalize  # noqa: E402
 from fermion.services.identity import IdentityService  # noqa: E402
 from fermion.services.identity_phase import IdentityPhase  # noqa: E402
 from fermion.services.processing import ProcessingReport, PureStages, WorkItem  # noqa: E402
+from fermion.services.profile_phase import ProfilePhase  # noqa: E402
 from support.fermion_proc import FermionProcess  # noqa: E402
 
 GROUP = 500  # batches per processing group (the worker's fetch size)
@@ -134,6 +137,40 @@ def seed(engine: Engine, org_id: int, workspace_id: int, identities: int) -> Non
                     for i in rng
                 ],
             )
+            conn.execute(
+                insert(profiles),
+                [
+                    {
+                        "workspace_id": workspace_id,
+                        "mpid": i + 1,
+                        "first_seen_ms": T0,
+                        "last_seen_ms": T0,
+                        "last_stored_ms": T0,
+                        "opted_out": None,
+                        "opted_out_ts": 0,
+                        "opted_out_batch": 0,
+                    }
+                    for i in rng
+                ],
+            )
+            for name in ("tier", "visits"):
+                conn.execute(
+                    insert(profile_attributes),
+                    [
+                        {
+                            "workspace_id": workspace_id,
+                            "mpid": i + 1,
+                            "name": name,
+                            "value": '"x"',
+                            "deleted": False,
+                            "ts": T0 - 1,
+                            "batch": 0,
+                            "prev_exists": False,
+                            "prev_value": None,
+                        }
+                        for i in rng
+                    ],
+                )
             for kind, prefix in (("customer_id", "c-"), ("device_application_stamp", "d-")):
                 conn.execute(
                     insert(identity_keys),
@@ -164,6 +201,7 @@ def work_items(group: int, existing: int, rnd: random.Random) -> list[WorkItem]:
             ids: dict[str, Any] = {"user_identities": {"customerid": f"c-{i}"}, "mp_deviceid": f"d-{i}"}
         else:
             ids = {"user_identities": {"customerid": f"new-{batch_id}"}, "mp_deviceid": f"new-d-{batch_id}"}
+        ids["user_attributes"] = {"tier": "gold", "visits": n}
         payload = orjson.dumps(
             {"events": [{"event_type": "custom_event", "data": {"event_name": "e"}}], **ids}
         )
@@ -183,8 +221,8 @@ def work_items(group: int, existing: int, rnd: random.Random) -> list[WorkItem]:
 
 
 def phase_bench(identities: int, groups: int, database_url: str | None) -> dict[str, float]:
-    """Batches per second through the identity phase (by wall clock, and by this process's CPU time,
-    which other load on the machine disturbs less), and the median ms per group of GROUP."""
+    """Batches per second through the identity and profile phases (by wall clock, and by this
+    process's CPU time, which other load on the machine disturbs less), and the median ms per group."""
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(database_url or f"sqlite:///{tmp}/bench.db")
         if database_url:
@@ -196,13 +234,14 @@ def phase_bench(identities: int, groups: int, database_url: str | None) -> dict[
         assert ws.id == 1
         seed(engine, org.id, ws.id, identities)
         store = SqlIdentityStore(engine)
-        phase = IdentityPhase(IdentityService(store, config), store)
+        phases = [IdentityPhase(IdentityService(store, config), store), ProfilePhase(SqlProfileStore(engine))]
         rnd = random.Random(7)
         walls, cpus = [], []
         for group in range(groups + 2):
             items = work_items(group, identities, rnd)
             started, cpu = time.perf_counter(), time.process_time()
-            phase.run(items, T0, ProcessingReport())
+            for phase in phases:
+                items = phase.run(items, T0, ProcessingReport())
             if group >= 2:  # the first groups warm caches
                 walls.append(time.perf_counter() - started)
                 cpus.append(time.process_time() - cpu)
@@ -242,7 +281,8 @@ def main() -> None:
     for size in (10_000, 1_000_000):
         r = results[size] = phase_bench(size, args.groups, args.database_url)
         lines.append(
-            f"identity phase, {size:>9,} identities ({backend}): {r['wall_rate']:6.0f} batches/s wall clock,"
+            f"identity + profile phases, {size:>9,} identities ({backend}):"
+            f" {r['wall_rate']:6.0f} batches/s wall clock,"
             f" {r['cpu_rate']:6.0f} batches/s of CPU time  (median {r['median_ms']:.0f} ms per group"
             f" of {GROUP}; 80% returning, 20% new users)"
         )

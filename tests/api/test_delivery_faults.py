@@ -5,7 +5,6 @@ and a replay (CLI and API) delivers them; a time window of history can be replay
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -83,9 +82,10 @@ def test_errors_then_recovery_deliver_exactly_once_and_spare_the_healthy_partner
         assert len(healthy.batch_ids()) == sent  # the healthy partner never saw a retry
         answered = [r.answered for r in flaky.snapshot()]
         assert 500 in answered and 429 in answered, answered
-        healthy_lat = latencies_ms(healthy)
-        p99 = healthy_lat[int(len(healthy_lat) * 0.99) - 1]
-        assert p99 < 1000, f"healthy partner p99 {p99:.0f} ms (median {statistics.median(healthy_lat):.0f})"
+        # The healthy partner kept receiving while the flaky one was failing (an ordering check, not
+        # a wall-clock budget: timings belong in bench/forwarding.py).
+        failures = [r.at for r in flaky.snapshot() if r.answered >= 400]
+        assert any(min(failures) < r.at < max(failures) for r in healthy.accepted())
         assert max(latencies_ms(flaky)) > 1000  # the flaky one did wait
 
         wait(lambda: connection(server, flaky_conn)["queue"]["done"] == sent + 1)  # + the warm-up

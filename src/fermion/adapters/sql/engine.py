@@ -63,6 +63,10 @@ def _make_sqlite_engine(url: str, kwargs: dict[str, Any]) -> Engine:
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Profiles and identities are read by key at random; with SQLite's 2 MB default page
+            # cache, lookups slow down as the tables grow (bench/identity.py: 10K vs 1M).
+            cursor.execute("PRAGMA cache_size=-131072")  # 128 MB per connection, allocated lazily
+            cursor.execute("PRAGMA mmap_size=1073741824")
         finally:
             cursor.close()
 
