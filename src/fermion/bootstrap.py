@@ -131,7 +131,12 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     app.router.routes.extend([*health_routes(readiness), metrics_route(metrics.render)])
     bearer = BearerAuth(AdminAuth(stores.config), OAuthService(stores.config), stores.config)
     app.include_router(
-        admin_router(bearer, TenancyService(stores.config), stores.events, LiveStream(stores.events))
+        admin_router(
+            bearer,
+            TenancyService(stores.config, stores.delivery.cipher),
+            stores.events,
+            LiveStream(stores.events),
+        )
     )
     identities = identity_lookup(stores)
     queries = ProfileQueries(stores.config, stores.profiles, identities, SqlEventTimeline(stores.engine))
@@ -147,7 +152,10 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     idsync = identity_service(stores, settings)
     authenticator = InputAuthenticator(stores.config, settings.config_cache_ttl_s)
     app.include_router(
-        identity_router(idsync, IdentityAuth(stores.config, authenticator, settings.config_cache_ttl_s))
+        identity_router(
+            idsync,
+            IdentityAuth(stores.config, authenticator, stores.delivery.cipher, settings.config_cache_ttl_s),
+        )
     )
     app.include_router(identity_admin_router(bearer, idsync))
     app.include_router(activity_router(bearer, queries, editor))

@@ -68,7 +68,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _initialize(settings: Settings, stores: bootstrap.Stores) -> dict[str, Any]:
-    tenancy = TenancyService(stores.config)
+    tenancy = TenancyService(stores.config, stores.delivery.cipher)
     ws = tenancy.create_workspace_tree("Demo Organization", "Demo Account", "Demo Workspace")
     inputs = [
         tenancy.create_input(ws.id, "platform", p, n) for p, n in (("custom", "Server"), ("web", "Web"))
@@ -250,7 +250,9 @@ def inputs_create(
     """Create an input and print its key and secret (the secret is shown only now)."""
     stores = bootstrap.open_stores(_settings(data_dir))
     try:
-        created = TenancyService(stores.config).create_input(workspace, kind, platform, name)
+        created = TenancyService(stores.config, stores.delivery.cipher).create_input(
+            workspace, kind, platform, name
+        )
     except InvalidRequest as exc:
         _fail(f"{exc.field}: {exc.message}", 2)
         return
@@ -275,7 +277,7 @@ def inputs_list(
 ) -> None:
     """List inputs (keys only; secrets are never shown again)."""
     stores = bootstrap.open_stores(_settings(data_dir))
-    inputs = TenancyService(stores.config).list_inputs(workspace)
+    inputs = TenancyService(stores.config, stores.delivery.cipher).list_inputs(workspace)
     rows = [
         {
             "id": i.id,
@@ -307,7 +309,7 @@ def workspaces_list(data_dir: DataDir = None, as_json: Json = False) -> None:
             "name": w.name,
             "rate_limit_per_s": w.rate_limit_per_s,
         }
-        for w in TenancyService(stores.config).list_workspaces()
+        for w in TenancyService(stores.config, stores.delivery.cipher).list_workspaces()
     ]
     _emit(
         as_json, {"workspaces": rows}, "\n".join(f"{r['id']}\t{r['name']}" for r in rows) or "no workspaces"
@@ -323,7 +325,7 @@ def workspaces_set_rate_limit(
     """Limit how many batches per second the Events API accepts for a workspace (429 beyond)."""
     stores = bootstrap.open_stores(_settings(data_dir))
     try:
-        TenancyService(stores.config).set_rate_limit(workspace, per_second)
+        TenancyService(stores.config, stores.delivery.cipher).set_rate_limit(workspace, per_second)
     except InvalidRequest as exc:
         _fail(f"{exc.field}: {exc.message}", 2)
 
@@ -339,7 +341,7 @@ def credentials_create(
 ) -> None:
     """Create an OAuth client for POST /oauth/token; the secret is shown only now."""
     stores = bootstrap.open_stores(_settings(data_dir))
-    workspaces = TenancyService(stores.config).list_workspaces()
+    workspaces = TenancyService(stores.config, stores.delivery.cipher).list_workspaces()
     if org is None and workspace:
         found = next((w for w in workspaces if w.id == workspace[0]), None)
         if found is None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from fermion.model.tenancy import Input, InputKind
-from fermion.ports import ConfigStore
+from fermion.ports import ConfigStore, SecretCipher
 from fermion.services.auth_cache import InputAuthenticator
 
 _SECRET_META = "input_signing_secret:"
@@ -26,10 +26,10 @@ MAX_CLOCK_SKEW_S = 15 * 60
 _MAX_CACHED = 10_000
 
 
-def remember_signing_secret(config: ConfigStore, input_id: int, secret: str) -> None:
-    """Keep an input's secret so signed requests can be verified (an HMAC needs the secret itself,
-    not the hash that Basic authentication compares against)."""
-    config.set_meta(f"{_SECRET_META}{input_id}", secret)
+def remember_signing_secret(config: ConfigStore, cipher: SecretCipher, input_id: int, secret: str) -> None:
+    """Keep an input's secret, encrypted, so signed requests can be verified (an HMAC needs the secret
+    itself, not the hash that Basic authentication compares against)."""
+    config.set_meta(f"{_SECRET_META}{input_id}", cipher.encrypt(secret))
 
 
 class IdentityAuthError(Exception):
@@ -75,10 +75,12 @@ class IdentityAuth:
         self,
         config: ConfigStore,
         authenticator: InputAuthenticator,
+        cipher: SecretCipher,
         cache_ttl_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
+        self._cipher = cipher
         self._authenticator = authenticator
         self._ttl = cache_ttl_s
         self._clock = clock
@@ -172,6 +174,10 @@ class IdentityAuth:
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        secret = await asyncio.to_thread(self._config.get_meta, f"{_SECRET_META}{input_id}")
+        stored = await asyncio.to_thread(self._config.get_meta, f"{_SECRET_META}{input_id}")
+        try:
+            secret = self._cipher.decrypt(stored) if stored is not None else None
+        except ValueError:  # encrypted under another key: signed requests for this input fail (403)
+            secret = None
         self._secrets[input_id] = (now, secret)
         return secret

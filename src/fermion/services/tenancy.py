@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from fermion.model.tenancy import Input, InputKind, Platform, Workspace
-from fermion.ports import ConfigStore, NewInput
+from fermion.ports import ConfigStore, NewInput, SecretCipher
 from fermion.services.credentials import issue
 from fermion.services.identity_auth import remember_signing_secret
 
@@ -27,8 +27,9 @@ class CreatedInput:
 
 
 class TenancyService:
-    def __init__(self, config: ConfigStore) -> None:
+    def __init__(self, config: ConfigStore, cipher: SecretCipher) -> None:
         self._config = config
+        self._cipher = cipher
 
     def create_workspace_tree(self, org: str, account: str, workspace: str) -> Workspace:
         o = self._config.create_organization(org)
@@ -60,7 +61,9 @@ class TenancyService:
                 secret_hash=creds.secret_hash,
             )
         )
-        remember_signing_secret(self._config, created.id, creds.secret)  # for signed IDSync requests
+        remember_signing_secret(
+            self._config, self._cipher, created.id, creds.secret
+        )  # for signed IDSync requests
         return CreatedInput(input=created, secret=creds.secret)
 
     def list_inputs(self, workspace_id: int | None = None) -> list[Input]:
