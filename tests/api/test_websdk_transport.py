@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -66,8 +67,13 @@ def upload(
 def sdk_events(fermion: FermionProcess, mpid: str, count: int) -> list[dict[str, Any]]:
     """The stored events the client sent, each with a source_message_id (Fermion adds events of its
     own, such as user_identity_change and user_attribute_change, without one)."""
-    events = fermion.wait_for_events(count, mpid=mpid)
-    return [e for e in events if e["event"]["data"].get("source_message_id")]
+    deadline = time.monotonic() + 30
+    while True:  # wait for the client's events themselves: Fermion's own may arrive first
+        events = fermion.wait_for_events(count, mpid=mpid)
+        sent = [e for e in events if e["event"]["data"].get("source_message_id")]
+        if len(sent) >= count or time.monotonic() > deadline:
+            return sent
+        time.sleep(0.1)
 
 
 def batches_of(fermion: FermionProcess, mpid: str) -> list[dict[str, Any]]:

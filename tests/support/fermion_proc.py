@@ -34,7 +34,7 @@ def write_scale_out_config(data_dir: Path) -> dict[str, str]:
     problem = scaleout.postgres_problem() or scaleout.nats_problem()
     if problem:
         scaleout.skip_or_fail(problem)
-    name, url = scaleout.create_database()
+    name, url = scaleout.create_migrated_database()
     stream = scaleout.new_stream_name()
     atexit.register(scaleout.drop_database, name)
     atexit.register(scaleout.delete_stream, stream)
