@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 from starlette.responses import Response
 
+from fermion.api.bearer import reachable_workspace
 from fermion.api.errors import ApiError
 from fermion.model.tenancy import Input, Workspace
 from fermion.ports import BatchFilter, BatchRow, EventRow, EventStore
@@ -86,15 +87,7 @@ def admin_router(
     async def workspace_of(
         workspace_id: int, authorization: Annotated[str | None, Header()] = None
     ) -> Workspace:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "A bearer token is required.", "Authorization")
-        if await asyncio.to_thread(auth.org_of, token) is None:
-            raise ApiError(401, "The token is not valid.", "Authorization")
-        ws = await asyncio.to_thread(auth.workspace_for, token, workspace_id)
-        if ws is None:
-            raise ApiError(404, f"No workspace {workspace_id}.", "workspace_id")
-        return ws
+        return await reachable_workspace(auth, authorization, workspace_id)
 
     Ws = Annotated[Workspace, Depends(workspace_of)]
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from fermion.api.errors import ApiError
 from fermion.model.tenancy import Workspace
-from fermion.services.bearer_auth import BearerAuth
 from fermion.services.profile_queries import parse_mpid
+
+
+class WorkspaceAuth(Protocol):
+    """AdminAuth or BearerAuth: who a bearer token is, and whether it reaches a workspace."""
+
+    def org_of(self, token: str) -> int | None: ...
+    def workspace_for(self, token: str, workspace_id: int) -> Workspace | None: ...
 
 
 def token_of(authorization: str | None) -> str:
@@ -17,10 +24,10 @@ def token_of(authorization: str | None) -> str:
     return token.strip()
 
 
-async def reachable_workspace(auth: BearerAuth, authorization: str | None, workspace_id: int) -> Workspace:
+async def reachable_workspace(auth: WorkspaceAuth, authorization: str | None, workspace_id: int) -> Workspace:
     """The workspace, if the token is valid (else 401) and may reach it (else 404)."""
     token = token_of(authorization)
-    if await asyncio.to_thread(auth.scope_of, token) is None:
+    if await asyncio.to_thread(auth.org_of, token) is None:
         raise ApiError(401, "The token is not valid or has expired.", "Authorization")
     ws = await asyncio.to_thread(auth.workspace_for, token, workspace_id)
     if ws is None:

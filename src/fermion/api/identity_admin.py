@@ -6,12 +6,13 @@ request would resolve, identity lookups, and server-to-server alias requests."""
 
 import asyncio
 import secrets
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
+from fermion.api.bearer import WorkspaceAuth, reachable_workspace
 from fermion.api.errors import ApiError, errors_response
 from fermion.api.identity_wire import (
     AliasBody,
@@ -28,13 +29,6 @@ from fermion.identity.resolve import RequestKind
 from fermion.identity.settings import IdentitySettings, SettingsError
 from fermion.model.tenancy import Workspace
 from fermion.services.identity import IdentityBusy, IdentityService
-
-
-class WorkspaceAuth(Protocol):
-    """AdminAuth or BearerAuth: who a bearer token is, and whether it reaches a workspace."""
-
-    def org_of(self, token: str) -> int | None: ...
-    def workspace_for(self, token: str, workspace_id: int) -> Workspace | None: ...
 
 
 class ExplainBody(IdentityBody):
@@ -57,15 +51,7 @@ def identity_admin_router(auth: WorkspaceAuth, service: IdentityService) -> APIR
     async def workspace_of(
         workspace_id: int, authorization: Annotated[str | None, Header()] = None
     ) -> Workspace:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "A bearer token is required.", "Authorization")
-        if await asyncio.to_thread(auth.org_of, token) is None:
-            raise ApiError(401, "The token is not valid.", "Authorization")
-        ws = await asyncio.to_thread(auth.workspace_for, token, workspace_id)
-        if ws is None:
-            raise ApiError(404, f"No workspace {workspace_id}.", "workspace_id")
-        return ws
+        return await reachable_workspace(auth, authorization, workspace_id)
 
     Ws = Annotated[Workspace, Depends(workspace_of)]
 

@@ -98,7 +98,7 @@ def _batch_row(row: Row[Any]) -> BatchRow:
     )
 
 
-def _event_row(row: Row[Any]) -> EventRow:
+def event_row(row: Row[Any]) -> EventRow:
     return EventRow(
         workspace_id=row.workspace_id,
         batch_id=row.batch_id,
@@ -308,7 +308,7 @@ class SqlEventStore:
         query = query.order_by(events_t.c.timestamp_ms, events_t.c.event_id).limit(max(limit, 0))
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [_event_row(row) for row in rows]
+        return [event_row(row) for row in rows]
 
     def count_batches(self, workspace_id: int | None = None) -> int:
         query = select(func.count()).select_from(batches_t)

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import ColumnElement, Engine, Row, cast, exists, func, literal, select
+from sqlalchemy import ColumnElement, Engine, cast, exists, func, literal, select
 from sqlalchemy.dialects import postgresql
 
+from fermion.adapters.sql.event_store import event_row as _event_row
 from fermion.adapters.sql.schema import batches as batches_t
 from fermion.adapters.sql.schema import events as events_t
 from fermion.ports import EventRow, TimelineQuery
-
-
-def _event_row(row: Row[Any]) -> EventRow:
-    return EventRow(
-        workspace_id=row.workspace_id,
-        batch_id=row.batch_id,
-        mpid=row.mpid,
-        event_id=row.event_id,
-        event_type=row.event_type,
-        event_name=row.event_name,
-        timestamp_ms=row.timestamp_ms,
-        environment=row.environment,
-        input_id=row.input_id,
-        payload=bytes(row.payload),
-    )
 
 
 class SqlEventTimeline:
