@@ -82,11 +82,11 @@ def test_errors_then_recovery_deliver_exactly_once_and_spare_the_healthy_partner
         assert len(healthy.batch_ids()) == sent  # the healthy partner never saw a retry
         answered = [r.answered for r in flaky.snapshot()]
         assert 500 in answered and 429 in answered, answered
-        # The healthy partner kept receiving while the flaky one was failing (an ordering check, not
-        # a wall-clock budget: timings belong in bench/forwarding.py).
-        failures = [r.at for r in flaky.snapshot() if r.answered >= 400]
-        assert any(min(failures) < r.at < max(failures) for r in healthy.accepted())
+        # The flaky partner's retries (Retry-After: 1) never held up the healthy one: its slowest batch
+        # still beat the flaky partner's slowest. A relative check, not a wall-clock budget (timings
+        # belong in bench/forwarding.py).
         assert max(latencies_ms(flaky)) > 1000  # the flaky one did wait
+        assert max(latencies_ms(healthy)) < max(latencies_ms(flaky))
 
         wait(lambda: connection(server, flaky_conn)["queue"]["done"] == sent + 1)  # + the warm-up
         assert connection(server, flaky_conn)["queue"]["dead"] == 0
