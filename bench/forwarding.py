@@ -44,6 +44,36 @@ _decode_many = msgspec.json.Decoder(list[_Stamp]).decode
 _decode_one = msgspec.json.Decoder(_Stamp).decode
 
 
+def connect_webhook(server: FermionProcess, ws: int, input_id: int, sink_port: int, per_request: int) -> Any:
+    """A webhook output to the local sink and a connection from the input to it (via the CLI)."""
+    out = run_cli(
+        server.data_dir,
+        "outputs",
+        "create",
+        "--workspace",
+        str(ws),
+        "--integration",
+        "webhook",
+        "--setting",
+        f"url=http://127.0.0.1:{sink_port}/hook",
+        "--setting",
+        f"batches_per_request={per_request}",
+        env=server.env,
+    )
+    return run_cli(
+        server.data_dir,
+        "connections",
+        "create",
+        "--workspace",
+        str(ws),
+        "--input",
+        str(input_id),
+        "--output",
+        str(out["id"]),
+        env=server.env,
+    )
+
+
 # -- the partner (run in its own process) ---------------------------------------------------------
 
 
@@ -241,32 +271,7 @@ def sender_only(args: argparse.Namespace, sink_port: int) -> None:
         server = FermionProcess(Path(tmp), env={"FERMION_DELIVERY_MAX_BATCH_SIZE": "500"})
         server.init()
         ws, input_id = server.workspace_id, server.info["inputs"][0]["id"]
-        out = run_cli(
-            server.data_dir,
-            "outputs",
-            "create",
-            "--workspace",
-            str(ws),
-            "--integration",
-            "webhook",
-            "--setting",
-            f"url=http://127.0.0.1:{sink_port}/hook",
-            "--setting",
-            f"batches_per_request={args.per_request}",
-            env=server.env,
-        )
-        conn = run_cli(
-            server.data_dir,
-            "connections",
-            "create",
-            "--workspace",
-            str(ws),
-            "--input",
-            str(input_id),
-            "--output",
-            str(out["id"]),
-            env=server.env,
-        )
+        conn = connect_webhook(server, ws, input_id, sink_port, args.per_request)
         queue = SqlDeliveryQueue(make_engine(f"sqlite:///{server.data_dir / 'fermion.db'}"))
         now = int(time.time() * 1000)
         payload = json.dumps({**batch(0, args.events), "timestamp_unixtime_ms": now}).encode()
@@ -369,32 +374,7 @@ def main() -> None:
             server.workspace_id,
             next(i["id"] for i in server.info["inputs"] if i["platform"] == "custom"),
         )
-        out = run_cli(
-            server.data_dir,
-            "outputs",
-            "create",
-            "--workspace",
-            str(ws),
-            "--integration",
-            "webhook",
-            "--setting",
-            f"url=http://127.0.0.1:{sink_port}/hook",
-            "--setting",
-            f"batches_per_request={args.per_request}",
-            env=server.env,
-        )
-        run_cli(
-            server.data_dir,
-            "connections",
-            "create",
-            "--workspace",
-            str(ws),
-            "--input",
-            str(input_id),
-            "--output",
-            str(out["id"]),
-            env=server.env,
-        )
+        connect_webhook(server, ws, input_id, sink_port, args.per_request)
         if args.output == "s3":
             moto, _ = s3_setup(server, ws, input_id)
         server.start()
