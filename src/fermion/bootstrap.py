@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
@@ -200,6 +201,16 @@ def processing_phases(stores: Stores, settings: Settings | None = None) -> list[
     ]
 
 
+# A background job of the worker role: runs until `stop` is set (time-based re-evaluation, backfills).
+WorkerJob = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def worker_jobs(settings: Settings, stores: Stores) -> list[WorkerJob]:
+    """Background jobs every worker runs beside processing (one line per job; each must be safe to run
+    in several workers at once, e.g. by claiming its work with a lease)."""
+    return []
+
+
 def connection_hooks(stores: Stores) -> ConnectionHooks:
     """Per-connection hooks run before a batch is queued for an output, in order: data filter, consent
     forwarding rule, commerce expansion (fermion.delivery.stages)."""
@@ -244,6 +255,7 @@ async def run_worker(
             await asyncio.sleep(0.2)
 
     watcher = asyncio.create_task(watch_parent())
+    jobs = [asyncio.create_task(job(stop)) for job in worker_jobs(settings, stores)]
     sender = None
     if settings.delivery.sender_in_worker:  # `serve --role all`: deliver from this process too
         sender = asyncio.create_task(
@@ -255,6 +267,8 @@ async def run_worker(
             await worker.archive()
     finally:
         watcher.cancel()
+        stop.set()
+        await asyncio.gather(*jobs, return_exceptions=True)
         if sender is not None:
             stop.set()
             await sender
