@@ -1,0 +1,1 @@
+"""Audiences: criteria, evaluation and membership (pure core, no I/O)."""

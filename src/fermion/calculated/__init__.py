@@ -1,0 +1,1 @@
+"""Calculated attributes: definitions, conditions, per-user accumulators and values (pure core, no I/O)."""
