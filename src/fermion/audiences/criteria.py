@@ -1,0 +1,280 @@
+"""Audience criteria: a JSON tree validated and compiled in one pass into fast closures.
+
+Combinators: `{"and": [...]}`, `{"or": [...]}`, `{"not": c}`, `{"exclude": [a, b]}` (a and not b).
+Leaves: `event`, `user_attribute`, `identity`, `consent`, `calculated_attribute`, `audience`,
+`device`, `first_seen` (see docs in README). Each compiled node answers "does the user match now"
+and "when may that answer change with time alone".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fermion.audiences.conditions import Condition, Errors, parse_condition
+from fermion.audiences.event_leaf import parse_event
+from fermion.audiences.events import DAY_MS, FAMILIES, HOUR_MS, EventFact, EventState, Window
+from fermion.audiences.events import count_in as _count_in
+from fermion.audiences.events import next_change as _next_change
+
+
+@dataclass
+class UserView:
+    """Everything the criteria of a workspace's audiences read about one user."""
+
+    mpid: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+    consent: dict[tuple[str, str], bool] = field(default_factory=dict)
+    identities: dict[str, str] = field(default_factory=dict)
+    calculated: dict[str, str] = field(default_factory=dict)
+    memberships: dict[int, bool] = field(default_factory=dict)
+    device: dict[str, str] = field(default_factory=dict)
+    first_seen_ms: int | None = None
+    events: EventState = field(default_factory=dict)
+
+
+Test = Callable[[UserView, int], bool]
+Changes = Callable[[UserView, int], int | None]
+
+
+@dataclass(frozen=True)
+class EventCriterion:
+    """One event leaf: which events it counts (matcher) and over which window."""
+
+    key: str
+    family: str
+    matches: Callable[[EventFact], bool]
+    window: Window
+
+
+@dataclass
+class Compiled:
+    test: Test
+    changes: Changes
+    event_criteria: list[EventCriterion] = field(default_factory=list)
+    references: set[int] = field(default_factory=set)
+    uses_identities: bool = False
+
+
+DEVICE_FIELDS = (
+    "platform",
+    "os",
+    "os_version",
+    "device_model",
+    "device_manufacturer",
+    "brand",
+    "carrier",
+    "device_country",
+    "locale_country",
+    "locale_language",
+    "app_version",
+)
+
+
+def _none(_: UserView, __: int) -> int | None:
+    return None
+
+
+def _earliest(times: list[int | None]) -> int | None:
+    found = [t for t in times if t is not None]
+    return min(found) if found else None
+
+
+class _Compiler:
+    def __init__(self, audience_id: int) -> None:
+        self.audience_id = audience_id
+        self.errors: Errors = []
+        self.out = Compiled(test=lambda _v, _n: False, changes=_none)
+
+    def node(self, body: Any, field: str) -> tuple[Test, Changes] | None:
+        if not isinstance(body, dict) or len(body) != 1:
+            self.errors.append((field, "must be an object with exactly one key (a combinator or criterion)"))
+            return None
+        ((kind, inner),) = body.items()
+        handler = getattr(self, f"_c_{kind}", None)
+        if handler is None:
+            self.errors.append((field, f"unknown criterion {kind!r}"))
+            return None
+        result: tuple[Test, Changes] | None = handler(inner, f"{field}.{kind}")
+        return result
+
+    def _children(
+        self, inner: Any, field: str, exact: int | None = None
+    ) -> list[tuple[Test, Changes]] | None:
+        if not isinstance(inner, list) or not inner or (exact is not None and len(inner) != exact):
+            size = f"exactly {exact}" if exact else "at least one"
+            self.errors.append((field, f"must be a list of {size} criteria"))
+            return None
+        built = [self.node(child, f"{field}[{i}]") for i, child in enumerate(inner)]
+        return None if any(b is None for b in built) else [b for b in built if b is not None]
+
+    def _c_and(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        kids = self._children(inner, field)
+        if kids is None:
+            return None
+        tests = [k[0] for k in kids]
+        return (lambda v, n: all(t(v, n) for t in tests)), self._join(kids)
+
+    def _c_or(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        kids = self._children(inner, field)
+        if kids is None:
+            return None
+        tests = [k[0] for k in kids]
+        return (lambda v, n: any(t(v, n) for t in tests)), self._join(kids)
+
+    def _c_not(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        kid = self.node(inner, field)
+        if kid is None:
+            return None
+        test = kid[0]
+        return (lambda v, n: not test(v, n)), kid[1]
+
+    def _c_exclude(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        kids = self._children(inner, field, exact=2)
+        if kids is None:
+            return None
+        keep, drop = kids[0][0], kids[1][0]
+        return (lambda v, n: keep(v, n) and not drop(v, n)), self._join(kids)
+
+    @staticmethod
+    def _join(kids: list[tuple[Test, Changes]]) -> Changes:
+        timed = [k[1] for k in kids if k[1] is not _none]
+        if not timed:
+            return _none
+        return lambda v, n: _earliest([c(v, n) for c in timed])
+
+    def _cond(self, inner: dict[str, Any], field: str, default_type: str | None = None) -> Condition | None:
+        body = inner.get("condition", {"operator": "exists"} if default_type == "string" else None)
+        return parse_condition(body, f"{field}.condition", self.errors, default_type)
+
+    def _name(self, inner: Any, field: str, key: str = "name") -> str | None:
+        if not isinstance(inner, dict):
+            self.errors.append((field, "must be an object"))
+            return None
+        name = inner.get(key)
+        if not isinstance(name, str) or not name.strip():
+            self.errors.append((f"{field}.{key}", "is required (a non-empty string)"))
+            return None
+        return name
+
+    def _valued(self, cond: Condition, read: Callable[[UserView], Any]) -> tuple[Test, Changes]:
+        check, changes_at = cond.test, cond.changes_at
+        test: Test = lambda v, n: check(read(v), n)  # noqa: E731
+        if changes_at is None:
+            return test, _none
+        return test, lambda v, n: changes_at(read(v), n)
+
+    def _c_user_attribute(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        name = self._name(inner, field)
+        cond = self._cond(inner, field) if name is not None else None
+        if name is None or cond is None:
+            return None
+        return self._valued(cond, lambda v: v.attributes.get(name))
+
+    def _c_calculated_attribute(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        name = self._name(inner, field)
+        cond = self._cond(inner, field) if name is not None else None
+        if name is None or cond is None:
+            return None
+        return self._valued(cond, lambda v: v.calculated.get(name))
+
+    def _c_identity(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        kind = self._name(inner, field, "type")
+        cond = self._cond(inner, field, "string") if kind is not None else None
+        if kind is None or cond is None:
+            return None
+        self.out.uses_identities = True
+        if kind == "mpid":
+            return self._valued(cond, lambda v: str(v.mpid))
+        return self._valued(cond, lambda v: v.identities.get(kind))
+
+    def _c_device(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        name = self._name(inner, field, "field")
+        if name is not None and name not in DEVICE_FIELDS:
+            self.errors.append((f"{field}.field", f"must be one of: {', '.join(DEVICE_FIELDS)}"))
+            return None
+        cond = self._cond(inner, field, "string") if name is not None else None
+        if name is None or cond is None:
+            return None
+        return self._valued(cond, lambda v: v.device.get(name))
+
+    def _c_first_seen(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        if not isinstance(inner, dict):
+            self.errors.append((field, "must be an object"))
+            return None
+        cond = parse_condition({**inner, "type": "date"}, field, self.errors)
+        if cond is None:
+            return None
+        return self._valued(cond, lambda v: v.first_seen_ms)
+
+    def _c_consent(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        regulation = self._name(inner, field, "regulation")
+        if regulation is None:
+            return None
+        regulation = regulation.lower()
+        if regulation == "gdpr":
+            purpose = self._name(inner, field, "purpose")
+            wanted = inner.get("consented", True)
+            if not isinstance(wanted, bool):
+                self.errors.append((f"{field}.consented", "must be true or false"))
+            if purpose is None or not isinstance(wanted, bool):
+                return None
+            key = ("gdpr", purpose.lower())
+            return (lambda v, _n: v.consent.get(key) is wanted), _none
+        if regulation == "ccpa":
+            opted_out = inner.get("opted_out", True)
+            if not isinstance(opted_out, bool):
+                self.errors.append((f"{field}.opted_out", "must be true or false"))
+                return None
+            # CCPA's data_sale_opt_out: present and consented=true means opted out; absent lets data flow.
+            return (lambda v, _n: (v.consent.get(("ccpa", "data_sale_opt_out")) is True) == opted_out), _none
+        self.errors.append((f"{field}.regulation", "must be gdpr or ccpa"))
+        return None
+
+    def _c_audience(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        if not isinstance(inner, dict):
+            self.errors.append((field, "must be an object"))
+            return None
+        ref = inner.get("id")
+        member = inner.get("member", True)
+        if isinstance(ref, bool) or not isinstance(ref, int) or ref <= 0:
+            self.errors.append((f"{field}.id", "is required (an audience id)"))
+            return None
+        if ref == self.audience_id:
+            self.errors.append((f"{field}.id", "an audience cannot reference itself"))
+            return None
+        if not isinstance(member, bool):
+            self.errors.append((f"{field}.member", "must be true or false"))
+            return None
+        self.out.references.add(ref)
+        return (lambda v, _n: v.memberships.get(ref, False) is member), _none
+
+    def _c_event(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        parsed = parse_event(inner, field, self.errors)
+        if parsed is None:
+            return None
+        family, matches, window, count = parsed
+        key = f"{self.audience_id}.{len(self.out.event_criteria)}"
+        self.out.event_criteria.append(EventCriterion(key, family, matches, window))
+        check = count.test
+        return (
+            (lambda v, n: check(_count_in(v.events, key, window, n), n)),
+            (lambda v, n: _next_change(v.events, key, window, n)),
+        )
+
+
+def compile_criteria(
+    audience_id: int, criteria: Any, field: str = "criteria"
+) -> tuple[Compiled | None, Errors]:
+    """The compiled criteria, or None and the errors (each naming its field, e.g.
+    `criteria.and[1].event.window_days`)."""
+    compiler = _Compiler(audience_id)
+    built = compiler.node(criteria, field)
+    if built is None or compiler.errors:
+        return None, compiler.errors or [(field, "invalid")]
+    compiler.out.test, compiler.out.changes = built
+    return compiler.out, []
+
+
+__all__ = ["DAY_MS", "FAMILIES", "HOUR_MS", "Compiled", "EventCriterion", "UserView", "compile_criteria"]

@@ -1,0 +1,191 @@
+"""Event facts of a batch and per-user event-criterion state (bucketed counts that expire with time).
+
+Each event criterion keeps, per user, counts per time bucket (an hour or a day, as its window says);
+a bucket counts while any part of it lies inside the window, so counts expire bucket by bucket and
+the next expiry is the time to re-evaluate the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from fermion.model.batch import Batch
+from fermion.model.codec import event_name_of
+from fermion.model.events import (
+    ApplicationStateTransitionEvent,
+    CommerceEvent,
+    CustomEvent,
+    Event,
+)
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+# The event-type families audience criteria choose from (spec 5.1), by the Events API event_type.
+FAMILIES = (
+    "custom_event",
+    "commerce_event",
+    "screen_view",
+    "session_start",
+    "session_end",
+    "crash_report",
+    "install",
+    "uninstall",
+    "upgrade",
+    "attribution",
+)
+
+# criterion key -> bucket index -> count
+EventState = dict[str, dict[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class EventFact:
+    """What event criteria look at in one event."""
+
+    families: tuple[str, ...]
+    name: str  # lower case
+    custom_event_type: str | None
+    product_action: str | None
+    attributes: dict[str, Any]
+    ts_ms: int
+
+
+def _families(event: Event) -> tuple[str, ...]:
+    if isinstance(event, CustomEvent):
+        if event.data.custom_event_type == "attribution" or (event.data.event_name or "") == "attribution":
+            return ("custom_event", "attribution")
+        return ("custom_event",)
+    if isinstance(event, ApplicationStateTransitionEvent):
+        found = []
+        if event.data.is_first_run and event.data.application_transition_type == "application_initialized":
+            found.append("install")
+        if event.data.is_upgrade:
+            found.append("upgrade")
+        return tuple(found)
+    if event.event_type in FAMILIES:
+        return (event.event_type,)
+    return ()
+
+
+def facts_of(batch: Batch, received_ms: int) -> list[EventFact]:
+    """The events of the batch that some criterion family can match."""
+    facts = []
+    for event in batch.events:
+        families = _families(event)
+        if not families:
+            continue
+        data = event.data
+        action: str | None = None
+        custom_type = getattr(data, "custom_event_type", None)
+        if isinstance(event, CommerceEvent):
+            commerce = event.data
+            if commerce.product_action is not None:
+                action = commerce.product_action.action
+            elif commerce.promotion_action is not None:
+                action = commerce.promotion_action.action
+        facts.append(
+            EventFact(
+                families=families,
+                name=event_name_of(event).lower(),
+                custom_event_type=custom_type,
+                product_action=action,
+                attributes=data.custom_attributes or {},
+                ts_ms=data.timestamp_unixtime_ms or received_ms,
+            )
+        )
+    return facts
+
+
+def device_facts(batch: Batch) -> dict[str, str]:
+    """The device, OS and carrier fields device criteria read (the newest batch's values win)."""
+    found: dict[str, str] = {}
+    info = batch.device_info
+    if info is not None:
+        for key, value in (
+            ("platform", info.platform),
+            ("os_version", info.os_version),
+            ("device_model", info.device_model),
+            ("device_manufacturer", info.device_manufacturer),
+            ("brand", info.brand),
+            ("carrier", info.network_carrier),
+            ("device_country", info.device_country),
+            ("locale_country", info.locale_country),
+            ("locale_language", info.locale_language),
+        ):
+            if value is not None and value != "":
+                found[key] = str(value)
+    app = batch.application_info
+    if app is not None:
+        if app.os is not None:
+            found["os"] = str(app.os)
+        if app.application_version:
+            found["app_version"] = app.application_version
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """`last` units back from now, or between `min_ago` and `max_ago` units ago (units of `unit_ms`)."""
+
+    unit_ms: int
+    last: int = 0
+    min_ago: int = 0
+    max_ago: int = 0
+
+    @property
+    def span_ms(self) -> int:
+        """How far back a bucket can still count."""
+        return (self.last or self.max_ago) * self.unit_ms + self.unit_ms
+
+    def includes(self, bucket: int, now: int) -> bool:
+        start, end = bucket * self.unit_ms, (bucket + 1) * self.unit_ms
+        if self.last:
+            return end > now - self.last * self.unit_ms and start <= now
+        return start <= now - self.min_ago * self.unit_ms and end > now - self.max_ago * self.unit_ms
+
+    def changes(self, bucket: int, now: int) -> Iterable[int]:
+        """The times after which the bucket enters or leaves the window."""
+        start, end = bucket * self.unit_ms, (bucket + 1) * self.unit_ms
+        if self.last:
+            return (end + self.last * self.unit_ms,)
+        return (start + self.min_ago * self.unit_ms, end + self.max_ago * self.unit_ms)
+
+
+def record(state: EventState, key: str, ts_ms: int, unit_ms: int) -> None:
+    buckets = state.setdefault(key, {})
+    bucket = ts_ms // unit_ms
+    buckets[bucket] = buckets.get(bucket, 0) + 1
+
+
+def count_in(state: EventState, key: str, window: Window, now: int) -> int:
+    buckets = state.get(key)
+    if not buckets:
+        return 0
+    return sum(n for b, n in buckets.items() if window.includes(b, now))
+
+
+def next_change(state: EventState, key: str, window: Window, now: int) -> int | None:
+    best: int | None = None
+    for bucket in state.get(key, ()):
+        for t in window.changes(bucket, now):
+            if t > now and (best is None or t < best):
+                best = t
+    return best
+
+
+def prune(state: EventState, spans: dict[str, Window], now: int) -> None:
+    """Drop buckets no window can count any more, and the keys of criteria that no longer exist."""
+    for key in list(state):
+        window = spans.get(key)
+        if window is None:
+            del state[key]
+            continue
+        oldest = (now - window.span_ms) // window.unit_ms
+        buckets = state[key]
+        for bucket in [b for b in buckets if b < oldest]:
+            del buckets[bucket]
+        if not buckets:
+            del state[key]

@@ -1,0 +1,64 @@
+"""Audience definitions and per-user membership as stored (plain data)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+
+class Kind(StrEnum):
+    REAL_TIME = "real_time"  # kept current by processing and time-based re-evaluation
+    STANDARD = "standard"  # computed once over the full history; members sent on request
+
+
+class Status(StrEnum):
+    DRAFT = "draft"  # editable, not evaluated
+    CALCULATING = "calculating"  # activation over history in progress (a worker job)
+    ACTIVE = "active"  # real-time: evaluated by processing; standard: calculated
+    DELETED = "deleted"
+
+
+class Audience(msgspec.Struct, kw_only=True):
+    id: int
+    workspace_id: int
+    account_id: int
+    name: str
+    external_name: str = ""
+    kind: Kind = Kind.REAL_TIME
+    status: Status = Status.DRAFT
+    draft_criteria: Any = None  # what update (PUT) edits
+    criteria: Any = None  # what is evaluated: the draft as of the last activation
+    created_ms: int = 0
+    updated_ms: int = 0
+    # Activation over history: batches with seq <= boundary_seq are the job's, later ones the phase's.
+    boundary_seq: int = 0
+    progress_seq: int = 0  # the job has scanned up to here
+    calculated_ms: int = 0  # when the last calculation over history finished
+    sent_ms: int = 0  # standard audiences: when members were last sent
+
+    @property
+    def display_name(self) -> str:
+        return self.external_name or self.name
+
+
+class Membership(msgspec.Struct, kw_only=True):
+    """A user's standing in one audience. A row exists for members, past members and candidates that
+    need a time-based re-check (`next_check_ms`)."""
+
+    audience_id: int
+    workspace_id: int
+    mpid: int
+    member: bool = False
+    joined_ms: int = 0
+    left_ms: int = 0
+    next_check_ms: int | None = None
+    identities: dict[str, str] = {}  # as last sent with an add or identity change
+
+
+class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
+    audience_id: int
+    mpid: int
+    action: str  # a ChangeAction value
+    changed_ms: int
