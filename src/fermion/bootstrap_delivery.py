@@ -14,6 +14,7 @@ from fermion.adapters.sql.delivery_log import SqlDeliveryLog
 from fermion.adapters.sql.delivery_store import SqlDeliveryQueue
 from fermion.adapters.sql.output_store import SqlOutputStore
 from fermion.api.delivery import DeliveryApi
+from fermion.delivery.audience_forwarding import AudienceDelivery
 from fermion.delivery.forwarding import ForwardingPhase
 from fermion.delivery.outputs import OutputsService
 from fermion.delivery.replay import ReplayService
@@ -65,6 +66,14 @@ def routes(config: ConfigStore, stores: DeliveryStores, hooks: ConnectionHooks) 
 
 def forwarding_phase(config: ConfigStore, stores: DeliveryStores, hooks: ConnectionHooks) -> ForwardingPhase:
     return ForwardingPhase(routes(config, stores, hooks), stores.queue, hooks, on_enqueued=stores.notify)
+
+
+def audience_sink(config: ConfigStore, stores: DeliveryStores) -> AudienceDelivery:
+    """Where audience evaluation publishes membership changes: queued for each audience connection."""
+    ttl = stores.settings.config_cache_ttl_s
+    return AudienceDelivery(
+        Routes(outputs_service(config, stores), (), ttl), stores.queue, on_enqueued=stores.notify
+    )
 
 
 def replay_service(config: ConfigStore, stores: DeliveryStores, hooks: ConnectionHooks) -> ReplayService:

@@ -1,5 +1,6 @@
-"""Output configurations and connections: validated against the integration's settings schema, secrets
-encrypted at rest, and resolved (decrypted, typed) for the forwarding phase and the sender."""
+"""Output configurations and connections (of inputs, and of audiences to audience outputs): validated
+against the integration's settings schema, secrets encrypted at rest, and resolved (decrypted, typed)
+for the forwarding phase, audience delivery and the sender."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from fermion.integrations import registry
 from fermion.integrations.spec import (
     Integration,
+    IntegrationKind,
     Secret,
     SettingError,
     SettingsModel,
@@ -148,6 +150,10 @@ class OutputsService:
         if errors or out is None or inp is None:
             raise DeliveryError(errors)
         integration = registry.require(out.integration_id)
+        if integration.kind is IntegrationKind.AUDIENCE:
+            raise DeliveryError.one(
+                "output_id", f"{integration.name} is an audience output: connect audiences to it"
+            )
         platform = "feed" if inp.kind is InputKind.FEED else inp.platform
         if platform not in integration.platforms:
             raise DeliveryError.one(
@@ -210,6 +216,97 @@ class OutputsService:
                 raise DeliveryError.one("status", "must be active or inactive") from None
         return self._store.update_connection(connection_id, new_status, send_development, send_production)
 
+    # -- audience connections ----------------------------------------------------------------
+
+    def create_audience_connection(
+        self,
+        workspace_id: int,
+        audience_id: int,
+        output_id: int,
+        settings: Mapping[str, Any],
+        status: str = "active",
+    ) -> tuple[Connection, SettingsModel]:
+        """Connect an audience to an audience output (the audience id is the audiences area's)."""
+        errors: list[SettingError] = []
+        out = self._store.get_output(output_id)
+        if out is None or out.workspace_id != workspace_id:
+            errors.append(SettingError("output_id", f"no output {output_id} in workspace {workspace_id}"))
+        try:
+            conn_status = ConnectionStatus(status)
+        except ValueError:
+            errors.append(SettingError("status", "must be active or inactive"))
+            conn_status = ConnectionStatus.INACTIVE
+        if errors or out is None:
+            raise DeliveryError(errors)
+        integration = registry.require(out.integration_id)
+        if integration.kind is not IntegrationKind.AUDIENCE:
+            raise DeliveryError.one("output_id", f"{integration.name} is not an audience output")
+        validated = validate_settings(integration.connection_settings, settings)
+        if isinstance(validated, list):
+            raise DeliveryError(validated)
+        new = NewConnection(
+            workspace_id=workspace_id,
+            input_id=None,
+            audience_id=audience_id,
+            output_id=output_id,
+            integration_id=integration.id,
+            settings=self._seal(validated),
+            status=conn_status,
+        )
+        try:
+            return self._store.create_connection(new), validated
+        except ValueError as exc:
+            raise DeliveryError.one("output_id", str(exc), 409) from None
+
+    def list_audience_connections(
+        self, workspace_id: int | None, audience_id: int | None = None
+    ) -> list[tuple[Connection, SettingsModel]]:
+        found = []
+        for conn in self._store.list_connections(workspace_id, audience_id=audience_id):
+            integration = registry.get(conn.integration_id)
+            if conn.audience_id is not None and integration is not None:
+                found.append((conn, self._open(integration.connection_settings, conn.settings)))
+        return found
+
+    def get_audience_connection(
+        self, workspace_id: int, audience_id: int, connection_id: int
+    ) -> tuple[Connection, SettingsModel]:
+        conn = self._store.get_connection(connection_id)
+        if conn is None or conn.workspace_id != workspace_id or conn.audience_id != audience_id:
+            raise DeliveryError.one(
+                "connection_id", f"no connection {connection_id} of audience {audience_id}", 404
+            )
+        return conn, self._open(registry.require(conn.integration_id).connection_settings, conn.settings)
+
+    def update_audience_connection(
+        self,
+        workspace_id: int,
+        audience_id: int,
+        connection_id: int,
+        status: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> tuple[Connection, SettingsModel]:
+        """Change the status and/or replace the connection settings (validated like on create)."""
+        conn, current = self.get_audience_connection(workspace_id, audience_id, connection_id)
+        new_status = None
+        if status is not None:
+            try:
+                new_status = ConnectionStatus(status)
+            except ValueError:
+                raise DeliveryError.one("status", "must be active or inactive") from None
+        stored = None
+        if settings is not None:
+            validated = validate_settings(registry.require(conn.integration_id).connection_settings, settings)
+            if isinstance(validated, list):
+                raise DeliveryError(validated)
+            current, stored = validated, self._seal(validated)
+        updated = self._store.update_connection(connection_id, new_status, settings=stored)
+        return updated, current
+
+    def delete_audience_connection(self, workspace_id: int, audience_id: int, connection_id: int) -> None:
+        self.get_audience_connection(workspace_id, audience_id, connection_id)
+        self._store.delete_connection(connection_id)
+
     # -- for forwarding and sending ----------------------------------------------------------
 
     def stamp(self) -> tuple[int, int]:
@@ -235,7 +332,7 @@ class OutputsService:
                 Resolved(
                     connection=conn,
                     output=out,
-                    integration=integration,
+                    integration=integration.for_output(output_settings),
                     output_settings=output_settings,
                     connection_settings=connection_settings,
                 )

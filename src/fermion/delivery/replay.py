@@ -66,7 +66,13 @@ class ReplayService:
         self, workspace_id: int, connection_id: int, since_ms: int, until_ms: int
     ) -> ReplayJob:
         """A job for stored batches received in [since_ms, until_ms); run it with run_window_job."""
-        self._outputs.get_connection(workspace_id, connection_id)
+        conn = self._outputs.get_connection(workspace_id, connection_id)
+        if conn.input_id is None:  # membership changes are not kept as history: nothing to resend
+            raise DeliveryError.one(
+                "since_ms",
+                "window replay is for input connections only; an audience connection can replay its "
+                "dead letters (dead_letters: true)",
+            )
         if since_ms < 0:
             raise DeliveryError.one("since_ms", "must be >= 0")
         if until_ms <= since_ms:
@@ -93,6 +99,8 @@ class ReplayService:
         if resolved is None:
             raise LookupError(f"connection {job.connection_id} has no known integration")
         conn = resolved.connection
+        if conn.input_id is None:
+            raise LookupError(f"connection {job.connection_id} is an audience connection")
         since, until = job.since_ms or 0, job.until_ms or 0
         after_seq, total = 0, 0
         while True:

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RouteTable:
     by_id: dict[int, Resolved] = field(default_factory=dict)
-    by_input: dict[int, list[Resolved]] = field(default_factory=dict)
+    by_input: dict[int, list[Resolved]] = field(default_factory=dict)  # input connections only
+    by_audience: dict[int, list[Resolved]] = field(default_factory=dict)  # audience connections
     extras: dict[int, dict[str, Any]] = field(default_factory=dict)  # connection id -> loader name -> value
 
 
@@ -61,12 +62,21 @@ class Routes:
     def _load(self) -> RouteTable:
         resolved = self._outputs.resolve_all()
         by_input: dict[int, list[Resolved]] = {}
+        by_audience: dict[int, list[Resolved]] = {}
         for r in resolved:
-            by_input.setdefault(r.connection.input_id, []).append(r)
+            if r.connection.input_id is not None:
+                by_input.setdefault(r.connection.input_id, []).append(r)
+            elif r.connection.audience_id is not None:
+                by_audience.setdefault(r.connection.audience_id, []).append(r)
         connections = [r.connection for r in resolved]
         extras: dict[int, dict[str, Any]] = {r.connection.id: {} for r in resolved}
         for loader in self._loaders:
             for connection_id, value in loader.load(connections).items():
                 if connection_id in extras:
                     extras[connection_id][loader.name] = value
-        return RouteTable(by_id={r.connection.id: r for r in resolved}, by_input=by_input, extras=extras)
+        return RouteTable(
+            by_id={r.connection.id: r for r in resolved},
+            by_input=by_input,
+            by_audience=by_audience,
+            extras=extras,
+        )

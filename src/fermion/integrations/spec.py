@@ -8,7 +8,7 @@ the platform (fermion.delivery); an integration only turns outgoing batches into
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaH
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
+from fermion.model.audiences import MembershipChange, decode_change
 from fermion.model.batch import Batch
 from fermion.model.codec import decode_batch
 from fermion.model.enums import EVENT_TYPES
@@ -165,7 +166,8 @@ def secret_paths(model: type[SettingsModel]) -> list[str]:
 
 class OutgoingBatch(msgspec.Struct, frozen=True, kw_only=True):
     """One batch on its way to one connection, after the platform's connection stages (filters,
-    consent, expansion). `payload` is the outgoing batch JSON (the stored format)."""
+    consent, expansion). `payload` is the outgoing batch JSON (the stored format); for an audience
+    connection it is one encoded MembershipChange (`as_change`; `batch_id` is its change_id)."""
 
     batch_id: int
     workspace_id: int
@@ -181,6 +183,9 @@ class OutgoingBatch(msgspec.Struct, frozen=True, kw_only=True):
 
     def as_batch(self) -> Batch:
         return decode_batch(self.payload)
+
+    def as_change(self) -> MembershipChange:
+        return decode_change(self.payload)
 
 
 @dataclass(frozen=True)
@@ -320,6 +325,15 @@ class Integration(Generic[O, C]):
     # Options that depend on a connection's settings (e.g. S3 "Send as Batch" sets the batching
     # window); None: `options` for every connection.
     connection_options: Callable[[C], DeliveryOptions] | None = None
+    # Options that depend on the output's settings (e.g. a bulk window and batch size per output);
+    # applied by the platform through `for_output` before connection_options.
+    output_options: Callable[[O], DeliveryOptions] | None = None
+
+    def for_output(self, output_settings: O) -> Integration[O, C]:
+        """This integration with `options` as the output's settings make them."""
+        if self.output_options is None:
+            return self
+        return replace(self, options=self.output_options(output_settings))
 
     def options_for(self, connection_settings: C) -> DeliveryOptions:
         if self.connection_options is None:

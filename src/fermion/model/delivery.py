@@ -36,11 +36,12 @@ class Output(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Connection(msgspec.Struct, frozen=True, kw_only=True):
-    """An input connected to an output, with connection settings and per-environment behaviour."""
+    """An input (or, for audience outputs, an audience) connected to an output, with connection
+    settings and per-environment behaviour. Exactly one of `input_id` and `audience_id` is set."""
 
     id: int
     workspace_id: int
-    input_id: int
+    input_id: int | None
     output_id: int
     integration_id: str
     settings: dict[str, Any]
@@ -49,6 +50,7 @@ class Connection(msgspec.Struct, frozen=True, kw_only=True):
     send_production: bool
     created_ms: int
     updated_ms: int
+    audience_id: int | None = None
 
     def sends(self, environment: str) -> bool:
         if self.status != ConnectionStatus.ACTIVE:
@@ -65,13 +67,14 @@ class NewOutput(msgspec.Struct, frozen=True, kw_only=True):
 
 class NewConnection(msgspec.Struct, frozen=True, kw_only=True):
     workspace_id: int
-    input_id: int
+    input_id: int | None
     output_id: int
     integration_id: str
     settings: dict[str, Any]
     status: ConnectionStatus = ConnectionStatus.ACTIVE
     send_development: bool = True
     send_production: bool = True
+    audience_id: int | None = None
 
 
 class QueueItem(msgspec.Struct, frozen=True, kw_only=True):

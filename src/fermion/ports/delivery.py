@@ -5,7 +5,7 @@ that send outbound requests, and the cipher that keeps secrets encrypted at rest
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -37,8 +37,9 @@ class SecretCipher(Protocol):
 
 
 class OutputStore(Protocol):
-    """Outputs and connections. Unknown workspace/input/output ids raise LookupError; a second
-    connection of the same input and output raises ValueError."""
+    """Outputs and connections (of inputs, or of audiences to audience outputs). Unknown
+    workspace/input/output ids raise LookupError; a second connection of the same input (or audience)
+    and output raises ValueError."""
 
     def create_output(self, new: NewOutput) -> Output: ...
     def get_output(self, output_id: int) -> Output | None: ...
@@ -46,7 +47,7 @@ class OutputStore(Protocol):
     def create_connection(self, new: NewConnection) -> Connection: ...
     def get_connection(self, connection_id: int) -> Connection | None: ...
     def list_connections(
-        self, workspace_id: int | None = None, input_id: int | None = None
+        self, workspace_id: int | None = None, input_id: int | None = None, audience_id: int | None = None
     ) -> list[Connection]: ...
     def update_connection(
         self,
@@ -54,7 +55,11 @@ class OutputStore(Protocol):
         status: ConnectionStatus | None = None,
         send_development: bool | None = None,
         send_production: bool | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> Connection: ...
+    def delete_connection(self, connection_id: int) -> bool:
+        """False when there was no such connection."""
+
     def config_stamp(self) -> tuple[int, int]:
         """A value that changes whenever an output or connection is created or changed."""
 

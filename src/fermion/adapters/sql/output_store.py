@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Connection as SqlConnection
-from sqlalchemy import Engine, Row, func, insert, select, update
+from sqlalchemy import Engine, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fermion.adapters.sql.engine import write_engine
@@ -49,7 +49,14 @@ def _connection(row: Row[Any]) -> Connection:
         send_production=bool(row.send_production),
         created_ms=row.created_ms,
         updated_ms=row.updated_ms,
+        audience_id=row.audience_id,
     )
+
+
+def _pair(new: NewConnection) -> str:
+    if new.input_id is not None:
+        return f"input {new.input_id} is already connected to output {new.output_id}"
+    return f"audience {new.audience_id} is already connected to output {new.output_id}"
 
 
 class SqlOutputStore:
@@ -109,16 +116,21 @@ class SqlOutputStore:
         now = self._clock()
         with self._write.begin() as conn:
             self._require(conn, workspaces.c.id, new.workspace_id, "workspace")
-            self._require(conn, inputs.c.id, new.input_id, "input")
+            if (new.input_id is None) == (new.audience_id is None):
+                raise ValueError("a connection has either an input or an audience")
+            if new.input_id is not None:
+                self._require(conn, inputs.c.id, new.input_id, "input")
+                source = connections.c.input_id == new.input_id
+            else:
+                source = connections.c.audience_id == new.audience_id
             self._require(conn, outputs.c.id, new.output_id, "output")
-            taken = select(connections.c.id).where(
-                connections.c.input_id == new.input_id, connections.c.output_id == new.output_id
-            )
+            taken = select(connections.c.id).where(source, connections.c.output_id == new.output_id)
             if conn.execute(taken).first() is not None:
-                raise ValueError(f"input {new.input_id} is already connected to output {new.output_id}")
+                raise ValueError(_pair(new))
             values = {
                 "workspace_id": new.workspace_id,
                 "input_id": new.input_id,
+                "audience_id": new.audience_id,
                 "output_id": new.output_id,
                 "integration_id": new.integration_id,
                 "settings": _encode(new.settings).decode(),
@@ -133,9 +145,7 @@ class SqlOutputStore:
                     insert(connections).values(values).returning(connections.c.id)
                 ).scalar_one()
             except IntegrityError as exc:  # lost a race with a concurrent create
-                raise ValueError(
-                    f"input {new.input_id} is already connected to output {new.output_id}"
-                ) from exc
+                raise ValueError(_pair(new)) from exc
         return Connection(
             id=connection_id,
             workspace_id=new.workspace_id,
@@ -148,6 +158,7 @@ class SqlOutputStore:
             send_production=new.send_production,
             created_ms=now,
             updated_ms=now,
+            audience_id=new.audience_id,
         )
 
     def get_connection(self, connection_id: int) -> Connection | None:
@@ -156,13 +167,15 @@ class SqlOutputStore:
         return None if row is None else _connection(row)
 
     def list_connections(
-        self, workspace_id: int | None = None, input_id: int | None = None
+        self, workspace_id: int | None = None, input_id: int | None = None, audience_id: int | None = None
     ) -> list[Connection]:
         query = select(connections).order_by(connections.c.id)
         if workspace_id is not None:
             query = query.where(connections.c.workspace_id == workspace_id)
         if input_id is not None:
             query = query.where(connections.c.input_id == input_id)
+        if audience_id is not None:
+            query = query.where(connections.c.audience_id == audience_id)
         with self._engine.connect() as conn:
             return [_connection(row) for row in conn.execute(query).all()]
 
@@ -172,6 +185,7 @@ class SqlOutputStore:
         status: ConnectionStatus | None = None,
         send_development: bool | None = None,
         send_production: bool | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> Connection:
         # updated_ms always moves forward, so config_stamp() changes even within one millisecond.
         values: dict[str, Any] = {"updated_ms": func.max(self._clock(), connections.c.updated_ms + 1)}
@@ -183,12 +197,20 @@ class SqlOutputStore:
             values["send_development"] = send_development
         if send_production is not None:
             values["send_production"] = send_production
+        if settings is not None:
+            values["settings"] = _encode(settings).decode()
         with self._write.begin() as conn:
             result = conn.execute(update(connections).where(connections.c.id == connection_id).values(values))
             if result.rowcount == 0:
                 raise LookupError(f"unknown connection {connection_id}")
             row = conn.execute(select(connections).where(connections.c.id == connection_id)).one()
         return _connection(row)
+
+    def delete_connection(self, connection_id: int) -> bool:
+        """Forget a connection (its queued items stay until purged); False if there was none."""
+        with self._write.begin() as conn:
+            result = conn.execute(delete(connections).where(connections.c.id == connection_id))
+        return bool(result.rowcount)
 
     def config_stamp(self) -> tuple[int, int]:
         """(number of outputs + connections, sum of their update times): a row's updated_ms only grows,

@@ -39,7 +39,9 @@ connections = Table(
     metadata,
     Column("id", _SurrogateKey, primary_key=True, autoincrement=True),
     Column("workspace_id", BigInteger, ForeignKey("workspaces.id"), nullable=False, index=True),
-    Column("input_id", BigInteger, ForeignKey("inputs.id"), nullable=False),
+    # An input connection has input_id; an audience connection has audience_id (the audiences area's
+    # id, deliberately without a foreign key: that area owns its table).
+    Column("input_id", BigInteger, ForeignKey("inputs.id"), nullable=True),
     Column("output_id", BigInteger, ForeignKey("outputs.id"), nullable=False),
     Column("integration_id", String(100), nullable=False),
     Column("settings", Text, nullable=False),
@@ -48,7 +50,9 @@ connections = Table(
     Column("send_production", Boolean, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    Column("audience_id", BigInteger, nullable=True, index=True),
     UniqueConstraint("input_id", "output_id"),
+    UniqueConstraint("audience_id", "output_id"),
     sqlite_autoincrement=True,
 )
 
