@@ -62,3 +62,11 @@ class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     mpid: int
     action: str  # a ChangeAction value
     changed_ms: int
+
+
+class UserState(msgspec.Struct, kw_only=True):
+    """Per-user inputs of audience criteria that no other area keeps: event-criterion counts (criterion
+    key -> time bucket -> count) and the newest device facts."""
+
+    events: dict[str, dict[int, int]] = {}
+    device: dict[str, str] = {}

@@ -14,6 +14,8 @@ from fermion.model.records import (
     ProcessedBatch,
     StoredEvent,
 )
+from fermion.ports.audiences import AudienceStore as AudienceStore
+from fermion.ports.audiences import MembershipSink as MembershipSink
 from fermion.ports.catalog import CatalogStore, DataPointRow, FilterStore
 from fermion.ports.core import Archive, ConfigStore, EventStore, InboundLog
 from fermion.ports.delivery import (

@@ -7,6 +7,7 @@ add one import line here per area module.
 from __future__ import annotations
 
 from fermion.adapters.sql import schema
+from fermion.adapters.sql import schema_audiences as schema_audiences
 from fermion.adapters.sql import schema_catalog as schema_catalog
 from fermion.adapters.sql import schema_delivery as schema_delivery
 from fermion.adapters.sql import schema_identity as schema_identity

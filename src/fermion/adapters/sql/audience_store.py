@@ -1,0 +1,303 @@
+"""SqlAudienceStore: the AudienceStore port (definitions, user state, memberships, history) over
+SQLAlchemy Core, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fermion.adapters.sql.engine import write_engine
+from fermion.adapters.sql.schema import batches
+from fermion.adapters.sql.schema_audiences import (
+    audience_applied,
+    audience_history,
+    audience_members,
+    audience_users,
+    audiences,
+)
+from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, Status, UserState
+from fermion.ports.audiences import AlreadyApplied
+
+_CHUNK = 500  # keys per IN list / rows per statement
+_encode = msgspec.json.Encoder().encode
+_decode_state = msgspec.json.Decoder(UserState).decode
+_decode_ids = msgspec.json.Decoder(dict[str, str]).decode
+_decode_any = msgspec.json.Decoder().decode
+
+
+def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
+    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
+def _audience(row: Any) -> Audience:
+    return Audience(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        account_id=row.account_id,
+        name=row.name,
+        external_name=row.external_name,
+        kind=Kind(row.kind),
+        status=Status(row.status),
+        draft_criteria=_decode_any(row.draft_criteria),
+        criteria=_decode_any(row.criteria),
+        created_ms=row.created_ms,
+        updated_ms=row.updated_ms,
+        boundary_seq=row.boundary_seq,
+        progress_seq=row.progress_seq,
+        calculated_ms=row.calculated_ms,
+        sent_ms=row.sent_ms,
+    )
+
+
+def _audience_values(a: Audience) -> dict[str, Any]:
+    return {
+        "workspace_id": a.workspace_id,
+        "account_id": a.account_id,
+        "name": a.name,
+        "external_name": a.external_name,
+        "kind": a.kind.value,
+        "status": a.status.value,
+        "draft_criteria": _encode(a.draft_criteria).decode(),
+        "criteria": _encode(a.criteria).decode(),
+        "created_ms": a.created_ms,
+        "updated_ms": a.updated_ms,
+        "boundary_seq": a.boundary_seq,
+        "progress_seq": a.progress_seq,
+        "calculated_ms": a.calculated_ms,
+        "sent_ms": a.sent_ms,
+    }
+
+
+def _membership(row: Any) -> Membership:
+    return Membership(
+        audience_id=row.audience_id,
+        workspace_id=row.workspace_id,
+        mpid=row.mpid,
+        member=bool(row.member),
+        joined_ms=row.joined_ms,
+        left_ms=row.left_ms,
+        next_check_ms=row.next_check_ms,
+        identities=_decode_ids(row.identities),
+    )
+
+
+class SqlAudienceStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._write = write_engine(engine)
+        self._dialect = engine.dialect.name
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    # -- definitions -----------------------------------------------------------------------------
+
+    def create(self, audience: Audience) -> Audience:
+        with self._write.begin() as conn:
+            new_id = conn.execute(
+                insert(audiences).values(**_audience_values(audience)).returning(audiences.c.id)
+            ).scalar_one()
+        return msgspec.structs.replace(audience, id=int(new_id))
+
+    def get(self, audience_id: int) -> Audience | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(audiences).where(audiences.c.id == audience_id)).first()
+        return None if row is None or row.status == Status.DELETED else _audience(row)
+
+    def list_audiences(self, workspace_ids: Sequence[int] | None = None) -> list[Audience]:
+        stmt = select(audiences).where(audiences.c.status != Status.DELETED.value).order_by(audiences.c.id)
+        if workspace_ids is not None:
+            stmt = stmt.where(audiences.c.workspace_id.in_(list(workspace_ids)))
+        with self._engine.connect() as conn:
+            return [_audience(r) for r in conn.execute(stmt)]
+
+    def update(self, audience: Audience) -> None:
+        with self._write.begin() as conn:
+            conn.execute(
+                update(audiences).where(audiences.c.id == audience.id).values(**_audience_values(audience))
+            )
+            if audience.status == Status.DELETED:
+                conn.execute(delete(audience_members).where(audience_members.c.audience_id == audience.id))
+
+    # -- per-user state and memberships ------------------------------------------------------------
+
+    def load_users(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, UserState]:
+        found: dict[int, UserState] = {}
+        t = audience_users.c
+        with self._engine.connect() as conn:
+            for part in _chunks(sorted(set(mpids))):
+                stmt = select(t.mpid, t.state).where(t.workspace_id == workspace_id, t.mpid.in_(part))
+                for mpid, state in conn.execute(stmt):
+                    found[mpid] = _decode_state(state)
+        return found
+
+    def memberships_of(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, dict[int, Membership]]:
+        found: dict[int, dict[int, Membership]] = {}
+        t = audience_members.c
+        with self._engine.connect() as conn:
+            for part in _chunks(sorted(set(mpids))):
+                stmt = select(audience_members).where(t.workspace_id == workspace_id, t.mpid.in_(part))
+                for row in conn.execute(stmt):
+                    found.setdefault(row.mpid, {})[row.audience_id] = _membership(row)
+        return found
+
+    def unapplied(self, workspace_id: int, batch_ids: Sequence[int]) -> set[int]:
+        wanted = set(batch_ids)
+        t = audience_applied.c
+        with self._engine.connect() as conn:
+            for part in _chunks(sorted(wanted)):
+                stmt = select(t.batch_id).where(t.workspace_id == workspace_id, t.batch_id.in_(part))
+                wanted -= {r[0] for r in conn.execute(stmt)}
+        return wanted
+
+    def save(
+        self,
+        workspace_id: int,
+        users: dict[int, UserState],
+        memberships: Sequence[Membership],
+        history: Sequence[HistoryEntry],
+        applied_batch_ids: Sequence[int] = (),
+        now_ms: int = 0,
+    ) -> None:
+        with self._write.begin() as conn:
+            for part in _chunks(sorted(set(applied_batch_ids))):
+                stmt = self._insert(audience_applied).on_conflict_do_nothing()
+                rows = [{"workspace_id": workspace_id, "batch_id": b} for b in part]
+                added = conn.execute(stmt.returning(audience_applied.c.batch_id), rows).all()
+                if len(added) != len(part):
+                    raise AlreadyApplied(f"workspace {workspace_id}: a batch of the group was applied")
+            if users:
+                # One key order for every writer, so concurrent PostgreSQL workers cannot deadlock.
+                rows = [
+                    {
+                        "workspace_id": workspace_id,
+                        "mpid": m,
+                        "state": _encode(users[m]),
+                        "updated_ms": now_ms,
+                    }
+                    for m in sorted(users)
+                ]
+                stmt = self._insert(audience_users)
+                for part in _chunks(rows):
+                    conn.execute(
+                        stmt.on_conflict_do_update(
+                            index_elements=[audience_users.c.workspace_id, audience_users.c.mpid],
+                            set_={"state": stmt.excluded.state, "updated_ms": stmt.excluded.updated_ms},
+                        ),
+                        part,
+                    )
+            if memberships:
+                rows = [
+                    {
+                        "audience_id": m.audience_id,
+                        "mpid": m.mpid,
+                        "workspace_id": m.workspace_id,
+                        "member": m.member,
+                        "joined_ms": m.joined_ms,
+                        "left_ms": m.left_ms,
+                        "next_check_ms": m.next_check_ms,
+                        "identities": _encode(m.identities).decode(),
+                    }
+                    for m in sorted(memberships, key=lambda m: (m.audience_id, m.mpid))
+                ]
+                stmt = self._insert(audience_members)
+                keep = ("member", "joined_ms", "left_ms", "next_check_ms", "identities")
+                for part in _chunks(rows):
+                    conn.execute(
+                        stmt.on_conflict_do_update(
+                            index_elements=[audience_members.c.audience_id, audience_members.c.mpid],
+                            set_={k: stmt.excluded[k] for k in keep},
+                        ),
+                        part,
+                    )
+            if history:
+                conn.execute(
+                    insert(audience_history),
+                    [
+                        {
+                            "audience_id": h.audience_id,
+                            "mpid": h.mpid,
+                            "action": h.action,
+                            "changed_ms": h.changed_ms,
+                        }
+                        for h in history
+                    ],
+                )
+
+    def due(self, now_ms: int, limit: int) -> list[Membership]:
+        t = audience_members.c
+        stmt = (
+            select(audience_members)
+            .where(t.next_check_ms.is_not(None), t.next_check_ms <= now_ms)
+            .order_by(t.next_check_ms)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [_membership(r) for r in conn.execute(stmt)]
+
+    def members(self, audience_id: int, after_mpid: int | None, limit: int) -> list[Membership]:
+        t = audience_members.c
+        stmt = select(audience_members).where(t.audience_id == audience_id, t.member.is_(True))
+        if after_mpid is not None:
+            stmt = stmt.where(t.mpid > after_mpid)
+        with self._engine.connect() as conn:
+            return [_membership(r) for r in conn.execute(stmt.order_by(t.mpid).limit(limit))]
+
+    def size(self, audience_id: int) -> int:
+        t = audience_members.c
+        stmt = select(func.count()).where(t.audience_id == audience_id, t.member.is_(True))
+        with self._engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def history(self, audience_id: int, mpid: int | None, limit: int) -> list[HistoryEntry]:
+        t = audience_history.c
+        stmt = select(audience_history).where(t.audience_id == audience_id)
+        if mpid is not None:
+            stmt = stmt.where(t.mpid == mpid)
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(t.id).limit(limit)).all()
+        return [
+            HistoryEntry(audience_id=r.audience_id, mpid=r.mpid, action=r.action, changed_ms=r.changed_ms)
+            for r in rows
+        ]
+
+    def change_counts(self, audience_id: int, since_ms: int) -> tuple[int, int]:
+        t = audience_history.c
+        stmt = (
+            select(t.action, func.count())
+            .where(t.audience_id == audience_id, t.changed_ms >= since_ms)
+            .group_by(t.action)
+        )
+        with self._engine.connect() as conn:
+            counts = {a: int(n) for a, n in conn.execute(stmt)}
+        return counts.get("add", 0), counts.get("remove", 0)
+
+    # -- reading the event store's batches (activation over history) -------------------------------
+
+    def max_seq(self, workspace_id: int) -> int:
+        stmt = select(func.max(batches.c.seq)).where(batches.c.workspace_id == workspace_id)
+        with self._engine.connect() as conn:
+            return int(conn.execute(stmt).scalar() or 0)
+
+    def stored_seqs(self, workspace_id: int, batch_ids: Sequence[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        t = batches.c
+        with self._engine.connect() as conn:
+            for part in _chunks(sorted(set(batch_ids))):
+                stmt = select(t.batch_id, t.seq).where(
+                    and_(t.workspace_id == workspace_id, t.batch_id.in_(part))
+                )
+                found.update({b: s for b, s in conn.execute(stmt)})
+        return found
+
+    def mpids_with_state(self, workspace_id: int, after_mpid: int | None, limit: int) -> list[int]:
+        t = audience_users.c
+        stmt = select(t.mpid).where(t.workspace_id == workspace_id)
+        if after_mpid is not None:
+            stmt = stmt.where(t.mpid > after_mpid)
+        with self._engine.connect() as conn:
+            return [r[0] for r in conn.execute(stmt.order_by(t.mpid).limit(limit))]

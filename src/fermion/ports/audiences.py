@@ -1,0 +1,83 @@
+"""Audience ports: definitions and membership storage, where membership changes go (delivery), and
+the calculated attribute values audiences read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from fermion.audiences.records import Audience, HistoryEntry, Membership, UserState
+from fermion.model.audiences import MembershipChange
+
+
+class MembershipSink(Protocol):
+    """Takes membership changes for delivery to audience outputs (change ids make repeats harmless)."""
+
+    def publish(self, changes: Sequence[MembershipChange], now_ms: int) -> None: ...
+
+
+class CalculatedValues(Protocol):
+    """The calculated attribute values of users (the calculated attributes area provides it)."""
+
+    def values_for(
+        self, workspace_id: int, mpids: Sequence[int], now_ms: int
+    ) -> dict[int, dict[str, str]]: ...
+
+
+class AlreadyApplied(Exception):
+    """Another worker applied one of the group's batches first; the group is redelivered."""
+
+
+class AudienceStore(Protocol):
+    """Audience definitions, per-user criterion state, memberships and their history."""
+
+    def create(self, audience: Audience) -> Audience:
+        """Store a new audience; returns it with its id."""
+
+    def get(self, audience_id: int) -> Audience | None: ...
+
+    def list_audiences(self, workspace_ids: Sequence[int] | None = None) -> list[Audience]:
+        """Audiences that are not deleted, of the given workspaces (all when None)."""
+
+    def update(self, audience: Audience) -> None: ...
+
+    def load_users(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, UserState]: ...
+
+    def memberships_of(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, dict[int, Membership]]:
+        """mpid -> audience id -> membership row."""
+
+    def unapplied(self, workspace_id: int, batch_ids: Sequence[int]) -> set[int]:
+        """The batch ids whose events have not been counted into user state yet."""
+
+    def save(
+        self,
+        workspace_id: int,
+        users: dict[int, UserState],
+        memberships: Sequence[Membership],
+        history: Sequence[HistoryEntry],
+        applied_batch_ids: Sequence[int] = (),
+        now_ms: int = 0,
+    ) -> None:
+        """One transaction: user state, membership rows, history and the applied markers; raises
+        AlreadyApplied (writing nothing) if a marker exists already."""
+
+    def due(self, now_ms: int, limit: int) -> list[Membership]:
+        """Membership rows whose re-check time has come, oldest first."""
+
+    def members(self, audience_id: int, after_mpid: int | None, limit: int) -> list[Membership]:
+        """Current members by MPID, after `after_mpid`."""
+
+    def size(self, audience_id: int) -> int: ...
+
+    def history(self, audience_id: int, mpid: int | None, limit: int) -> list[HistoryEntry]: ...
+
+    def change_counts(self, audience_id: int, since_ms: int) -> tuple[int, int]:
+        """(adds, drops) since the time."""
+
+    def max_seq(self, workspace_id: int) -> int:
+        """The newest stored batch's seq of the workspace (0 if none)."""
+
+    def stored_seqs(self, workspace_id: int, batch_ids: Sequence[int]) -> dict[int, int]:
+        """batch id -> seq of stored batches."""
+
+    def mpids_with_state(self, workspace_id: int, after_mpid: int | None, limit: int) -> list[int]: ...
