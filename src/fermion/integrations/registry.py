@@ -16,6 +16,7 @@ _MODULES: tuple[str, ...] = (
     "fermion.integrations.webhook",
     "fermion.integrations.amazon_s3",
     "fermion.integrations.heap",
+    "fermion.integrations.amazon_kinesis_firehose",
 )
 
 AnyIntegration = Integration[Any, Any]

@@ -251,7 +251,7 @@ class S3Object(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class FirehoseRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One Kinesis Data Firehose PutRecord."""
+    """One Kinesis Data Firehose PutRecord. `data` is the raw record (base64 on the wire, by boto3)."""
 
     stream: str
     data: bytes
@@ -259,6 +259,8 @@ class FirehoseRecord(msgspec.Struct, frozen=True, kw_only=True):
     credentials: AwsCredentials | None = None
     dedupe_key: str = ""
     batch_ids: tuple[int, ...] = ()
+    # A custom Firehose endpoint (LocalStack, a local moto server in tests); None: AWS.
+    endpoint_url: str | None = None
 
 
 OutboundRequest = HttpRequest | S3Object | FirehoseRecord

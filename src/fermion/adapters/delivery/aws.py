@@ -16,6 +16,34 @@ from typing import Any
 from fermion.integrations.spec import AwsCredentials, FirehoseRecord, OutboundRequest, S3Object
 from fermion.ports import SendResult
 
+# AWS error codes that mean "slow down" or "try again", whatever HTTP status carries them (throttling
+# often comes as a 400): reported as 429 and 503 so the queue retries them with backoff.
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+    }
+)
+UNAVAILABLE_CODES = frozenset(
+    {"ServiceUnavailableException", "ServiceUnavailable", "InternalFailure", "InternalError"}
+)
+
+
+def status_of(http_status: int, error_code: str) -> int:
+    """The status Fermion's retry policy should see for an AWS error."""
+    if error_code in THROTTLING_CODES:
+        return 429
+    if error_code in UNAVAILABLE_CODES and http_status < 500:
+        return 503
+    return http_status
+
 
 class AwsTransport:
     def __init__(self, endpoint_url: str | None = None, max_threads: int = 16) -> None:
@@ -84,7 +112,9 @@ class AwsTransport:
                 )
                 response = client.put_object(**params)
             elif isinstance(request, FirehoseRecord):
-                client = self._client("firehose", request.region, request.credentials, timeout_s)
+                client = self._client(
+                    "firehose", request.region, request.credentials, timeout_s, request.endpoint_url
+                )
                 response = client.put_record(DeliveryStreamName=request.stream, Record={"Data": request.data})
             else:
                 raise TypeError(f"AwsTransport cannot send {type(request).__name__}")
@@ -96,7 +126,7 @@ class AwsTransport:
             headers = meta.get("HTTPHeaders", {})
             retry_after = headers.get("retry-after")
             return SendResult(
-                status=int(meta.get("HTTPStatusCode", 500)),
+                status=status_of(int(meta.get("HTTPStatusCode", 500)), str(error.get("Code", ""))),
                 message=f"{error.get('Code', '')}: {error.get('Message', '')}".strip(": "),
                 retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
                 latency_ms=elapsed(),
