@@ -22,6 +22,7 @@ from fermion.adapters.sql.identity_store import SqlIdentityStore
 from fermion.adapters.sql.profile_store import SqlProfileStore
 from fermion.api.activity import activity_router
 from fermion.api.admin import admin_router
+from fermion.api.audience_connections import audience_connections_router
 from fermion.api.catalog import catalog_router
 from fermion.api.delivery import delivery_router
 from fermion.api.errors import install_error_handlers
@@ -145,6 +146,11 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     app.include_router(oauth_router(bearer.oauth))
     app.include_router(
         delivery_router(bearer, delivery_api(stores.config, stores.delivery, connection_hooks(stores)))
+    )
+    app.include_router(
+        audience_connections_router(
+            bearer, delivery_api(stores.config, stores.delivery, connection_hooks(stores))
+        )
     )
     app.include_router(
         catalog_router(bearer, CatalogService(stores.catalog, stores.catalog), connection_workspace(stores))

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from fermion import bootstrap, cli_delivery, cli_identity
+from fermion import bootstrap, cli_audience_connections, cli_delivery, cli_identity
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.oauth import OAuthService
 from fermion.services.tenancy import InvalidRequest, TenancyService
@@ -30,6 +30,7 @@ credentials_app = typer.Typer(no_args_is_help=True, help="OAuth client credentia
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(cli_delivery.outputs_app, name="outputs")
 app.add_typer(cli_delivery.connections_app, name="connections")
+app.add_typer(cli_audience_connections.audience_connections_app, name="audience-connections")
 app.add_typer(cli_identity.identity_app, name="identity")
 app.command("replay")(cli_delivery.replay)
 

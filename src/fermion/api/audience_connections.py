@@ -1,0 +1,121 @@
+"""Audience connections over HTTP: connect an audience to an audience output (e.g. Amazon Kinesis
+Firehose), list, change and delete its connections (bearer tokens, workspace-checked). Dead letters,
+dead-letter replay, alerts and the outbound Live Stream use the ordinary connection routes."""
+
+# No `from __future__ import annotations`: FastAPI must see the real types of dependencies declared
+# inside audience_connections_router.
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from fermion.api.bearer import reachable_workspace
+from fermion.api.delivery import DeliveryApi, delivery_error, json_response
+from fermion.delivery.outputs import DeliveryError, masked
+from fermion.integrations.spec import SettingsModel
+from fermion.model.delivery import Connection
+from fermion.model.tenancy import Workspace
+from fermion.services.bearer_auth import BearerAuth
+
+
+class NewAudienceConnectionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    output_id: int
+    settings: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["active", "inactive"] = "active"
+
+
+class AudienceConnectionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["active", "inactive"] | None = None
+    settings: dict[str, Any] | None = None  # replaces every connection setting (validated again)
+
+
+def audience_connection_json(conn: Connection, settings: SettingsModel) -> dict[str, Any]:
+    return {
+        "id": conn.id,
+        "workspace_id": conn.workspace_id,
+        "audience_id": conn.audience_id,
+        "output_id": conn.output_id,
+        "integration": conn.integration_id,
+        "settings": masked(settings),
+        "status": conn.status.value,
+        "created_ms": conn.created_ms,
+        "updated_ms": conn.updated_ms,
+    }
+
+
+def audience_connections_router(auth: BearerAuth, api: DeliveryApi) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/audiences/{audience_id}/connections")
+    outputs = api.outputs
+
+    async def workspace_of(
+        workspace_id: int, authorization: Annotated[str | None, Header()] = None
+    ) -> Workspace:
+        return await reachable_workspace(auth, authorization, workspace_id)
+
+    Ws = Annotated[Workspace, Depends(workspace_of)]
+    AudienceId = Annotated[int, Path(ge=1)]
+
+    @router.get("")
+    async def list_connections(ws: Ws, audience_id: AudienceId) -> Response:
+        found = await asyncio.to_thread(outputs.list_audience_connections, ws.id, audience_id)
+        return json_response({"connections": [audience_connection_json(c, s) for c, s in found]})
+
+    @router.post("", status_code=201)
+    async def create_connection(ws: Ws, audience_id: AudienceId, body: NewAudienceConnectionBody) -> Response:
+        try:
+            conn, settings = await asyncio.to_thread(
+                outputs.create_audience_connection,
+                ws.id,
+                audience_id,
+                body.output_id,
+                body.settings,
+                body.status,
+            )
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        return json_response(audience_connection_json(conn, settings), 201)
+
+    @router.get("/{connection_id}")
+    async def get_connection(ws: Ws, audience_id: AudienceId, connection_id: int) -> Response:
+        try:
+            conn, settings = await asyncio.to_thread(
+                outputs.get_audience_connection, ws.id, audience_id, connection_id
+            )
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        queue = await asyncio.to_thread(api.queue.count_by_status, conn.id)
+        return json_response({**audience_connection_json(conn, settings), "queue": queue})
+
+    @router.patch("/{connection_id}")
+    async def update_connection(
+        ws: Ws, audience_id: AudienceId, connection_id: int, body: AudienceConnectionPatch
+    ) -> Response:
+        try:
+            conn, settings = await asyncio.to_thread(
+                outputs.update_audience_connection,
+                ws.id,
+                audience_id,
+                connection_id,
+                body.status,
+                body.settings,
+            )
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        return json_response(audience_connection_json(conn, settings))
+
+    @router.delete("/{connection_id}", status_code=204)
+    async def delete_connection(ws: Ws, audience_id: AudienceId, connection_id: int) -> Response:
+        try:
+            await asyncio.to_thread(outputs.delete_audience_connection, ws.id, audience_id, connection_id)
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        return Response(status_code=204)
+
+    return router
