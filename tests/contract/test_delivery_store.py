@@ -136,6 +136,46 @@ def test_outputs_and_connections(sql_engine: Engine) -> None:
         store.create_output(NewOutput(workspace_id=999, integration_id="webhook", name="x", settings={}))
 
 
+def test_audience_connections(sql_engine: Engine) -> None:
+    config = SqlConfigStore(sql_engine)
+    ws = config.create_workspace(config.create_account(config.create_organization("o").id, "a").id, "w")
+    store = SqlOutputStore(sql_engine)
+    out = store.create_output(
+        NewOutput(workspace_id=ws.id, integration_id="amazon_kinesis_firehose", name="f", settings={})
+    )
+
+    def new(audience_id: int | None, status: ConnectionStatus = ConnectionStatus.ACTIVE) -> NewConnection:
+        return NewConnection(
+            workspace_id=ws.id,
+            input_id=None,
+            audience_id=audience_id,
+            output_id=out.id,
+            integration_id="amazon_kinesis_firehose",
+            settings={"delivery_stream_name": "s"},
+            status=status,
+        )
+
+    first = store.create_connection(new(41))
+    second = store.create_connection(new(42, status=ConnectionStatus.INACTIVE))
+    assert first.audience_id == 41 and first.input_id is None
+    assert store.get_connection(first.id) == first
+    assert store.list_connections(ws.id, audience_id=42) == [second]
+    assert store.list_connections(ws.id) == [first, second]
+    with pytest.raises(ValueError, match="audience 41 is already connected"):
+        store.create_connection(new(41))
+    with pytest.raises(ValueError):  # neither an input nor an audience
+        store.create_connection(new(None))
+    stamp = store.config_stamp()
+    changed = store.update_connection(first.id, settings={"delivery_stream_name": "t"})
+    assert changed.settings == {"delivery_stream_name": "t"} and changed.audience_id == 41
+    assert store.config_stamp() != stamp
+    stamp = store.config_stamp()
+    assert store.delete_connection(second.id) and not store.delete_connection(second.id)
+    assert store.get_connection(second.id) is None and store.config_stamp() != stamp
+    # ids are never reused (the SQLite table keeps AUTOINCREMENT through migration 0008)
+    assert store.create_connection(new(42)).id > second.id
+
+
 # -- queue --------------------------------------------------------------------------------------
 
 
