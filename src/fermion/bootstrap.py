@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from fermion.adapters.sql.calculated_store import SqlCalculatedStore
 from fermion.adapters.sql.catalog_store import SqlCatalogStore
 from fermion.adapters.sql.config_store import SqlConfigStore
 from fermion.adapters.sql.engine import make_engine, migrate
@@ -46,6 +47,7 @@ from fermion.delivery.stages import ConnectionHooks
 from fermion.integrations.commerce_expansion import commerce_expansion
 from fermion.pipeline.normalize import normalize
 from fermion.ports import IdentityLookup
+from fermion.ports.calculated import CalculatedValues
 from fermion.privacy.forwarding import ConsentRulesLoader, consent_forwarding
 from fermion.scaleout import (
     archive_runner,
@@ -59,6 +61,8 @@ from fermion.scaleout import (
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.auth_cache import InputAuthenticator
 from fermion.services.bearer_auth import BearerAuth
+from fermion.services.calculated_phase import CalculatedPhase
+from fermion.services.calculated_values import CalculatedValuesService
 from fermion.services.catalog import CatalogService, CountDataPoints, DataFilterLoader
 from fermion.services.identity import IdentityService
 from fermion.services.identity_auth import IdentityAuth
@@ -203,8 +207,14 @@ def processing_phases(stores: Stores, settings: Settings | None = None) -> list[
         ProfilePhase(stores.profiles),  # after the MPID is set; before StoreEvents, which stores its events
         StoreEvents(stores.events),
         CountDataPoints(stores.catalog),  # counts only what StoreEvents stored for the first time
+        CalculatedPhase(SqlCalculatedStore(stores.engine)),  # after StoreEvents, before forwarding
         forwarding_phase(stores.config, stores.delivery, connection_hooks(stores)),  # after StoreEvents
     ]
+
+
+def calculated_values(stores: Stores) -> CalculatedValues:
+    """Current CA values of users (for the Profile API, User Activity and audiences)."""
+    return CalculatedValuesService(SqlCalculatedStore(stores.engine))
 
 
 # A background job of the worker role: runs until `stop` is set (time-based re-evaluation, backfills).

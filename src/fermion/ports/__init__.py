@@ -16,6 +16,7 @@ from fermion.model.records import (
 )
 from fermion.ports.audiences import AudienceStore as AudienceStore
 from fermion.ports.audiences import MembershipSink as MembershipSink
+from fermion.ports.calculated import CalculatedValues as CalculatedValues
 from fermion.ports.catalog import CatalogStore, DataPointRow, FilterStore
 from fermion.ports.core import Archive, ConfigStore, EventStore, InboundLog
 from fermion.ports.delivery import (

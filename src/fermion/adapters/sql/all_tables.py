@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fermion.adapters.sql import schema
 from fermion.adapters.sql import schema_audiences as schema_audiences
+from fermion.adapters.sql import schema_calculated as schema_calculated
 from fermion.adapters.sql import schema_catalog as schema_catalog
 from fermion.adapters.sql import schema_delivery as schema_delivery
 from fermion.adapters.sql import schema_identity as schema_identity

@@ -1,0 +1,240 @@
+"""A CA definition compiled once into closures: observe a batch, fold it into a state, read the value.
+
+The value at `now_ms` merges the day partials inside the time period (and on or after a seed's
+cutoff) with the seed; a `within` window therefore expires old days as it moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fermion.calculated.conditions import compile_all
+from fermion.calculated.definition import DAY_MS, Definition, number_of
+from fermion.calculated.extract import Observation, Observer, make_observer
+from fermion.calculated.state import (
+    MAX_DISTINCT,
+    MAX_TRACKED,
+    CaState,
+    Part,
+    cap_values,
+    format_ms,
+    format_number,
+    merge_parts,
+)
+from fermion.model.batch import Batch
+
+# A CA's value: a string, or for unique_list the list of strings.
+Value = str | list[str]
+_Fold = Callable[[Part, int, list[tuple[Any, float]]], None]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value == int(value):
+        return str(int(value))
+    return str(value)
+
+
+def _count(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
+    part.n += 1
+
+
+def _sum(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
+    for value, _ in values:
+        number = number_of(value)
+        if number is not None:
+            part.t += number
+            part.n += 1
+
+
+def _min(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
+    for value, _ in values:
+        number = number_of(value)
+        if number is not None and (part.lo is None or number < part.lo):
+            part.lo = number
+
+
+def _max(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
+    for value, _ in values:
+        number = number_of(value)
+        if number is not None and (part.hi is None or number > part.hi):
+            part.hi = number
+
+
+def _average(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
+    for value, weight in values:
+        number = number_of(value)
+        if number is not None:
+            part.t += number * weight
+            part.n += weight
+
+
+def _first(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
+    candidate = (ts, _text(values[0][0]))
+    if part.f is None or candidate < part.f:
+        part.f = candidate
+
+
+def _last(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
+    candidate = (ts, _text(values[-1][0]))
+    if part.la is None or candidate > part.la:
+        part.la = candidate
+
+
+def _first_ts(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
+    if part.f is None or ts < part.f[0]:
+        part.f = (ts, "")
+
+
+def _last_ts(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
+    if part.la is None or ts > part.la[0]:
+        part.la = (ts, "")
+
+
+def _distinct(cap: int) -> _Fold:
+    def fold(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
+        tracked = part.v if part.v is not None else {}
+        for value, weight in values:
+            key = _text(value)
+            old = tracked.get(key)
+            tracked[key] = (weight, ts) if old is None else (old[0] + weight, min(old[1], ts))
+        part.v = cap_values(tracked, cap)
+
+    return fold
+
+
+_FOLDS: dict[str, _Fold] = {
+    "count": _count,
+    "sum": _sum,
+    "min": _min,
+    "max": _max,
+    "average": _average,
+    "first_occurrence": _first,
+    "last_occurrence": _last,
+    "first_occurrence_timestamp": _first_ts,
+    "last_occurrence_timestamp": _last_ts,
+    "unique_list": _distinct(MAX_TRACKED),
+    "most_frequent": _distinct(MAX_TRACKED),
+    "unique_values_count": _distinct(MAX_DISTINCT),
+}
+
+
+def _most_frequent(v: dict[str, tuple[float, int]]) -> str:
+    return min(v.items(), key=lambda kv: (-kv[1][0], kv[0]))[0]
+
+
+def render(ctype: str, part: Part) -> Value | None:
+    """The value a merged partial stands for (None when it has none)."""
+    if ctype == "count":
+        return format_number(part.n)
+    if ctype == "sum":
+        return format_number(part.t) if part.n else None
+    if ctype == "min":
+        return None if part.lo is None else format_number(part.lo)
+    if ctype == "max":
+        return None if part.hi is None else format_number(part.hi)
+    if ctype == "average":
+        return format_number(part.t / part.n) if part.n else None
+    if ctype in ("first_occurrence", "first_occurrence_timestamp"):
+        if part.f is None:
+            return None
+        return part.f[1] if ctype == "first_occurrence" else format_ms(part.f[0])
+    if ctype in ("last_occurrence", "last_occurrence_timestamp"):
+        if part.la is None:
+            return None
+        return part.la[1] if ctype == "last_occurrence" else format_ms(part.la[0])
+    if not part.v:
+        return None
+    if ctype == "unique_list":
+        return sorted(part.v)
+    if ctype == "unique_values_count":
+        return str(len(part.v))
+    return _most_frequent(part.v)
+
+
+@dataclass(frozen=True)
+class CompiledCa:
+    """One active CA, ready for the hot path."""
+
+    id: int
+    name: str
+    definition: Definition
+    observe: Observer
+    fold_part: _Fold
+    cap: int
+
+    @property
+    def calculation_type(self) -> str:
+        return self.definition.calculation_type
+
+    @property
+    def synchronous(self) -> bool:
+        return self.definition.synchronous
+
+    def _oldest_day(self, now_ms: int) -> int | None:
+        days = self.definition.time_period.window_days
+        return None if days is None else now_ms // DAY_MS - days + 1
+
+    def fold(self, state: CaState, batch: Batch, received_ms: int, now_ms: int) -> bool:
+        """Folds the batch's matching events into state; True if anything was added."""
+        observations = self.observe(batch, received_ms)
+        return self.fold_observations(state, observations, now_ms)
+
+    def fold_observations(self, state: CaState, observations: list[Observation], now_ms: int) -> bool:
+        if not observations:
+            return False
+        since = self.definition.time_period.since_ms or 0
+        cutoff = state.cutoff_ms if state.seed is not None else self.definition.seeding_cutoff_ms
+        oldest = self._oldest_day(now_ms)
+        changed = False
+        for ts, values in observations:
+            if ts < since or (cutoff is not None and ts < cutoff):
+                continue
+            day = ts // DAY_MS
+            if oldest is not None and day < oldest:
+                continue
+            part = state.days.get(day)
+            if part is None:
+                part = state.days[day] = Part()
+            self.fold_part(part, ts, values)
+            changed = True
+        if oldest is not None:
+            for stale in [d for d in state.days if d < oldest]:
+                del state.days[stale]
+        return changed
+
+    def value(self, state: CaState, now_ms: int) -> Value | None:
+        oldest = self._oldest_day(now_ms)
+        cutoff = state.cutoff_ms if state.seed is not None else self.definition.seeding_cutoff_ms
+        cutoff_day = None if cutoff is None else cutoff // DAY_MS
+        merged = state.seed if state.seed is not None else Part()
+        for day, part in state.days.items():
+            if oldest is not None and day < oldest:
+                continue
+            if cutoff_day is not None and day < cutoff_day:
+                continue
+            merged = merge_parts(merged, part, self.cap)
+        if not state.days and state.seed is None:
+            return None
+        return render(self.calculation_type, merged)
+
+
+def compile_ca(ca_id: int, name: str, definition: Definition) -> CompiledCa:
+    ctype = definition.calculation_type
+    where = compile_all(definition.conditions)
+    return CompiledCa(
+        id=ca_id,
+        name=name,
+        definition=definition,
+        observe=make_observer(definition.data_point, where),
+        fold_part=_FOLDS[ctype],
+        cap=MAX_DISTINCT if ctype == "unique_values_count" else MAX_TRACKED,
+    )
+
+
+def flat(value: Value) -> str:
+    """A value as one string (lists joined by commas), for ports that carry strings only."""
+    return value if isinstance(value, str) else ",".join(value)

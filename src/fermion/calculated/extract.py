@@ -1,0 +1,181 @@
+"""What a CA reads from a batch: which events match its data point, and their attribute values.
+
+Works on the batch model (`fermion.model.batch.Batch`), so live batches and stored ones (decoded from
+the event store for a backfill) go through the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fermion.calculated.conditions import MISSING, Lookup, Predicate
+from fermion.calculated.definition import DataPoint
+from fermion.model.batch import Batch
+from fermion.model.codec import event_name_of
+from fermion.model.events import CommerceEvent, Event
+
+# One matched event's time and the values it contributes, each with a weight (product quantity).
+Observation = tuple[int, list[tuple[Any, float]]]
+Observer = Callable[[Batch, int], list[Observation]]
+
+_FIELD_ALIASES = {"sku": "id", "product_id": "id", "product_name": "name", "promotion_id": "id"}
+_PRODUCT_FIELDS = frozenset(
+    {
+        "id",
+        "name",
+        "brand",
+        "category",
+        "variant",
+        "position",
+        "price",
+        "quantity",
+        "total_product_amount",
+        "coupon_code",
+    }
+)
+_PROMOTION_FIELDS = frozenset({"id", "name", "creative", "position"})
+_ACTION_FIELDS = frozenset(
+    {"transaction_id", "affiliation", "total_amount", "tax_amount", "shipping_amount", "coupon_code"}
+)
+
+
+def _field(name: str) -> str:
+    key = name.strip().lower().replace(" ", "_").replace("-", "_")
+    return _FIELD_ALIASES.get(key, key)
+
+
+def _item_lookup(item: Any, fields: frozenset[str], fallback: Lookup) -> Lookup:
+    """Attributes of a product or promotion: its custom attributes, its own fields, then the event's."""
+    custom = getattr(item, "custom_attributes", None) or {}
+
+    def get(name: str) -> Any:
+        if name in custom:
+            return custom[name]
+        key = _field(name)
+        if key in fields:
+            value = getattr(item, key, None)
+            if value is not None:
+                return value
+        return fallback(name)
+
+    return get
+
+
+def _event_lookup(event: Event) -> Lookup:
+    custom = getattr(event.data, "custom_attributes", None) or {}
+    action = event.data.product_action if isinstance(event, CommerceEvent) else None
+
+    def get(name: str) -> Any:
+        if name in custom:
+            return custom[name]
+        if action is not None:
+            key = _field(name)
+            if key in _ACTION_FIELDS:
+                value = getattr(action, key, None)
+                if value is not None:
+                    return value
+        return MISSING
+
+    return get
+
+
+def _items(event: Event, category: str) -> list[Any]:
+    if not isinstance(event, CommerceEvent):
+        return []
+    data = event.data
+    if category == "promotion_attribute":
+        return list(data.promotion_action.promotions or ()) if data.promotion_action else []
+    products = list(data.product_action.products or ()) if data.product_action else []
+    for impression in data.product_impressions or ():
+        products.extend(impression.products or ())
+    return products
+
+
+def _matcher(dp: DataPoint) -> Callable[[Event], bool]:
+    event_type = dp.event_type
+    name = dp.event_name.lower() if dp.event_name else None
+    custom = dp.custom_event_type.lower() if dp.custom_event_type else None
+
+    def matches(event: Event) -> bool:
+        if event_type is not None and event.event_type != event_type:
+            return False
+        if custom is not None:
+            data = event.data
+            kind = getattr(data, "custom_event_type", None)
+            if isinstance(event, CommerceEvent) and event.data.product_action is not None:
+                kind = kind or event.data.product_action.action
+            if kind is None or str(kind).lower() != custom:
+                return False
+        if name is not None:
+            own = getattr(event.data, "event_name", None)
+            if event_name_of(event).lower() != name and (own is None or own.lower() != name):
+                return False
+        return True
+
+    return matches
+
+
+def make_observer(dp: DataPoint, where: Predicate | None) -> Observer:
+    """A function from (batch, receive time) to the observations of every matching event."""
+    matches = _matcher(dp)
+    attribute = dp.attribute_name
+    category = dp.attribute_category
+    by_item = category in ("product_attribute", "promotion_attribute")
+    fields = _PROMOTION_FIELDS if category == "promotion_attribute" else _PRODUCT_FIELDS
+    weighted = dp.use_product_quantity and category == "product_attribute"
+
+    if dp.type == "user_attribute":
+        assert attribute is not None
+
+        def observe_user(batch: Batch, received_ms: int) -> list[Observation]:
+            attrs = batch.user_attributes or {}
+            if attribute not in attrs or attrs[attribute] is None:
+                return []
+            values = attrs[attribute]
+            ts = max((e.data.timestamp_unixtime_ms or received_ms for e in batch.events), default=received_ms)
+            if where is not None and not where(lambda n: attrs.get(n, MISSING)):
+                return []
+            items = values if isinstance(values, list) else [values]
+            return [(ts, [(v, 1.0) for v in items])]
+
+        return observe_user
+
+    def observe(batch: Batch, received_ms: int) -> list[Observation]:
+        found: list[Observation] = []
+        for event in batch.events:
+            if not matches(event):
+                continue
+            ts = event.data.timestamp_unixtime_ms or received_ms
+            get = _event_lookup(event)
+            if not by_item:
+                if where is not None and not where(get):
+                    continue
+                if attribute is None:
+                    found.append((ts, [("", 1.0)]))
+                    continue
+                value = get(attribute)
+                if value is not MISSING and value is not None:
+                    found.append((ts, [(value, 1.0)]))
+                continue
+            values: list[tuple[Any, float]] = []
+            for item in _items(event, category):
+                item_get = _item_lookup(item, fields, get)
+                if where is not None and not where(item_get):
+                    continue
+                if attribute is None:
+                    values.append(("", 1.0))
+                    continue
+                value = item_get(attribute)
+                if value is MISSING or value is None:
+                    continue
+                weight = 1.0
+                if weighted:
+                    quantity = getattr(item, "quantity", None)
+                    weight = float(quantity) if isinstance(quantity, int | float) and quantity > 0 else 1.0
+                values.append((value, weight))
+            if values:
+                found.append((ts, values))
+        return found
+
+    return observe

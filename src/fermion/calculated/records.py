@@ -1,0 +1,48 @@
+"""Stored CA records: a definition's draft and active versions plus its calculation status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class CaRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    workspace_id: int
+    name: str
+    description: str
+    draft: dict[str, Any] | None  # the draft definition's JSON, as accepted
+    active: dict[str, Any] | None  # the active definition's JSON (None before activation)
+    created_ms: int
+    updated_ms: int
+    activated_ms: int | None = None
+    activated_by: str | None = None
+    generation: int = 0  # bumped on each activation: states of older definitions are discarded
+    status: str = "draft"  # draft | calculating | completed
+    boundary_seq: int = 0  # the backfill covers stored batches with seq <= this; live ones come after
+    progress_seq: int = 0  # the backfill has applied batches up to this seq
+    total_batches: int = 0
+    done_batches: int = 0
+    calc_started_ms: int | None = None
+    calc_completed_ms: int | None = None
+
+
+class StateRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One user's stored state for one CA: the backfill's part, the live part and the seed (each
+    written by its own writer, so they never overwrite one another)."""
+
+    ca_id: int
+    mpid: int
+    generation: int
+    base: bytes | None = None
+    live: bytes | None = None
+    seed: bytes | None = None
+    cutoff_ms: int | None = None
+
+
+class StateWrite(msgspec.Struct, frozen=True, kw_only=True):
+    ca_id: int
+    mpid: int
+    generation: int
+    state: bytes
