@@ -72,7 +72,7 @@ def audience_sink(config: ConfigStore, stores: DeliveryStores) -> AudienceDelive
     """Where audience evaluation publishes membership changes: queued for each audience connection."""
     ttl = stores.settings.config_cache_ttl_s
     return AudienceDelivery(
-        Routes(outputs_service(config, stores), (), ttl), stores.queue, on_enqueued=stores.notify
+        Routes(outputs_service(config, stores), (), ttl), stores.queue, stores.log, on_enqueued=stores.notify
     )
 
 

@@ -15,7 +15,7 @@ from fermion.delivery.forwarding import add_summary
 from fermion.delivery.routing import Routes
 from fermion.model.audiences import MembershipChange, encode_changes
 from fermion.model.delivery import CountKey, QueueItem
-from fermion.ports import DeliveryQueue
+from fermion.ports import DeliveryLog, DeliveryQueue
 
 # The forwarding report's message type for membership changes (the event name is the audience name).
 AUDIENCE_MEMBERSHIP = "audience_membership"
@@ -39,14 +39,20 @@ class AudienceDelivery:
     """The sink audience evaluation publishes its membership changes to."""
 
     def __init__(
-        self, routes: Routes, queue: DeliveryQueue, on_enqueued: Callable[[], None] | None = None
+        self,
+        routes: Routes,
+        queue: DeliveryQueue,
+        log: DeliveryLog,
+        on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self._routes = routes
         self._queue = queue
+        self._log = log
         self.on_enqueued = on_enqueued  # wakes the senders of this process
 
     def publish(self, changes: Sequence[MembershipChange], now_ms: int) -> None:
-        """Queue every change for each active connection of its audience (in one transaction)."""
+        """Queue every change for each active connection of its audience (in one transaction), and
+        count them into the forwarding report once: when published again they are not counted."""
         if not changes:
             return
         table = self._routes.current()
@@ -64,6 +70,10 @@ class AudienceDelivery:
                 queued.append(item)
         if not queued:
             return
-        self._queue.enqueue(queued, now_ms, counts)
-        if self.on_enqueued is not None:
+        added = self._queue.enqueue(queued, now_ms, {})
+        if added == len(queued):
+            self._log.add_counts(counts)
+        # else: some were published before (all, after a crash; a mix only when connections changed
+        # in between, and nothing tells which): count none rather than some twice.
+        if added and self.on_enqueued is not None:
             self.on_enqueued()
