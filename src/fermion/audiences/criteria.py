@@ -82,8 +82,9 @@ def _earliest(times: list[int | None]) -> int | None:
 
 
 class _Compiler:
-    def __init__(self, audience_id: int) -> None:
+    def __init__(self, audience_id: int, key_prefix: str) -> None:
         self.audience_id = audience_id
+        self.key_prefix = key_prefix
         self.errors: Errors = []
         self.out = Compiled(test=lambda _v, _n: False, changes=_none)
 
@@ -255,7 +256,7 @@ class _Compiler:
         if parsed is None:
             return None
         family, matches, window, count = parsed
-        key = f"{self.audience_id}.{len(self.out.event_criteria)}"
+        key = f"{self.key_prefix}.{len(self.out.event_criteria)}"
         self.out.event_criteria.append(EventCriterion(key, family, matches, window))
         check = count.test
         return (
@@ -265,11 +266,12 @@ class _Compiler:
 
 
 def compile_criteria(
-    audience_id: int, criteria: Any, field: str = "criteria"
+    audience_id: int, criteria: Any, field: str = "criteria", key_prefix: str | None = None
 ) -> tuple[Compiled | None, Errors]:
     """The compiled criteria, or None and the errors (each naming its field, e.g.
-    `criteria.and[1].event.window_days`)."""
-    compiler = _Compiler(audience_id)
+    `criteria.and[1].event.window_days`). Event-criterion state keys start with `key_prefix`
+    (default: the audience id), so a re-activated audience starts from fresh counts."""
+    compiler = _Compiler(audience_id, key_prefix or str(audience_id))
     built = compiler.node(criteria, field)
     if built is None or compiler.errors:
         return None, compiler.errors or [(field, "invalid")]

@@ -35,11 +35,16 @@ class WorkspaceAudiences:
 
 
 def compile_audience(audience: Audience) -> CompiledAudience | None:
-    compiled, _errors = compile_criteria(audience.id, audience.criteria)
+    prefix = f"{audience.id}@{audience.activated_ms}"
+    compiled, _errors = compile_criteria(audience.id, audience.criteria, key_prefix=prefix)
     return None if compiled is None else CompiledAudience(audience, compiled)
 
 
-def build_workspace(evaluated: Iterable[Audience], counted: Iterable[Audience] = ()) -> WorkspaceAudiences:
+def build_workspace(
+    evaluated: Iterable[Audience], counted: Iterable[Audience] = (), kept: Iterable[Audience] = ()
+) -> WorkspaceAudiences:
+    """`kept`: audiences whose criterion state must survive pruning though processing does not feed
+    it (standard audiences, whose state the calculation job builds)."""
     out = WorkspaceAudiences()
     cache: dict[int, CompiledAudience] = {}
 
@@ -64,6 +69,10 @@ def build_workspace(evaluated: Iterable[Audience], counted: Iterable[Audience] =
         out.uses_identities |= c.compiled.uses_identities
         for crit in c.compiled.event_criteria:
             out.windows[crit.key] = crit.window
+    for a in kept:
+        c = get(a)
+        for crit in c.compiled.event_criteria if c is not None else ():
+            out.windows.setdefault(crit.key, crit.window)
     families: dict[str, list[EventCriterion]] = {}
     for c in out.counted:
         for crit in c.compiled.event_criteria:

@@ -177,11 +177,11 @@ def next_change(state: EventState, key: str, window: Window, now: int) -> int | 
 
 
 def prune(state: EventState, spans: dict[str, Window], now: int) -> None:
-    """Drop buckets no window can count any more, and the keys of criteria that no longer exist."""
+    """Drop buckets no window can count any more. Keys of unknown criteria are kept: the caller's
+    list of audiences may be a moment older than the audience that built them."""
     for key in list(state):
         window = spans.get(key)
         if window is None:
-            del state[key]
             continue
         oldest = (now - window.span_ms) // window.unit_ms
         buckets = state[key]

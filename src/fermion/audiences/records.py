@@ -35,6 +35,7 @@ class Audience(msgspec.Struct, kw_only=True):
     # Activation over history: batches with seq <= boundary_seq are the job's, later ones the phase's.
     boundary_seq: int = 0
     progress_seq: int = 0  # the job has scanned up to here
+    activated_ms: int = 0  # names this activation's criterion state (fresh counts on re-activation)
     calculated_ms: int = 0  # when the last calculation over history finished
     sent_ms: int = 0  # standard audiences: when members were last sent
 

@@ -57,9 +57,11 @@ class AudienceStore(Protocol):
         history: Sequence[HistoryEntry],
         applied_batch_ids: Sequence[int] = (),
         now_ms: int = 0,
+        progress: tuple[int, int] | None = None,
     ) -> None:
         """One transaction: user state, membership rows, history and the applied markers; raises
-        AlreadyApplied (writing nothing) if a marker exists already."""
+        AlreadyApplied (writing nothing) if a marker exists already. `progress` = (audience id, seq):
+        how far the audience's calculation over history has got, saved with the state it built."""
 
     def due(self, now_ms: int, limit: int) -> list[Membership]:
         """Membership rows whose re-check time has come, oldest first."""

@@ -48,6 +48,7 @@ def _audience(row: Any) -> Audience:
         updated_ms=row.updated_ms,
         boundary_seq=row.boundary_seq,
         progress_seq=row.progress_seq,
+        activated_ms=row.activated_ms,
         calculated_ms=row.calculated_ms,
         sent_ms=row.sent_ms,
     )
@@ -67,6 +68,7 @@ def _audience_values(a: Audience) -> dict[str, Any]:
         "updated_ms": a.updated_ms,
         "boundary_seq": a.boundary_seq,
         "progress_seq": a.progress_seq,
+        "activated_ms": a.activated_ms,
         "calculated_ms": a.calculated_ms,
         "sent_ms": a.sent_ms,
     }
@@ -162,6 +164,7 @@ class SqlAudienceStore:
         history: Sequence[HistoryEntry],
         applied_batch_ids: Sequence[int] = (),
         now_ms: int = 0,
+        progress: tuple[int, int] | None = None,
     ) -> None:
         with self._write.begin() as conn:
             for part in _chunks(sorted(set(applied_batch_ids))):
@@ -214,6 +217,10 @@ class SqlAudienceStore:
                         ),
                         part,
                     )
+            if progress is not None:
+                conn.execute(
+                    update(audiences).where(audiences.c.id == progress[0]).values(progress_seq=progress[1])
+                )
             if history:
                 conn.execute(
                     insert(audience_history),

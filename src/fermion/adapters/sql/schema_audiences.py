@@ -25,6 +25,7 @@ audiences = Table(
     Column("updated_ms", BigInteger, nullable=False),
     Column("boundary_seq", BigInteger, nullable=False),
     Column("progress_seq", BigInteger, nullable=False),
+    Column("activated_ms", BigInteger, nullable=False),
     Column("calculated_ms", BigInteger, nullable=False),
     Column("sent_ms", BigInteger, nullable=False),
     sqlite_autoincrement=True,

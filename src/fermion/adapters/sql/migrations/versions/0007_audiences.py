@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("updated_ms", sa.BigInteger(), nullable=False),
         sa.Column("boundary_seq", sa.BigInteger(), nullable=False),
         sa.Column("progress_seq", sa.BigInteger(), nullable=False),
+        sa.Column("activated_ms", sa.BigInteger(), nullable=False),
         sa.Column("calculated_ms", sa.BigInteger(), nullable=False),
         sa.Column("sent_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audiences")),

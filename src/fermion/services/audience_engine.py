@@ -1,0 +1,203 @@
+"""Deciding memberships for a set of users: loads what the criteria read in bulk (profiles, CA values,
+memberships, identities when needed), evaluates, and turns transitions into membership changes,
+history and rows. Shared by the processing phase, the re-check job and calculations over history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence, Set
+from dataclasses import dataclass, field
+
+from fermion.audiences.criteria import UserView
+from fermion.audiences.evaluate import CompiledAudience, WorkspaceAudiences, build_workspace, evaluate_user
+from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, Status, UserState
+from fermion.model.audiences import ChangeAction, MembershipChange, change_id_of
+from fermion.ports import ConfigStore, IdentityLookup, ProfileStore
+from fermion.ports.audiences import AudienceStore, CalculatedValues
+from fermion.profiles.state import Profile
+
+
+class NoCalculatedValues:
+    """CalculatedValues when no calculated attributes are wired: nobody has any."""
+
+    def values_for(self, workspace_id: int, mpids: Sequence[int], now_ms: int) -> dict[int, dict[str, str]]:
+        return {}
+
+
+@dataclass
+class Decisions:
+    """What one round of evaluation produced for a workspace."""
+
+    memberships: list[Membership] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+    changes: list[MembershipChange] = field(default_factory=list)
+
+
+def view_of(mpid: int, profile: Profile | None, state: UserState | None) -> UserView:
+    view = UserView(mpid=mpid)
+    if profile is not None:
+        view.attributes = profile.live_attributes()
+        view.consent = {k: c.consented for k, c in profile.consent.items()}
+        if profile.header is not None:
+            view.first_seen_ms = profile.header.first_seen_ms
+        if "platform" not in (state.device if state else {}):
+            platforms = [d.platform for d in profile.devices.values() if d.platform]
+            if platforms:
+                view.device = {"platform": platforms[-1]}
+    if state is not None:
+        view.events = state.events
+        view.device = {**view.device, **state.device}
+    return view
+
+
+class AudienceEngine:
+    def __init__(
+        self,
+        store: AudienceStore,
+        config: ConfigStore,
+        profiles: ProfileStore,
+        identities: IdentityLookup,
+        calculated: CalculatedValues | None = None,
+    ) -> None:
+        self.store = store
+        self._config = config
+        self._profiles = profiles
+        self._identities = identities
+        self._calculated = calculated or NoCalculatedValues()
+        self._cache: dict[int, tuple[tuple[object, ...], WorkspaceAudiences]] = {}
+        self._orgs: dict[int, int] = {}
+
+    def invalidate(self, workspace_id: int) -> None:
+        self._cache.pop(workspace_id, None)
+
+    def workspace(self, workspace_id: int) -> WorkspaceAudiences:
+        """The workspace's compiled audiences. The definitions are read every time (one small indexed
+        query), so a group processed after an activation committed always sees it: that is what splits
+        history between the calculation job and this phase. Compiling is cached by version."""
+        all_ = self._store_list(workspace_id)
+        signature = tuple((a.id, a.status.value, a.activated_ms, a.updated_ms) for a in all_)
+        hit = self._cache.get(workspace_id)
+        if hit is not None and hit[0] == signature:
+            return hit[1]
+        real_time = [a for a in all_ if a.kind == Kind.REAL_TIME]
+        built = build_workspace(
+            [a for a in real_time if a.status == Status.ACTIVE],
+            [a for a in real_time if a.status == Status.CALCULATING],
+            [a for a in all_ if a.kind == Kind.STANDARD and a.status != Status.DRAFT],
+        )
+        self._cache[workspace_id] = (signature, built)
+        return built
+
+    def _store_list(self, workspace_id: int) -> list[Audience]:
+        return self.store.list_audiences([workspace_id])
+
+    def org_of(self, workspace_id: int) -> int:
+        org = self._orgs.get(workspace_id)
+        if org is None:
+            ws = self._config.get_workspace(workspace_id)
+            org = ws.org_id if ws is not None else 0
+            self._orgs[workspace_id] = org
+        return org
+
+    def identities_of(self, workspace_id: int, mpid: int) -> dict[str, str]:
+        """Canonical identity type -> value (the most recently linked value of a type), plus "mpid"."""
+        found = dict(self._identities.identities_of(self.org_of(workspace_id), mpid))
+        found["mpid"] = str(mpid)
+        return found
+
+    def decide(
+        self,
+        workspace_id: int,
+        audiences: Sequence[CompiledAudience],
+        users: dict[int, UserState],
+        mpids: Iterable[int],
+        now_ms: int,
+        versions: dict[int, int],
+        identity_hints: Set[int] = frozenset(),
+        publish: bool = True,
+    ) -> Decisions:
+        """Evaluate `audiences` for the users. `versions[mpid]` names what caused the evaluation (a
+        batch's receive time, a re-check time), so evaluating the same cause again yields the same
+        change ids; users in `identity_hints` may have new identities (members get an identity change
+        if so). With publish=False transitions are stored but no changes are produced."""
+        out = Decisions()
+        ordered = sorted(set(mpids))
+        if not ordered or not audiences:
+            return out
+        profiles = self._profiles.load(workspace_id, ordered)
+        calculated = self._calculated.values_for(workspace_id, ordered, now_ms)
+        current = self.store.memberships_of(workspace_id, ordered)
+        uses_identities = any(c.compiled.uses_identities for c in audiences)
+        for mpid in ordered:
+            view = view_of(mpid, profiles.get(mpid), users.get(mpid))
+            view.calculated = calculated.get(mpid, {})
+            rows = current.get(mpid, {})
+            view.memberships = {aid: m.member for aid, m in rows.items()}
+            ids: dict[str, str] | None = None
+            if uses_identities:
+                ids = self.identities_of(workspace_id, mpid)
+                view.identities = ids
+            version = versions.get(mpid, now_ms)
+            for outcome in evaluate_user(audiences, view, rows, now_ms):
+                a = outcome.audience
+                previous = outcome.previous or Membership(
+                    audience_id=a.id, workspace_id=workspace_id, mpid=mpid
+                )
+                check = outcome.next_check_ms if a.kind == Kind.REAL_TIME else None
+                row = Membership(
+                    audience_id=a.id,
+                    workspace_id=workspace_id,
+                    mpid=mpid,
+                    member=outcome.member,
+                    joined_ms=previous.joined_ms,
+                    left_ms=previous.left_ms,
+                    next_check_ms=check,
+                    identities=previous.identities,
+                )
+                action: ChangeAction | None = None
+                if outcome.joined:
+                    action, row.joined_ms = ChangeAction.ADD, now_ms
+                elif outcome.left:
+                    action, row.left_ms = ChangeAction.REMOVE, now_ms
+                elif outcome.member and mpid in identity_hints:
+                    ids = ids if ids is not None else self.identities_of(workspace_id, mpid)
+                    if ids != previous.identities:
+                        action = ChangeAction.IDENTITY_CHANGE
+                if action is None and check == previous.next_check_ms and outcome.previous is not None:
+                    continue
+                if action is None and not outcome.member and check is None and outcome.previous is None:
+                    continue  # never a member and nothing to re-check: no row
+                if action is not None:
+                    ids = ids if ids is not None else self.identities_of(workspace_id, mpid)
+                    if action != ChangeAction.REMOVE:
+                        row.identities = ids
+                    out.history.append(
+                        HistoryEntry(audience_id=a.id, mpid=mpid, action=action, changed_ms=now_ms)
+                    )
+                    if publish:
+                        out.changes.append(
+                            self.change(a, mpid, action, version, now_ms, ids, previous.identities)
+                        )
+                out.memberships.append(row)
+        return out
+
+    @staticmethod
+    def change(
+        audience: Audience,
+        mpid: int,
+        action: ChangeAction,
+        version_ms: int,
+        changed_ms: int,
+        identities: dict[str, str],
+        previous: dict[str, str],
+    ) -> MembershipChange:
+        return MembershipChange(
+            change_id=change_id_of(audience.id, mpid, action.value, version_ms),
+            workspace_id=audience.workspace_id,
+            audience_id=audience.id,
+            audience_name=audience.display_name,
+            action=action,
+            mpid=mpid,
+            changed_ms=changed_ms,
+            identities=identities if action != ChangeAction.REMOVE or not previous else previous,
+            previous_identities=previous if action == ChangeAction.IDENTITY_CHANGE else {},
+        )
