@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from fermion.adapters.sql.audience_store import SqlAudienceStore
 from fermion.adapters.sql.calculated_store import SqlCalculatedStore
 from fermion.adapters.sql.catalog_store import SqlCatalogStore
 from fermion.adapters.sql.config_store import SqlConfigStore
@@ -21,9 +22,12 @@ from fermion.adapters.sql.event_store import SqlEventStore
 from fermion.adapters.sql.event_timeline import SqlEventTimeline
 from fermion.adapters.sql.identity_store import SqlIdentityStore
 from fermion.adapters.sql.profile_store import SqlProfileStore
+from fermion.adapters.sql.scaleout import AdvisoryLease
 from fermion.api.activity import activity_router
 from fermion.api.admin import admin_router
 from fermion.api.audience_connections import audience_connections_router
+from fermion.api.audiences import audiences_router
+from fermion.api.audiences_platform import audiences_platform_router
 from fermion.api.catalog import catalog_router
 from fermion.api.delivery import delivery_router
 from fermion.api.errors import install_error_handlers
@@ -37,6 +41,7 @@ from fermion.api.profile_api import profile_router
 from fermion.api.websdk import WebSdkApp
 from fermion.bootstrap_delivery import (
     DeliveryStores,
+    audience_sink,
     build_sender,
     delivery_api,
     forwarding_phase,
@@ -59,6 +64,10 @@ from fermion.scaleout import (
     start_inbound,
 )
 from fermion.services.admin_auth import AdminAuth
+from fermion.services.audience_admin import AudienceAdmin
+from fermion.services.audience_engine import AudienceEngine
+from fermion.services.audience_jobs import AudienceJobs
+from fermion.services.audience_phase import AudiencePhase
 from fermion.services.auth_cache import InputAuthenticator
 from fermion.services.bearer_auth import BearerAuth
 from fermion.services.calculated_phase import CalculatedPhase
@@ -170,6 +179,8 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     )
     app.include_router(identity_admin_router(bearer, idsync))
     app.include_router(activity_router(bearer, queries, editor))
+    app.include_router(audiences_router(bearer, audience_admin(stores)))
+    app.include_router(audiences_platform_router(bearer, audience_admin(stores), connected_outputs(stores)))
     web_sdk = WebSdkService(ingest, KeyLookup(stores.config, settings.config_cache_ttl_s))
     browser_app = WebSdkApp(web_sdk, settings.limits.max_request_bytes, app)
     return EventsApp(ingest, settings.limits.max_request_bytes, browser_app)
@@ -208,6 +219,7 @@ def processing_phases(stores: Stores, settings: Settings | None = None) -> list[
         StoreEvents(stores.events),
         CountDataPoints(stores.catalog),  # counts only what StoreEvents stored for the first time
         CalculatedPhase(SqlCalculatedStore(stores.engine)),  # after StoreEvents, before forwarding
+        AudiencePhase(audience_engine(stores), audience_sink(stores.config, stores.delivery)),  # after CAs
         forwarding_phase(stores.config, stores.delivery, connection_hooks(stores)),  # after StoreEvents
     ]
 
@@ -224,7 +236,51 @@ WorkerJob = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 def worker_jobs(settings: Settings, stores: Stores) -> list[WorkerJob]:
     """Background jobs every worker runs beside processing (one line per job; each must be safe to run
     in several workers at once, e.g. by claiming its work with a lease)."""
-    return []
+    return [
+        audience_jobs(stores).run,  # windows expiring, audiences calculating over history
+    ]
+
+
+# The audience job's lease: next to the archive lease ("fermion" + 2).
+_AUDIENCE_LEASE = 0x6665726D696F6E + 7
+
+
+def audience_engine(stores: Stores) -> AudienceEngine:
+    return AudienceEngine(
+        SqlAudienceStore(stores.engine),
+        stores.config,
+        stores.profiles,
+        identity_lookup(stores),
+        calculated_values(stores),
+    )
+
+
+def audience_admin(stores: Stores) -> AudienceAdmin:
+    engine = audience_engine(stores)
+    return AudienceAdmin(engine.store, engine, audience_sink(stores.config, stores.delivery))
+
+
+def audience_jobs(stores: Stores) -> AudienceJobs:
+    """Re-checks expiring windows and runs calculations every FERMION_AUDIENCE_RECHECK_S (30 s), in one
+    worker at a time (a PostgreSQL advisory lease; SQLite has one worker)."""
+    return AudienceJobs(
+        audience_engine(stores),
+        stores.events,
+        audience_sink(stores.config, stores.delivery),
+        AdvisoryLease(stores.engine, _AUDIENCE_LEASE),
+        interval_s=float(os.environ.get("FERMION_AUDIENCE_RECHECK_S", "30")),
+    )
+
+
+def connected_outputs(stores: Stores) -> Callable[[int], list[str]]:
+    """The outputs an audience is connected to (audience connections of the delivery area)."""
+
+    def lookup(audience_id: int) -> list[str]:
+        found = stores.delivery.outputs.list_connections(audience_id=audience_id)
+        outputs = {c.output_id: stores.delivery.outputs.get_output(c.output_id) for c in found}
+        return sorted(o.name or o.integration_id for o in outputs.values() if o is not None)
+
+    return lookup
 
 
 def connection_hooks(stores: Stores) -> ConnectionHooks:

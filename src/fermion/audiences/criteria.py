@@ -95,7 +95,7 @@ class _Compiler:
         ((kind, inner),) = body.items()
         handler = getattr(self, f"_c_{kind}", None)
         if handler is None:
-            self.errors.append((field, f"unknown criterion {kind!r}"))
+            self.errors.append((f"{field}.{kind}", "unknown criterion"))
             return None
         result: tuple[Test, Changes] | None = handler(inner, f"{field}.{kind}")
         return result
