@@ -28,6 +28,8 @@ from fermion.api.admin import admin_router
 from fermion.api.audience_connections import audience_connections_router
 from fermion.api.audiences import audiences_router
 from fermion.api.audiences_platform import audiences_platform_router
+from fermion.api.calculated import calculated_router
+from fermion.api.calculated_seeding import seeding_router
 from fermion.api.catalog import catalog_router
 from fermion.api.delivery import delivery_router
 from fermion.api.errors import install_error_handlers
@@ -70,7 +72,10 @@ from fermion.services.audience_jobs import AudienceJobs
 from fermion.services.audience_phase import AudiencePhase
 from fermion.services.auth_cache import InputAuthenticator
 from fermion.services.bearer_auth import BearerAuth
+from fermion.services.calculated_admin import CalculatedAdmin, CalculatedSettings
+from fermion.services.calculated_backfill import Backfill
 from fermion.services.calculated_phase import CalculatedPhase
+from fermion.services.calculated_seeding import SeedingService
 from fermion.services.calculated_values import CalculatedValuesService
 from fermion.services.catalog import CatalogService, CountDataPoints, DataFilterLoader
 from fermion.services.identity import IdentityService
@@ -154,7 +159,13 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
         )
     )
     identities = identity_lookup(stores)
-    queries = ProfileQueries(stores.config, stores.profiles, identities, SqlEventTimeline(stores.engine))
+    queries = ProfileQueries(
+        stores.config,
+        stores.profiles,
+        identities,
+        SqlEventTimeline(stores.engine),
+        CalculatedValuesService(SqlCalculatedStore(stores.engine)),
+    )
     editor = ProfileEditor(stores.config, stores.profiles, identities, ingest)
     app.include_router(oauth_router(bearer.oauth))
     app.include_router(
@@ -179,6 +190,13 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     )
     app.include_router(identity_admin_router(bearer, idsync))
     app.include_router(activity_router(bearer, queries, editor))
+    calculated = SqlCalculatedStore(stores.engine)
+    app.include_router(calculated_router(bearer, CalculatedAdmin(calculated, CalculatedSettings.from_env())))
+    app.include_router(
+        seeding_router(
+            SeedingService(authenticator.authenticate, authenticator.workspace, calculated, identities)
+        )
+    )
     app.include_router(audiences_router(bearer, audience_admin(stores)))
     app.include_router(audiences_platform_router(bearer, audience_admin(stores), connected_outputs(stores)))
     web_sdk = WebSdkService(ingest, KeyLookup(stores.config, settings.config_cache_ttl_s))
@@ -237,6 +255,7 @@ def worker_jobs(settings: Settings, stores: Stores) -> list[WorkerJob]:
     """Background jobs every worker runs beside processing (one line per job; each must be safe to run
     in several workers at once, e.g. by claiming its work with a lease)."""
     return [
+        Backfill(SqlCalculatedStore(stores.engine)).run,  # calculated attributes activated since
         audience_jobs(stores).run,  # windows expiring, audiences calculating over history
     ]
 

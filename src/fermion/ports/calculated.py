@@ -13,6 +13,13 @@ class CalculatedValues(Protocol):
         """The active CAs' current values (by CA name) of each user that has any."""
 
 
+class TypedCalculatedValues(Protocol):
+    def typed_values_for(
+        self, workspace_id: int, mpids: Sequence[int], now_ms: int
+    ) -> dict[int, dict[str, str | list[str]]]:
+        """Like values_for, with unique lists as lists of strings (as profiles show them)."""
+
+
 class NameTaken(Exception):
     """Another CA of the workspace has this name."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,6 +10,7 @@ import msgspec
 
 from fermion.model.tenancy import Workspace
 from fermion.ports import ConfigStore, EventRow, EventTimeline, IdentityLookup, ProfileStore, TimelineQuery
+from fermion.ports.calculated import TypedCalculatedValues
 from fermion.profiles.identity_types import IDSYNC_DEVICE_TYPES, lookup_type, searchable_types
 from fermion.profiles.merge import empty_profile
 from fermion.profiles.state import Profile
@@ -43,11 +45,20 @@ class ProfileQueries:
         profiles: ProfileStore,
         identities: IdentityLookup,
         timeline: EventTimeline,
+        calculated: TypedCalculatedValues | None = None,
     ) -> None:
         self._config = config
         self._profiles = profiles
         self._identities = identities
         self._timeline = timeline
+        self._calculated = calculated
+
+    def _calculated_of(self, ws: Workspace, mpid: int) -> dict[str, str | list[str]]:
+        """The user's CA values now (computed at read time, so rolling windows are current)."""
+        if self._calculated is None:
+            return {}
+        now_ms = int(time.time() * 1000)
+        return self._calculated.typed_values_for(ws.id, [mpid], now_ms).get(mpid, {})
 
     def _load(self, ws: Workspace, mpid: int) -> tuple[Profile, list[tuple[str, str]]] | None:
         """The workspace profile and the organization identities; None if Fermion knows neither."""
@@ -59,7 +70,12 @@ class ProfileQueries:
 
     def profile_api(self, ws: Workspace, mpid: int, fields: frozenset[str]) -> dict[str, Any] | None:
         found = self._load(ws, mpid)
-        return None if found is None else profile_api_json(found[0], found[1], fields)
+        if found is None:
+            return None
+        body = profile_api_json(found[0], found[1], fields)
+        if "user_attributes" in fields:  # CAs appear among the user attributes (spec 3, 5.4)
+            body["user_attributes"] = {**(body.get("user_attributes") or {}), **self._calculated_of(ws, mpid)}
+        return body
 
     def resolve(self, ws: Workspace, identity_type: str, value: str) -> int | None:
         name = lookup_type(identity_type)
@@ -136,7 +152,11 @@ class ProfileQueries:
             "user_identities": [{"type": t, "value": v} for t, v in users],
             "device_identities": [{"type": t, "value": v} for t, v in devices],
             "devices": devices_json(profile),
-            "user_attributes": attributes_json(profile),
+            "user_attributes": attributes_json(profile)
+            + [
+                {"name": n, "value": v, "updated_ms": None, "reserved": False, "calculated": True}
+                for n, v in sorted(self._calculated_of(ws, mpid).items())
+            ],
             "attribution": [],
             "audience_memberships": [],
             "consent_state": consent_json(profile),
