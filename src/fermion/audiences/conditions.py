@@ -237,9 +237,10 @@ def _build_list(op: str, body: dict[str, Any], field: str, errors: Errors) -> Bu
 
 def _build_number(op: str, body: dict[str, Any], field: str, errors: Errors) -> Built:
     if op == "between":
+        before = len(errors)
         low = _need_number(body, "min", field, errors)
         high = _need_number(body, "max", field, errors)
-        if low > high:
+        if len(errors) == before and low > high:
             errors.append((f"{field}.max", "must be at least min"))
         return (lambda v, _n: (x := _num(v)) is not None and low <= x <= high), None
     ref = _need_number(body, "value", field, errors)
@@ -271,9 +272,10 @@ def _build_date(op: str, body: dict[str, Any], field: str, errors: Errors) -> Bu
 
         return within, within_changes
     if op == "between_days_ago":
+        before = len(errors)
         low = int(_need_number(body, "min", field, errors, minimum=0) * DAY_MS)
         high = int(_need_number(body, "max", field, errors, minimum=0) * DAY_MS)
-        if low > high:
+        if len(errors) == before and low > high:
             errors.append((f"{field}.max", "must be at least min"))
 
         def ago(v: Any, now: int) -> bool:

@@ -1,0 +1,229 @@
+"""Event criteria: which events count (families, names, attributes), count and recency windows that
+expire with time, and membership transitions of a workspace's audiences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fermion.audiences.criteria import UserView
+from fermion.audiences.evaluate import apply_events, build_workspace, evaluate_user, prune_state
+from fermion.audiences.events import DAY_MS, HOUR_MS, facts_of
+from fermion.audiences.records import Audience, Membership, Status
+from fermion.model.codec import decode_batch_obj
+
+NOW = 1_780_000_000_000 - 1_780_000_000_000 % DAY_MS + 12 * HOUR_MS  # noon UTC
+
+
+def batch(*events: dict[str, Any]) -> Any:
+    return decode_batch_obj({"environment": "production", "mpid": "7", "events": list(events)})
+
+
+def custom(name: str, ts: int, kind: str = "transaction", **attrs: Any) -> dict[str, Any]:
+    data = {
+        "event_name": name,
+        "custom_event_type": kind,
+        "timestamp_unixtime_ms": ts,
+        "custom_attributes": attrs,
+    }
+    return {"event_type": "custom_event", "data": data}
+
+
+def audience(aid: int, criteria: Any) -> Audience:
+    return Audience(
+        id=aid, workspace_id=1, account_id=1, name=f"a{aid}", status=Status.ACTIVE, criteria=criteria
+    )
+
+
+def run(criteria: Any, events: list[dict[str, Any]], at: int = NOW) -> tuple[bool, int | None]:
+    ws = build_workspace([audience(1, criteria)])
+    view = UserView(mpid=7)
+    apply_events(ws, view.events, facts_of(batch(*events), NOW))
+    outcome = evaluate_user(ws.evaluated, view, {}, at)[0]
+    return outcome.member, outcome.next_check_ms
+
+
+@pytest.mark.parametrize(
+    ("event", "criterion", "expected"),
+    [
+        (custom("Buy", NOW), {"type": "custom_event", "name": "BUY"}, True),
+        (custom("Buy", NOW), {"type": "custom_event", "name": "Sell"}, False),
+        (custom("Buy", NOW), {"type": "custom_event", "custom_event_type": "transaction"}, True),
+        (custom("Buy", NOW), {"type": "custom_event", "custom_event_type": "navigation"}, False),
+        (
+            custom("Buy", NOW, sku="AB-1"),
+            {
+                "type": "custom_event",
+                "attributes": [{"name": "sku", "type": "string", "operator": "pattern", "value": "ab-*"}],
+            },
+            True,
+        ),
+        (
+            custom("Buy", NOW, price=5),
+            {
+                "type": "custom_event",
+                "attributes": [{"name": "price", "type": "number", "operator": "greater_than", "value": 9}],
+            },
+            False,
+        ),
+        (custom("attribution", NOW, kind="attribution"), {"type": "attribution"}, True),
+        (
+            {"event_type": "screen_view", "data": {"screen_name": "Home", "timestamp_unixtime_ms": NOW}},
+            {"type": "screen_view", "name": "home"},
+            True,
+        ),
+        (
+            {"event_type": "session_start", "data": {"timestamp_unixtime_ms": NOW}},
+            {"type": "session_start"},
+            True,
+        ),
+        (
+            {"event_type": "crash_report", "data": {"timestamp_unixtime_ms": NOW}},
+            {"type": "crash_report"},
+            True,
+        ),
+        ({"event_type": "uninstall", "data": {"timestamp_unixtime_ms": NOW}}, {"type": "uninstall"}, True),
+        (
+            {
+                "event_type": "application_state_transition",
+                "data": {
+                    "application_transition_type": "application_initialized",
+                    "is_first_run": True,
+                    "timestamp_unixtime_ms": NOW,
+                },
+            },
+            {"type": "install"},
+            True,
+        ),
+        (
+            {
+                "event_type": "application_state_transition",
+                "data": {
+                    "application_transition_type": "application_initialized",
+                    "is_upgrade": True,
+                    "timestamp_unixtime_ms": NOW,
+                },
+            },
+            {"type": "install"},
+            False,
+        ),
+        (
+            {
+                "event_type": "application_state_transition",
+                "data": {
+                    "application_transition_type": "application_initialized",
+                    "is_upgrade": True,
+                    "timestamp_unixtime_ms": NOW,
+                },
+            },
+            {"type": "upgrade"},
+            True,
+        ),
+        (
+            {
+                "event_type": "commerce_event",
+                "data": {
+                    "product_action": {"action": "purchase", "products": []},
+                    "timestamp_unixtime_ms": NOW,
+                },
+            },
+            {"type": "commerce_event", "product_action": "purchase"},
+            True,
+        ),
+        (
+            {
+                "event_type": "commerce_event",
+                "data": {"product_action": {"action": "add_to_cart"}, "timestamp_unixtime_ms": NOW},
+            },
+            {"type": "commerce_event", "product_action": "purchase"},
+            False,
+        ),
+    ],
+)
+def test_which_events_count(event: dict[str, Any], criterion: dict[str, Any], expected: bool) -> None:
+    assert run({"event": criterion}, [event])[0] is expected
+
+
+@pytest.mark.parametrize(
+    ("criterion", "ages", "expected"),
+    [
+        ({}, [29 * DAY_MS], True),  # default: more than 0 in the last 30 days
+        ({}, [32 * DAY_MS], False),
+        (
+            {"window_days": 7, "count": {"operator": "greater_or_equal", "value": 2}},
+            [DAY_MS, 2 * DAY_MS],
+            True,
+        ),
+        (
+            {"window_days": 7, "count": {"operator": "greater_or_equal", "value": 2}},
+            [DAY_MS, 9 * DAY_MS],
+            False,
+        ),
+        ({"window_hours": 2}, [HOUR_MS // 2], True),
+        ({"window_hours": 2}, [4 * HOUR_MS], False),
+        ({"between_days": [3, 10]}, [5 * DAY_MS], True),
+        ({"between_days": [3, 10]}, [DAY_MS], False),
+        ({"count": {"operator": "equals", "value": 0}}, [], True),  # "did not do"
+    ],
+)
+def test_count_and_recency_windows(criterion: dict[str, Any], ages: list[int], expected: bool) -> None:
+    events = [custom("Buy", NOW - age) for age in ages]
+    assert run({"event": {"type": "custom_event", "name": "Buy", **criterion}}, events)[0] is expected
+
+
+def test_a_window_expires_and_says_when() -> None:
+    criteria = {"event": {"type": "custom_event", "window_days": 7}}
+    member, next_check = run(criteria, [custom("Buy", NOW - 6 * DAY_MS)])
+    assert member and next_check is not None and NOW < next_check <= NOW + 2 * DAY_MS
+    assert run(criteria, [custom("Buy", NOW - 6 * DAY_MS)], at=next_check)[0] is False
+    assert run(criteria, [custom("Buy", NOW - 6 * DAY_MS)], at=next_check - 1)[0] is True
+
+
+def test_between_days_ago_enters_later() -> None:
+    criteria = {"event": {"type": "custom_event", "between_days": [2, 5]}}
+    member, next_check = run(criteria, [custom("Buy", NOW)])
+    assert not member and next_check is not None
+    assert run(criteria, [custom("Buy", NOW)], at=next_check)[0] is True
+
+
+def test_prune_drops_expired_buckets_only() -> None:
+    ws = build_workspace([audience(1, {"event": {"type": "custom_event", "window_days": 2}})])
+    state: dict[str, dict[int, int]] = {"other@0.0": {1: 1}}
+    apply_events(ws, state, facts_of(batch(custom("a", NOW - 10 * DAY_MS), custom("b", NOW)), NOW))
+    prune_state(ws, state, NOW)
+    key = ws.counted[0].compiled.event_criteria[0].key
+    assert list(state[key]) == [NOW // DAY_MS]
+    assert state["other@0.0"] == {1: 1}  # may belong to an audience activated a moment ago
+
+
+def test_transitions_and_references() -> None:
+    base = audience(
+        1,
+        {
+            "user_attribute": {
+                "name": "tier",
+                "condition": {"type": "string", "operator": "exact_match", "value": "gold"},
+            }
+        },
+    )
+    ref = audience(2, {"not": {"audience": {"id": 1}}})
+    ws = build_workspace([ref, base])
+    assert [c.audience.id for c in ws.evaluated] == [1, 2]  # referencing audiences last
+    view = UserView(mpid=7, attributes={"tier": "gold"})
+    current = {2: Membership(audience_id=2, workspace_id=1, mpid=7, member=True)}
+    first, second = evaluate_user(ws.evaluated, view, current, NOW)
+    assert first.joined and not first.left and first.needs_row
+    assert second.left and not second.member  # saw audience 1's new answer
+    view = UserView(mpid=7, attributes={"tier": "gold"})
+    again = {1: Membership(audience_id=1, workspace_id=1, mpid=7, member=True)}
+    steady = evaluate_user(ws.evaluated[:1], view, again, NOW)[0]
+    assert not steady.joined and not steady.left and not steady.needs_row
+
+
+def test_calculating_audiences_are_counted_but_not_evaluated() -> None:
+    calc = audience(3, {"event": {"type": "session_start"}})
+    calc.status = Status.CALCULATING
+    ws = build_workspace([], [calc])
+    assert not ws.evaluated and [c.audience.id for c in ws.counted] == [3]
+    assert list(ws.by_family) == ["session_start"]
