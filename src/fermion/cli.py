@@ -16,6 +16,7 @@ import typer
 import uvicorn
 
 from fermion import bootstrap, cli_audience_connections, cli_delivery, cli_identity
+from fermion.cli_calculated import calculated_app
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.oauth import OAuthService
 from fermion.services.tenancy import InvalidRequest, TenancyService
@@ -32,6 +33,7 @@ app.add_typer(cli_delivery.outputs_app, name="outputs")
 app.add_typer(cli_delivery.connections_app, name="connections")
 app.add_typer(cli_audience_connections.audience_connections_app, name="audience-connections")
 app.add_typer(cli_identity.identity_app, name="identity")
+app.add_typer(calculated_app, name="calculated-attributes")
 app.command("replay")(cli_delivery.replay)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where Fermion keeps its files.")]
