@@ -1,5 +1,6 @@
 """Amazon Kinesis Firehose audience output: `map` field by field, for every output and connection
-setting, every change action and the identity names (pure; no AWS)."""
+setting, every change action and the identity names (pure; no AWS); and how the AWS transport's
+error codes (throttling comes as a 400) meet the retry policy."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from fermion.adapters.delivery.aws import status_of
+from fermion.delivery.retry import Verdict, classify
 from fermion.integrations import registry
 from fermion.integrations.amazon_kinesis_firehose import (
     IDENTITY_KEYS,
@@ -25,6 +28,7 @@ from fermion.integrations.spec import (
     validate_settings,
 )
 from fermion.model.audiences import ChangeAction, MembershipChange, change_id_of, encode_changes
+from fermion.ports import SendResult
 
 CHANGED_MS = 1_234_565_788_123
 IDENTITIES = {
@@ -284,3 +288,23 @@ def test_bulk_settings_feed_the_delivery_options() -> None:
     assert shaped.options.max_concurrency == 1  # in order
     secret_schema = INTEGRATION.describe()["settings_schema"]["properties"]["secret_access_key"]
     assert secret_schema["format"] == "password"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "verdict", "error_type"),
+    [
+        (400, "ThrottlingException", Verdict.RETRY, "rate_limited"),
+        (400, "ProvisionedThroughputExceededException", Verdict.RETRY, "rate_limited"),
+        (503, "ServiceUnavailableException", Verdict.RETRY, "server_error"),
+        (400, "ServiceUnavailableException", Verdict.RETRY, "server_error"),
+        (500, "InternalFailure", Verdict.RETRY, "server_error"),
+        (400, "ResourceNotFoundException", Verdict.FAIL, "bad_request"),
+        (400, "InvalidArgumentException", Verdict.FAIL, "bad_request"),
+        (403, "AccessDeniedException", Verdict.FAIL, "auth_error"),
+    ],
+)
+def test_aws_errors_are_classified_for_retry(
+    status: int, code: str, verdict: Verdict, error_type: str
+) -> None:
+    outcome = classify(SendResult(status=status_of(status, code), message=code))
+    assert (outcome.verdict, outcome.error_type) == (verdict, error_type)
