@@ -1,0 +1,59 @@
+"""RawMany: a bulk INSERT/UPSERT compiled once and run straight through the DB-API `executemany`.
+
+SQLAlchemy processes every row's parameters in Python before handing them to the driver; for the
+processing hot path (thousands of rows per group) that costs more than SQLite's own work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Boolean, Connection, Dialect, LargeBinary
+from sqlalchemy.sql.dml import ValuesBase
+
+
+class RawMany:
+    """One compiled statement; `run` binds rows (mappings by column name) and returns the row count.
+
+    Only for statements whose parameters the driver takes as they are: integers and text, and booleans
+    and bytes (passed as Python bool/bytes, which SQLite stores as SQLAlchemy would); the constructor
+    refuses other types that need bind processing rather than store wrong values.
+    """
+
+    def __init__(self, stmt: ValuesBase, dialect: Dialect, names: Sequence[str]) -> None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(names))
+        if compiled.positiontup is None:
+            raise ValueError(f"{dialect.name} does not use positional parameters")
+        self.sql = compiled.string
+        order: list[str] = list(compiled.positiontup)
+        fixed = {k: v for k, v in compiled.params.items() if k not in names}
+        for key in order:
+            kind = compiled.binds[key].type
+            processor = kind.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None and not isinstance(kind, Boolean | LargeBinary):
+                raise ValueError(f"parameter {key!r} needs bind processing; use Connection.execute")
+        self._getters: list[Callable[[Mapping[str, Any]], Any]] = [
+            _constant(fixed[key]) if key in fixed else _item(key) for key in order
+        ]
+
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Execute for every row inside `conn`'s transaction; the rows the statement changed."""
+        if not rows:
+            return 0
+        getters = self._getters
+        params = [tuple(get(row) for get in getters) for row in rows]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(self.sql, params)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+
+def _item(key: str) -> Callable[[Mapping[str, Any]], Any]:
+    return lambda row: row[key]
+
+
+def _constant(value: Any) -> Callable[[Mapping[str, Any]], Any]:
+    return lambda _row: value
