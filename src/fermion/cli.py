@@ -16,6 +16,7 @@ import typer
 import uvicorn
 
 from fermion import bootstrap, cli_audience_connections, cli_delivery, cli_identity
+from fermion.cli_audiences import audiences_app
 from fermion.cli_calculated import calculated_app
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.oauth import OAuthService
@@ -34,6 +35,7 @@ app.add_typer(cli_delivery.connections_app, name="connections")
 app.add_typer(cli_audience_connections.audience_connections_app, name="audience-connections")
 app.add_typer(cli_identity.identity_app, name="identity")
 app.add_typer(calculated_app, name="calculated-attributes")
+app.add_typer(audiences_app, name="audiences")
 app.command("replay")(cli_delivery.replay)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where Fermion keeps its files.")]

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support.fermion_proc import FermionProcess
+from support.fermion_proc import FermionProcess, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +226,41 @@ def test_auth_and_validation(server: FermionProcess) -> None:
     ref = api.create({"name": "ref", "criteria": {"audience": {"id": nested_base["id"]}}})
     r = api.call("POST", json={"name": "nested", "criteria": {"audience": {"id": ref["id"]}}})
     assert r.status_code == 400 and "nest" in r.json()["errors"][0]["message"]
+
+
+def test_cli(server: FermionProcess) -> None:
+    ws = str(server.workspace_id)
+    criteria = '{"event": {"type": "custom_event", "name": "Wave"}}'
+    send(server, "eve", [custom("Wave")])
+    stored(server, 1)
+    created = run_cli(
+        server.data_dir,
+        "audiences",
+        "create",
+        "--workspace",
+        ws,
+        "--name",
+        "Wavers",
+        "--criteria",
+        criteria,
+        "--activate",
+        env=server.env,
+    )
+    assert created["status"] == "calculating"
+    aid = str(created["id"])
+    assert aid in {
+        str(a["id"])
+        for a in run_cli(server.data_dir, "audiences", "list", "--workspace", ws, env=server.env)["audiences"]
+    }
+    wait_until(
+        lambda: (
+            run_cli(
+                server.data_dir, "audiences", "size", "--workspace", ws, "--audience", aid, env=server.env
+            )["size"]
+            == 1
+        )
+    )
+    members = run_cli(
+        server.data_dir, "audiences", "members", "--workspace", ws, "--audience", aid, env=server.env
+    )["members"]
+    assert [m["identities"]["customer_id"] for m in members] == ["eve"]
