@@ -167,7 +167,9 @@ def parse_definition(obj: Any, prefix: str = "draft_definition") -> Definition:
     ctype = canonical_type(ctype_raw) if ctype_raw else ""
     if ctype_raw and ctype not in CALCULATION_TYPES:
         c.err("calculation_type", f"must be one of: {', '.join(CALCULATION_TYPES)}.")
-    dp_key = "data_point" if "data_point" in obj else "datapoint"
+    dp_key = (
+        "datapoint" if obj.get("data_point") is None and obj.get("datapoint") is not None else "data_point"
+    )
     data_point = _data_point(obj.get(dp_key), c, dp_key, ctype)
     raw_conditions = obj.get("conditions") or []
     conditions: list[Condition] = []
