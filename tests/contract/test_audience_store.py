@@ -69,13 +69,16 @@ def test_definitions_round_trip(sql_engine: Engine) -> None:
 
 def test_state_memberships_history_and_markers(sql_engine: Engine) -> None:
     store = SqlAudienceStore(sql_engine)
-    users = {5: UserState(events={"1@0.0": {20_000: 2}}, device={"platform": "iOS"}), 6: UserState()}
+    users = {
+        5: UserState(events={"1@0.0": {20_000: 2}}, device={"platform": "iOS"}, next_check_ms=NOW + 5),
+        6: UserState(next_check_ms=NOW),
+    }
     rows = [
         Membership(
             audience_id=1, workspace_id=1, mpid=5, member=True, joined_ms=10, identities={"email": "e"}
         ),
-        Membership(audience_id=1, workspace_id=1, mpid=6, next_check_ms=NOW),
-        Membership(audience_id=2, workspace_id=1, mpid=5, member=True, next_check_ms=NOW + 5),
+        Membership(audience_id=1, workspace_id=1, mpid=6),
+        Membership(audience_id=2, workspace_id=1, mpid=5, member=True),
     ]
     history = [HistoryEntry(audience_id=1, mpid=5, action="add", changed_ms=NOW)]
     store.save(1, users, rows, history, applied_batch_ids=[100, 101], now_ms=NOW)
@@ -85,7 +88,7 @@ def test_state_memberships_history_and_markers(sql_engine: Engine) -> None:
     with pytest.raises(AlreadyApplied):
         store.save(1, {7: UserState()}, [], [], applied_batch_ids=[101, 103])
     assert store.load_users(1, [7]) == {} and store.unapplied(1, [103]) == {103}  # nothing written
-    assert [(m.audience_id, m.mpid) for m in store.due(NOW, 10)] == [(1, 6)]
+    assert store.due(NOW, 10) == [(1, 6, NOW)]
     assert [m.mpid for m in store.members(1, None, 10)] == [5] and store.members(1, 5, 10) == []
     assert (store.size(1), store.size(2), store.size(3)) == (1, 1, 0)
     assert store.history(1, 5, 10) == history and store.history(1, 6, 10) == []
@@ -153,7 +156,7 @@ def test_phase_counts_each_batch_once_under_redelivery(sql_engine: Engine) -> No
     assert [(c.action, c.mpid, c.identities) for c in sink.changes] == [(ChangeAction.ADD, 5, {"mpid": "5"})]
     assert [h.action for h in store.history(a.id, 5, 10)] == ["add"]
     # Time passes: the re-check job drops the user once the 30-day window has expired.
-    next_check = store.memberships_of(1, [5])[5][a.id].next_check_ms
+    next_check = store.load_users(1, [5])[5].next_check_ms
     assert next_check is not None and next_check > NOW + 29 * 86_400_000
     AudienceJobs(engine, SqlEventStore(sql_engine), sink, HeldLease(), clock=lambda: next_check).tick()
     assert store.size(a.id) == 0 and sink.changes[-1].action == ChangeAction.REMOVE

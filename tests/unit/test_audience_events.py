@@ -213,12 +213,12 @@ def test_transitions_and_references() -> None:
     view = UserView(mpid=7, attributes={"tier": "gold"})
     current = {2: Membership(audience_id=2, workspace_id=1, mpid=7, member=True)}
     first, second = evaluate_user(ws.evaluated, view, current, NOW)
-    assert first.joined and not first.left and first.needs_row
+    assert first.joined and not first.left
     assert second.left and not second.member  # saw audience 1's new answer
     view = UserView(mpid=7, attributes={"tier": "gold"})
     again = {1: Membership(audience_id=1, workspace_id=1, mpid=7, member=True)}
     steady = evaluate_user(ws.evaluated[:1], view, again, NOW)[0]
-    assert not steady.joined and not steady.left and not steady.needs_row
+    assert not steady.joined and not steady.left and steady.member
 
 
 def test_calculating_audiences_are_counted_but_not_evaluated() -> None:

@@ -14,9 +14,7 @@ from typing import Any
 
 from fermion.audiences.conditions import Condition, Errors, parse_condition
 from fermion.audiences.event_leaf import parse_event
-from fermion.audiences.events import DAY_MS, FAMILIES, HOUR_MS, EventFact, EventState, Window
-from fermion.audiences.events import count_in as _count_in
-from fermion.audiences.events import next_change as _next_change
+from fermion.audiences.events import DAY_MS, FAMILIES, HOUR_MS, EventFact, EventState, Window, count_and_next
 
 
 @dataclass
@@ -32,6 +30,8 @@ class UserView:
     device: dict[str, str] = field(default_factory=dict)
     first_seen_ms: int | None = None
     events: EventState = field(default_factory=dict)
+    # Event-criterion (count, next change) for this evaluation's `now`, shared by test and changes.
+    counts: dict[str, tuple[int, int | None]] = field(default_factory=dict)
 
 
 Test = Callable[[UserView, int], bool]
@@ -55,6 +55,8 @@ class Compiled:
     event_criteria: list[EventCriterion] = field(default_factory=list)
     references: set[int] = field(default_factory=set)
     uses_identities: bool = False
+    uses_profile: bool = False  # user attributes, consent, first seen, device platform
+    uses_calculated: bool = False
 
 
 DEVICE_FIELDS = (
@@ -171,6 +173,7 @@ class _Compiler:
         cond = self._cond(inner, field) if name is not None else None
         if name is None or cond is None:
             return None
+        self.out.uses_profile = True
         return self._valued(cond, lambda v: v.attributes.get(name))
 
     def _c_calculated_attribute(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
@@ -178,6 +181,7 @@ class _Compiler:
         cond = self._cond(inner, field) if name is not None else None
         if name is None or cond is None:
             return None
+        self.out.uses_calculated = True
         return self._valued(cond, lambda v: v.calculated.get(name))
 
     def _c_identity(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
@@ -198,6 +202,7 @@ class _Compiler:
         cond = self._cond(inner, field, "string") if name is not None else None
         if name is None or cond is None:
             return None
+        self.out.uses_profile |= name == "platform"  # profiles know the platform of older devices
         return self._valued(cond, lambda v: v.device.get(name))
 
     def _c_first_seen(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
@@ -207,6 +212,7 @@ class _Compiler:
         cond = parse_condition({**inner, "type": "date"}, field, self.errors)
         if cond is None:
             return None
+        self.out.uses_profile = True
         return self._valued(cond, lambda v: v.first_seen_ms)
 
     def _c_consent(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
@@ -214,6 +220,7 @@ class _Compiler:
         if regulation is None:
             return None
         regulation = regulation.lower()
+        self.out.uses_profile = True
         if regulation == "gdpr":
             purpose = self._name(inner, field, "purpose")
             wanted = inner.get("consented", True)
@@ -259,10 +266,14 @@ class _Compiler:
         key = f"{self.key_prefix}.{len(self.out.event_criteria)}"
         self.out.event_criteria.append(EventCriterion(key, family, matches, window))
         check = count.test
-        return (
-            (lambda v, n: check(_count_in(v.events, key, window, n), n)),
-            (lambda v, n: _next_change(v.events, key, window, n)),
-        )
+
+        def counted(v: UserView, n: int) -> tuple[int, int | None]:
+            hit = v.counts.get(key)
+            if hit is None:
+                hit = v.counts[key] = count_and_next(v.events, key, window, n)
+            return hit
+
+        return (lambda v, n: check(counted(v, n)[0], n)), (lambda v, n: counted(v, n)[1])
 
 
 def compile_criteria(

@@ -116,14 +116,6 @@ class Outcome:
     def left(self) -> bool:
         return self.was_member and not self.member
 
-    @property
-    def needs_row(self) -> bool:
-        """Whether the membership row must be written (a transition, or the re-check time moved)."""
-        if self.joined or self.left:
-            return True
-        previous_check = None if self.previous is None else self.previous.next_check_ms
-        return previous_check != self.next_check_ms
-
 
 def evaluate_user(
     audiences: Sequence[CompiledAudience],

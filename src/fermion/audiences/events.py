@@ -160,20 +160,27 @@ def record(state: EventState, key: str, ts_ms: int, unit_ms: int) -> None:
     buckets[bucket] = buckets.get(bucket, 0) + 1
 
 
-def count_in(state: EventState, key: str, window: Window, now: int) -> int:
+def count_and_next(state: EventState, key: str, window: Window, now: int) -> tuple[int, int | None]:
+    """The count in the window now, and the next time it may change (one pass over the buckets)."""
     buckets = state.get(key)
     if not buckets:
-        return 0
-    return sum(n for b, n in buckets.items() if window.includes(b, now))
-
-
-def next_change(state: EventState, key: str, window: Window, now: int) -> int | None:
-    best: int | None = None
-    for bucket in state.get(key, ()):
+        return 0, None
+    total, best = 0, None
+    unit, last = window.unit_ms, window.last
+    for bucket, n in buckets.items():
+        if last:  # the common case, inlined: counts until its end leaves the window
+            leaves = (bucket + 1) * unit + last * unit
+            if leaves > now and bucket * unit <= now:
+                total += n
+            if leaves > now and (best is None or leaves < best):
+                best = leaves
+            continue
+        if window.includes(bucket, now):
+            total += n
         for t in window.changes(bucket, now):
             if t > now and (best is None or t < best):
                 best = t
-    return best
+    return total, best
 
 
 def prune(state: EventState, spans: dict[str, Window], now: int) -> None:

@@ -45,8 +45,7 @@ class Audience(msgspec.Struct, kw_only=True):
 
 
 class Membership(msgspec.Struct, kw_only=True):
-    """A user's standing in one audience. A row exists for members, past members and candidates that
-    need a time-based re-check (`next_check_ms`)."""
+    """A user's standing in one audience (a row exists once the user has joined)."""
 
     audience_id: int
     workspace_id: int
@@ -54,7 +53,6 @@ class Membership(msgspec.Struct, kw_only=True):
     member: bool = False
     joined_ms: int = 0
     left_ms: int = 0
-    next_check_ms: int | None = None
     identities: dict[str, str] = {}  # as last sent with an add or identity change
 
 
@@ -71,3 +69,6 @@ class UserState(msgspec.Struct, kw_only=True):
 
     events: dict[str, dict[int, int]] = {}
     device: dict[str, str] = {}
+    # The earliest time an audience's answer for the user may change with time alone (windows
+    # expiring, dates ageing): the re-check job re-evaluates the user then.
+    next_check_ms: int | None = None

@@ -63,8 +63,8 @@ class AudienceStore(Protocol):
         AlreadyApplied (writing nothing) if a marker exists already. `progress` = (audience id, seq):
         how far the audience's calculation over history has got, saved with the state it built."""
 
-    def due(self, now_ms: int, limit: int) -> list[Membership]:
-        """Membership rows whose re-check time has come, oldest first."""
+    def due(self, now_ms: int, limit: int) -> list[tuple[int, int, int]]:
+        """(workspace id, mpid, re-check time) of users whose re-check time has come, oldest first."""
 
     def members(self, audience_id: int, after_mpid: int | None, limit: int) -> list[Membership]:
         """Current members by MPID, after `after_mpid`."""

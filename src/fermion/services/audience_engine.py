@@ -114,21 +114,32 @@ class AudienceEngine:
         versions: dict[int, int],
         identity_hints: Set[int] = frozenset(),
         publish: bool = True,
+        all_audiences: bool = True,
     ) -> Decisions:
         """Evaluate `audiences` for the users. `versions[mpid]` names what caused the evaluation (a
         batch's receive time, a re-check time), so evaluating the same cause again yields the same
         change ids; users in `identity_hints` may have new identities (members get an identity change
-        if so). With publish=False transitions are stored but no changes are produced."""
+        if so). With publish=False transitions are stored but no changes are produced.
+
+        Each user's re-check time (`users[mpid].next_check_ms`, the earliest time an answer may change
+        with time alone) is set from these audiences; with all_audiences=False (some of the workspace's
+        audiences only) it can only move earlier."""
         out = Decisions()
         ordered = sorted(set(mpids))
-        if not ordered or not audiences:
+        if not ordered:
             return out
-        profiles = self._profiles.load(workspace_id, ordered)
-        calculated = self._calculated.values_for(workspace_id, ordered, now_ms)
-        current = self.store.memberships_of(workspace_id, ordered)
-        uses_identities = any(c.compiled.uses_identities for c in audiences)
+        uses = [c.compiled for c in audiences]
+        profiles = self._profiles.load(workspace_id, ordered) if any(c.uses_profile for c in uses) else {}
+        calculated = (
+            self._calculated.values_for(workspace_id, ordered, now_ms)
+            if any(c.uses_calculated for c in uses)
+            else {}
+        )
+        current = self.store.memberships_of(workspace_id, ordered) if audiences else {}
+        uses_identities = any(c.uses_identities for c in uses)
         for mpid in ordered:
-            view = view_of(mpid, profiles.get(mpid), users.get(mpid))
+            state = users.setdefault(mpid, UserState())
+            view = view_of(mpid, profiles.get(mpid), state)
             view.calculated = calculated.get(mpid, {})
             rows = current.get(mpid, {})
             view.memberships = {aid: m.member for aid, m in rows.items()}
@@ -137,47 +148,45 @@ class AudienceEngine:
                 ids = self.identities_of(workspace_id, mpid)
                 view.identities = ids
             version = versions.get(mpid, now_ms)
+            next_check = None if all_audiences else state.next_check_ms
             for outcome in evaluate_user(audiences, view, rows, now_ms):
                 a = outcome.audience
+                check = outcome.next_check_ms if a.kind == Kind.REAL_TIME else None
+                if check is not None and (next_check is None or check < next_check):
+                    next_check = check
                 previous = outcome.previous or Membership(
                     audience_id=a.id, workspace_id=workspace_id, mpid=mpid
                 )
-                check = outcome.next_check_ms if a.kind == Kind.REAL_TIME else None
+                action: ChangeAction | None = None
+                if outcome.joined:
+                    action = ChangeAction.ADD
+                elif outcome.left:
+                    action = ChangeAction.REMOVE
+                elif outcome.member and mpid in identity_hints:
+                    ids = ids if ids is not None else self.identities_of(workspace_id, mpid)
+                    if ids != previous.identities:
+                        action = ChangeAction.IDENTITY_CHANGE
+                if action is None:
+                    continue
+                ids = ids if ids is not None else self.identities_of(workspace_id, mpid)
                 row = Membership(
                     audience_id=a.id,
                     workspace_id=workspace_id,
                     mpid=mpid,
                     member=outcome.member,
-                    joined_ms=previous.joined_ms,
-                    left_ms=previous.left_ms,
-                    next_check_ms=check,
-                    identities=previous.identities,
+                    joined_ms=now_ms if action == ChangeAction.ADD else previous.joined_ms,
+                    left_ms=now_ms if action == ChangeAction.REMOVE else previous.left_ms,
+                    identities=previous.identities if action == ChangeAction.REMOVE else ids,
                 )
-                action: ChangeAction | None = None
-                if outcome.joined:
-                    action, row.joined_ms = ChangeAction.ADD, now_ms
-                elif outcome.left:
-                    action, row.left_ms = ChangeAction.REMOVE, now_ms
-                elif outcome.member and mpid in identity_hints:
-                    ids = ids if ids is not None else self.identities_of(workspace_id, mpid)
-                    if ids != previous.identities:
-                        action = ChangeAction.IDENTITY_CHANGE
-                if action is None and check == previous.next_check_ms and outcome.previous is not None:
-                    continue
-                if action is None and not outcome.member and check is None and outcome.previous is None:
-                    continue  # never a member and nothing to re-check: no row
-                if action is not None:
-                    ids = ids if ids is not None else self.identities_of(workspace_id, mpid)
-                    if action != ChangeAction.REMOVE:
-                        row.identities = ids
-                    out.history.append(
-                        HistoryEntry(audience_id=a.id, mpid=mpid, action=action, changed_ms=now_ms)
-                    )
-                    if publish:
-                        out.changes.append(
-                            self.change(a, mpid, action, version, now_ms, ids, previous.identities)
-                        )
                 out.memberships.append(row)
+                out.history.append(
+                    HistoryEntry(audience_id=a.id, mpid=mpid, action=action, changed_ms=now_ms)
+                )
+                if publish:
+                    out.changes.append(
+                        self.change(a, mpid, action, version, now_ms, ids, previous.identities)
+                    )
+            state.next_check_ms = next_check
         return out
 
     @staticmethod

@@ -70,24 +70,17 @@ class AudienceJobs:
             pass
 
     def recheck(self, now_ms: int) -> int:
-        """Re-evaluate users whose re-check time has come; returns how many rows were due."""
+        """Re-evaluate users whose re-check time has come; returns how many were due."""
         due = self._store.due(now_ms, EVAL_CHUNK)
         by_workspace: dict[int, dict[int, int]] = {}
-        for row in due:
-            versions = by_workspace.setdefault(row.workspace_id, {})
-            versions[row.mpid] = max(versions.get(row.mpid, 0), row.next_check_ms or 0)
+        for workspace_id, mpid, check_ms in due:
+            by_workspace.setdefault(workspace_id, {})[mpid] = check_ms
         for workspace_id, versions in by_workspace.items():
             ws = self._engine.workspace(workspace_id)
             users = self._store.load_users(workspace_id, list(versions))
             for state in users.values():
                 prune_state(ws, state.events, now_ms)
             decided = self._engine.decide(workspace_id, ws.evaluated, users, versions, now_ms, versions)
-            # Rows of audiences no longer evaluated (deleted, back to draft) stop being re-checked.
-            evaluated = {c.audience.id for c in ws.evaluated}
-            for row in due:
-                if row.workspace_id == workspace_id and row.audience_id not in evaluated:
-                    row.next_check_ms = None
-                    decided.memberships.append(row)
             if decided.changes:
                 self._sink.publish(decided.changes, now_ms)
             self._store.save(workspace_id, users, decided.memberships, decided.history, now_ms=now_ms)
@@ -154,8 +147,15 @@ class AudienceJobs:
             users = self._store.load_users(current.workspace_id, mpids)
             versions = dict.fromkeys(mpids, current.boundary_seq)
             decided = self._engine.decide(
-                current.workspace_id, [compiled], users, mpids, now_ms, versions, publish=publish
+                current.workspace_id,
+                [compiled],
+                users,
+                mpids,
+                now_ms,
+                versions,
+                publish=publish,
+                all_audiences=False,
             )
             if decided.changes:
                 self._sink.publish(decided.changes, now_ms)
-            self._store.save(current.workspace_id, {}, decided.memberships, decided.history, now_ms=now_ms)
+            self._store.save(current.workspace_id, users, decided.memberships, decided.history, now_ms=now_ms)

@@ -82,7 +82,6 @@ def _membership(row: Any) -> Membership:
         member=bool(row.member),
         joined_ms=row.joined_ms,
         left_ms=row.left_ms,
-        next_check_ms=row.next_check_ms,
         identities=_decode_ids(row.identities),
     )
 
@@ -181,6 +180,7 @@ class SqlAudienceStore:
                         "mpid": m,
                         "state": _encode(users[m]),
                         "updated_ms": now_ms,
+                        "next_check_ms": users[m].next_check_ms,
                     }
                     for m in sorted(users)
                 ]
@@ -189,7 +189,11 @@ class SqlAudienceStore:
                     conn.execute(
                         stmt.on_conflict_do_update(
                             index_elements=[audience_users.c.workspace_id, audience_users.c.mpid],
-                            set_={"state": stmt.excluded.state, "updated_ms": stmt.excluded.updated_ms},
+                            set_={
+                                "state": stmt.excluded.state,
+                                "updated_ms": stmt.excluded.updated_ms,
+                                "next_check_ms": stmt.excluded.next_check_ms,
+                            },
                         ),
                         part,
                     )
@@ -202,13 +206,12 @@ class SqlAudienceStore:
                         "member": m.member,
                         "joined_ms": m.joined_ms,
                         "left_ms": m.left_ms,
-                        "next_check_ms": m.next_check_ms,
                         "identities": _encode(m.identities).decode(),
                     }
                     for m in sorted(memberships, key=lambda m: (m.audience_id, m.mpid))
                 ]
                 stmt = self._insert(audience_members)
-                keep = ("member", "joined_ms", "left_ms", "next_check_ms", "identities")
+                keep = ("member", "joined_ms", "left_ms", "identities")
                 for part in _chunks(rows):
                     conn.execute(
                         stmt.on_conflict_do_update(
@@ -235,16 +238,16 @@ class SqlAudienceStore:
                     ],
                 )
 
-    def due(self, now_ms: int, limit: int) -> list[Membership]:
-        t = audience_members.c
+    def due(self, now_ms: int, limit: int) -> list[tuple[int, int, int]]:
+        t = audience_users.c
         stmt = (
-            select(audience_members)
+            select(t.workspace_id, t.mpid, t.next_check_ms)
             .where(t.next_check_ms.is_not(None), t.next_check_ms <= now_ms)
             .order_by(t.next_check_ms)
             .limit(limit)
         )
         with self._engine.connect() as conn:
-            return [_membership(r) for r in conn.execute(stmt)]
+            return [(r[0], r[1], r[2]) for r in conn.execute(stmt)]
 
     def members(self, audience_id: int, after_mpid: int | None, limit: int) -> list[Membership]:
         t = audience_members.c

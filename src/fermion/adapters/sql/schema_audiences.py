@@ -39,6 +39,8 @@ audience_users = Table(
     Column("mpid", BigInteger, primary_key=True),
     Column("state", LargeBinary, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    Column("next_check_ms", BigInteger, nullable=True),
+    Index("ix_audience_users_next_check_ms", "next_check_ms"),
 )
 
 audience_members = Table(
@@ -50,10 +52,8 @@ audience_members = Table(
     Column("member", Boolean, nullable=False),
     Column("joined_ms", BigInteger, nullable=False),
     Column("left_ms", BigInteger, nullable=False),
-    Column("next_check_ms", BigInteger, nullable=True),
     Column("identities", Text, nullable=False),  # JSON, as last sent
     Index("ix_audience_members_workspace_id_mpid", "workspace_id", "mpid"),
-    Index("ix_audience_members_next_check_ms", "next_check_ms"),
 )
 
 audience_history = Table(

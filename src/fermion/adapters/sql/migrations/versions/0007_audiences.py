@@ -49,8 +49,10 @@ def upgrade() -> None:
         sa.Column("mpid", sa.BigInteger(), nullable=False),
         sa.Column("state", sa.LargeBinary(), nullable=False),
         sa.Column("updated_ms", sa.BigInteger(), nullable=False),
+        sa.Column("next_check_ms", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("workspace_id", "mpid", name=op.f("pk_audience_users")),
     )
+    op.create_index("ix_audience_users_next_check_ms", "audience_users", ["next_check_ms"])
     op.create_table(
         "audience_members",
         sa.Column("audience_id", sa.BigInteger(), nullable=False),
@@ -59,12 +61,10 @@ def upgrade() -> None:
         sa.Column("member", sa.Boolean(), nullable=False),
         sa.Column("joined_ms", sa.BigInteger(), nullable=False),
         sa.Column("left_ms", sa.BigInteger(), nullable=False),
-        sa.Column("next_check_ms", sa.BigInteger(), nullable=True),
         sa.Column("identities", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("audience_id", "mpid", name=op.f("pk_audience_members")),
     )
     op.create_index("ix_audience_members_workspace_id_mpid", "audience_members", ["workspace_id", "mpid"])
-    op.create_index("ix_audience_members_next_check_ms", "audience_members", ["next_check_ms"])
     op.create_table(
         "audience_history",
         sa.Column("id", _KEY, autoincrement=True, nullable=False),
