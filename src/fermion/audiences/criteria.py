@@ -57,6 +57,9 @@ class Compiled:
     uses_identities: bool = False
     uses_profile: bool = False  # user attributes, consent, first seen, device platform
     uses_calculated: bool = False
+    attributes: set[str] = field(default_factory=set)  # user attribute names read
+    other_profile: bool = False  # consent, first seen, device
+    event_keys: set[str] = field(default_factory=set)
 
 
 DEVICE_FIELDS = (
@@ -117,6 +120,9 @@ class _Compiler:
         if kids is None:
             return None
         tests = [k[0] for k in kids]
+        if len(tests) == 2:
+            first, second = tests
+            return (lambda v, n: first(v, n) and second(v, n)), self._join(kids)
         return (lambda v, n: all(t(v, n) for t in tests)), self._join(kids)
 
     def _c_or(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
@@ -124,6 +130,9 @@ class _Compiler:
         if kids is None:
             return None
         tests = [k[0] for k in kids]
+        if len(tests) == 2:
+            first, second = tests
+            return (lambda v, n: first(v, n) or second(v, n)), self._join(kids)
         return (lambda v, n: any(t(v, n) for t in tests)), self._join(kids)
 
     def _c_not(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
@@ -174,6 +183,7 @@ class _Compiler:
         if name is None or cond is None:
             return None
         self.out.uses_profile = True
+        self.out.attributes.add(name)
         return self._valued(cond, lambda v: v.attributes.get(name))
 
     def _c_calculated_attribute(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
@@ -203,6 +213,7 @@ class _Compiler:
         if name is None or cond is None:
             return None
         self.out.uses_profile |= name == "platform"  # profiles know the platform of older devices
+        self.out.other_profile = True
         return self._valued(cond, lambda v: v.device.get(name))
 
     def _c_first_seen(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
@@ -212,7 +223,7 @@ class _Compiler:
         cond = parse_condition({**inner, "type": "date"}, field, self.errors)
         if cond is None:
             return None
-        self.out.uses_profile = True
+        self.out.uses_profile = self.out.other_profile = True
         return self._valued(cond, lambda v: v.first_seen_ms)
 
     def _c_consent(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
@@ -220,7 +231,7 @@ class _Compiler:
         if regulation is None:
             return None
         regulation = regulation.lower()
-        self.out.uses_profile = True
+        self.out.uses_profile = self.out.other_profile = True
         if regulation == "gdpr":
             purpose = self._name(inner, field, "purpose")
             wanted = inner.get("consented", True)
@@ -265,6 +276,7 @@ class _Compiler:
         family, matches, window, count = parsed
         key = f"{self.key_prefix}.{len(self.out.event_criteria)}"
         self.out.event_criteria.append(EventCriterion(key, family, matches, window))
+        self.out.event_keys.add(key)
         check = count.test
 
         def counted(v: UserView, n: int) -> tuple[int, int | None]:

@@ -83,16 +83,16 @@ def build_workspace(
 
 def apply_events(
     ws: WorkspaceAudiences, state: EventState, facts: Iterable[EventFact], only: set[str] | None = None
-) -> bool:
-    """Count the facts into the user's state; `only` limits it to some criterion keys. True if any
-    counted."""
-    changed = False
+) -> set[str]:
+    """Count the facts into the user's state; `only` limits it to some criterion keys. Returns the
+    keys that counted something."""
+    changed: set[str] = set()
     for fact in facts:
         for fam in fact.families:
             for crit in ws.by_family.get(fam, ()):
                 if (only is None or crit.key in only) and crit.matches(fact):
                     record(state, crit.key, fact.ts_ms, crit.window.unit_ms)
-                    changed = True
+                    changed.add(crit.key)
     return changed
 
 
@@ -100,13 +100,52 @@ def prune_state(ws: WorkspaceAudiences, state: EventState, now_ms: int) -> None:
     prune(state, ws.windows, now_ms)
 
 
-@dataclass(frozen=True)
+@dataclass
+class Touch:
+    """What changed for a user since the last evaluation; audiences reading none of it keep their
+    answer (time-based changes are the re-check's). `everything` evaluates every audience."""
+
+    everything: bool = False
+    keys: set[str] = field(default_factory=set)  # event criteria that counted new events
+    attributes: set[str] = field(default_factory=set)  # user attributes that changed
+    profile: bool = False  # consent or device changed
+    calculated: bool = False  # calculated attribute values may have changed
+    identities: bool = False
+
+
+def affected(c: CompiledAudience, touch: Touch | None, changed: set[int]) -> bool:
+    if touch is None or touch.everything:
+        return True
+    compiled = c.compiled
+    return bool(
+        (compiled.references and compiled.references & changed)
+        or (compiled.event_criteria and not touch.keys.isdisjoint(compiled.event_keys))
+        or (compiled.attributes and not touch.attributes.isdisjoint(compiled.attributes))
+        or (compiled.other_profile and touch.profile)
+        or (compiled.uses_calculated and touch.calculated)
+        or (compiled.uses_identities and touch.identities)
+    )
+
+
 class Outcome:
-    audience: Audience
-    member: bool
-    was_member: bool
-    next_check_ms: int | None
-    previous: Membership | None
+    """One audience's decision for one user (a plain slotted class: this is made per user and audience
+    on the hot path)."""
+
+    __slots__ = ("audience", "member", "next_check_ms", "previous", "was_member")
+
+    def __init__(
+        self,
+        audience: Audience,
+        member: bool,
+        was_member: bool,
+        next_check_ms: int | None,
+        previous: Membership | None,
+    ) -> None:
+        self.audience = audience
+        self.member = member
+        self.was_member = was_member
+        self.next_check_ms = next_check_ms
+        self.previous = previous
 
     @property
     def joined(self) -> bool:
@@ -122,16 +161,22 @@ def evaluate_user(
     view: UserView,
     current: dict[int, Membership],
     now_ms: int,
+    touch: Touch | None = None,
 ) -> list[Outcome]:
-    """Every audience's decision for the user. `view.memberships` is updated as audiences are decided,
-    so audiences referencing others (evaluated last) see the new answers."""
+    """The decisions of the audiences the touch affects (all without one). `view.memberships` is
+    updated as audiences are decided, so audiences referencing others (evaluated last) see the new
+    answers, and are re-evaluated when a referenced membership changed."""
     outcomes = []
+    changed: set[int] = set()
     for c in audiences:
+        if not affected(c, touch, changed):
+            continue
         aid = c.audience.id
         previous = current.get(aid)
         was = previous is not None and previous.member
         member = c.compiled.test(view, now_ms)
+        if member != was:
+            changed.add(aid)
         view.memberships[aid] = member
-        next_check = c.compiled.changes(view, now_ms)
-        outcomes.append(Outcome(c.audience, member, was, next_check, previous))
+        outcomes.append(Outcome(c.audience, member, was, c.compiled.changes(view, now_ms), previous))
     return outcomes

@@ -8,7 +8,13 @@ from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 
 from fermion.audiences.criteria import UserView
-from fermion.audiences.evaluate import CompiledAudience, WorkspaceAudiences, build_workspace, evaluate_user
+from fermion.audiences.evaluate import (
+    CompiledAudience,
+    Touch,
+    WorkspaceAudiences,
+    build_workspace,
+    evaluate_user,
+)
 from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, Status, UserState
 from fermion.model.audiences import ChangeAction, MembershipChange, change_id_of
 from fermion.ports import ConfigStore, IdentityLookup, ProfileStore
@@ -115,6 +121,7 @@ class AudienceEngine:
         identity_hints: Set[int] = frozenset(),
         publish: bool = True,
         all_audiences: bool = True,
+        touches: dict[int, Touch] | None = None,
     ) -> Decisions:
         """Evaluate `audiences` for the users. `versions[mpid]` names what caused the evaluation (a
         batch's receive time, a re-check time), so evaluating the same cause again yields the same
@@ -123,7 +130,8 @@ class AudienceEngine:
 
         Each user's re-check time (`users[mpid].next_check_ms`, the earliest time an answer may change
         with time alone) is set from these audiences; with all_audiences=False (some of the workspace's
-        audiences only) it can only move earlier."""
+        audiences only) it can only move earlier. With `touches`, only the audiences reading what
+        changed for a user are evaluated (the others keep their answer; see evaluate.Touch)."""
         out = Decisions()
         ordered = sorted(set(mpids))
         if not ordered:
@@ -148,8 +156,10 @@ class AudienceEngine:
                 ids = self.identities_of(workspace_id, mpid)
                 view.identities = ids
             version = versions.get(mpid, now_ms)
-            next_check = None if all_audiences else state.next_check_ms
-            for outcome in evaluate_user(audiences, view, rows, now_ms):
+            touch = touches.get(mpid) if touches is not None else None
+            partial = not all_audiences or (touch is not None and not touch.everything)
+            next_check = state.next_check_ms if partial else None
+            for outcome in evaluate_user(audiences, view, rows, now_ms, touch):
                 a = outcome.audience
                 check = outcome.next_check_ms if a.kind == Kind.REAL_TIME else None
                 if check is not None and (next_check is None or check < next_check):

@@ -8,9 +8,10 @@ StoreEvents saw before is counted only if no marker says it was.
 
 from __future__ import annotations
 
-from fermion.audiences.evaluate import apply_events, prune_state
+from fermion.audiences.evaluate import Touch, apply_events, prune_state
 from fermion.audiences.events import device_facts, facts_of
 from fermion.audiences.records import Status, UserState
+from fermion.model.events import UserAttributeChangeEvent
 from fermion.ports.audiences import MembershipSink
 from fermion.services.audience_engine import AudienceEngine
 from fermion.services.processing import ProcessingReport, WorkItem
@@ -55,18 +56,34 @@ class AudiencePhase:
         seqs = store.stored_seqs(workspace_id, batch_ids) if calculating and to_apply else {}
         mpids = sorted({i.batch.mpid for i in group if i.batch.mpid is not None})
         users = store.load_users(workspace_id, mpids)
+        # What changed per user, so audiences that read none of it are not re-evaluated. A user new
+        # to audiences, or due for a time-based re-check, gets every audience evaluated.
+        touches = {
+            m: Touch(everything=m not in users or (users[m].next_check_ms or now_ms + 1) <= now_ms)
+            for m in mpids
+        }
         versions: dict[int, int] = {}
         hints: set[int] = set()
         for item in group:
             mpid = item.batch.mpid
             assert mpid is not None
             state = users.setdefault(mpid, UserState())
-            state.device = {**state.device, **device_facts(item.batch)}
+            touch = touches[mpid]
+            device = device_facts(item.batch)
+            if any(state.device.get(k) != v for k, v in device.items()):
+                state.device = {**state.device, **device}
+                touch.profile = True
+            touch.profile |= item.batch.consent_state is not None
             versions[mpid] = max(versions.get(mpid, 0), item.record.received_ms)
+            for event in item.batch.events:
+                if isinstance(event, UserAttributeChangeEvent) and event.data.user_attribute_name:
+                    touch.attributes.add(event.data.user_attribute_name)
             if _may_change_identities(item):
                 hints.add(mpid)
+                touch.identities = True
             if item.record.batch_id not in to_apply:
                 continue
+            touch.calculated |= bool(item.batch.events)
             only = None
             if calculating:
                 seq = seqs.get(item.record.batch_id, 0)
@@ -77,10 +94,12 @@ class AudiencePhase:
                     for crit in c.compiled.event_criteria
                 }
                 only = set(ws.windows) - skipped if skipped else None
-            apply_events(ws, state.events, facts_of(item.batch, item.record.received_ms), only)
+            touch.keys |= apply_events(ws, state.events, facts_of(item.batch, item.record.received_ms), only)
         for state in users.values():
             prune_state(ws, state.events, now_ms)
-        decided = engine.decide(workspace_id, ws.evaluated, users, mpids, now_ms, versions, hints)
+        decided = engine.decide(
+            workspace_id, ws.evaluated, users, mpids, now_ms, versions, hints, touches=touches
+        )
         if decided.changes:
             # Before saving: a crash in between re-evaluates the batch, producing the same change ids.
             self._sink.publish(decided.changes, now_ms)

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.engine import write_engine
+from fermion.adapters.sql.raw_many import RawMany
 from fermion.adapters.sql.schema import batches
 from fermion.adapters.sql.schema_audiences import (
     audience_applied,
@@ -23,6 +24,7 @@ from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, 
 from fermion.ports.audiences import AlreadyApplied
 
 _CHUNK = 500  # keys per IN list / rows per statement
+_USER_COLUMNS = ("workspace_id", "mpid", "state", "updated_ms", "next_check_ms")
 _encode = msgspec.json.Encoder().encode
 _decode_state = msgspec.json.Decoder(UserState).decode
 _decode_ids = msgspec.json.Decoder(dict[str, str]).decode
@@ -91,6 +93,16 @@ class SqlAudienceStore:
         self._engine = engine
         self._write = write_engine(engine)
         self._dialect = engine.dialect.name
+        stmt = self._insert(audience_users)
+        self._upsert_users = stmt.on_conflict_do_update(
+            index_elements=[audience_users.c.workspace_id, audience_users.c.mpid],
+            set_={k: stmt.excluded[k] for k in ("state", "updated_ms", "next_check_ms")},
+        )
+        # SQLite: straight through the DB-API (SQLAlchemy's per-row parameter work costs more than
+        # SQLite's own on this per-group write).
+        self._raw_users = (
+            RawMany(self._upsert_users, engine.dialect, _USER_COLUMNS) if self._dialect == "sqlite" else None
+        )
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
@@ -184,19 +196,11 @@ class SqlAudienceStore:
                     }
                     for m in sorted(users)
                 ]
-                stmt = self._insert(audience_users)
                 for part in _chunks(rows):
-                    conn.execute(
-                        stmt.on_conflict_do_update(
-                            index_elements=[audience_users.c.workspace_id, audience_users.c.mpid],
-                            set_={
-                                "state": stmt.excluded.state,
-                                "updated_ms": stmt.excluded.updated_ms,
-                                "next_check_ms": stmt.excluded.next_check_ms,
-                            },
-                        ),
-                        part,
-                    )
+                    if self._raw_users is not None:
+                        self._raw_users.run(conn, part)
+                    else:
+                        conn.execute(self._upsert_users, part)
             if memberships:
                 rows = [
                     {
