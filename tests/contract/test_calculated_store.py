@@ -12,7 +12,6 @@ from sqlalchemy import Engine
 from fermion.adapters.sql.calculated_store import SqlCalculatedStore
 from fermion.adapters.sql.event_store import SqlEventStore
 from fermion.calculated.seeds import seed_part
-from fermion.calculated.state import encode_state
 from fermion.model.codec import decode_batch_obj
 from fermion.model.records import InboundRecord
 from fermion.ports.calculated import ActiveLimitReached, NameTaken
@@ -158,15 +157,9 @@ def test_seeds_combine_with_events_after_the_cutoff(sql_engine: Engine) -> None:
     ca = store.create(WS, "Spent", "", definition("sum", "amount"), NOW)
     store.activate(WS, ca.id, "me", NOW - 3_600_000, 10)
     cutoff = (NOW - 2 * DAY) // DAY * DAY
-    store.set_seeds(WS, [(ca.id, 10, encode_state_part(100.5, cutoff), cutoff)])
+    store.set_seeds(WS, [(ca.id, 10, seed_part("sum", {"value": 100.5}, cutoff), cutoff)])
     process(sql_engine, [item(1, 10, [5], ts=cutoff - DAY), item(2, 10, [7], ts=cutoff + 10)])
     assert CalculatedValuesService(store).values_for(WS, [10], NOW) == {10: {"Spent": "107.5"}}
-
-
-def encode_state_part(value: float, cutoff: int) -> bytes:
-    from msgspec.json import encode
-
-    return encode(seed_part("sum", {"value": value}, cutoff))
 
 
 def test_concurrent_live_updates_add_up(sql_engine: Engine) -> None:
@@ -184,4 +177,3 @@ def test_concurrent_live_updates_add_up(sql_engine: Engine) -> None:
     for t in threads:
         t.join()
     assert CalculatedValuesService(store).values_for(WS, [10], NOW) == {10: {"Buys": "15"}}
-    assert encode_state is not None

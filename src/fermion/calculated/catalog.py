@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from fermion.calculated.compiled import CompiledCa, Value, compile_ca
 from fermion.calculated.definition import InvalidDefinition, parse_definition
 from fermion.calculated.records import CaRecord, StateRow
-from fermion.calculated.state import combine
+from fermion.calculated.state import UserSeeds, UserStates, decode_seeds, decode_states
 
 
 class CompiledCache:
@@ -44,15 +44,29 @@ def current_values(
     cas: Sequence[tuple[CaRecord, CompiledCa]], rows: Sequence[StateRow], now_ms: int
 ) -> dict[int, dict[str, Value]]:
     """Each user's values (by CA name) from the stored state rows."""
-    by_id = {record.id: (record, compiled) for record, compiled in cas}
     values: dict[int, dict[str, Value]] = {}
     for row in rows:
-        found = by_id.get(row.ca_id)
-        if found is None or found[0].generation != row.generation:
-            continue
-        compiled = found[1]
-        state = combine(row.base, row.live, row.seed, row.cutoff_ms, compiled.cap)
-        value = compiled.value(state, now_ms)
-        if value is not None:
-            values.setdefault(row.mpid, {})[compiled.name] = value
+        base, live, seeds = decode_states(row.base), decode_states(row.live), decode_seeds(row.seeds)
+        for record, compiled in cas:
+            value = value_for(record, compiled, base, live, seeds, now_ms)
+            if value is not None:
+                values.setdefault(row.mpid, {})[compiled.name] = value
     return values
+
+
+def value_for(
+    record: CaRecord,
+    compiled: CompiledCa,
+    base: UserStates,
+    live: UserStates,
+    seeds: UserSeeds,
+    now_ms: int,
+) -> Value | None:
+    """One CA's value for one user from the user's documents (stale generations ignored)."""
+    parts = [
+        e.s for e in (base.get(record.id), live.get(record.id)) if e is not None and e.g == record.generation
+    ]
+    seed = seeds.get(record.id)
+    if not parts and seed is None:
+        return None
+    return compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms)

@@ -6,22 +6,22 @@ cutoff) with the seed; a `within` window therefore expires old days as it moves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fermion.calculated.conditions import compile_all
 from fermion.calculated.definition import DAY_MS, Definition, number_of
-from fermion.calculated.extract import Observation, Observer, make_observer
+from fermion.calculated.extract import BatchView, Observation, Observer, make_observer
 from fermion.calculated.state import (
     MAX_DISTINCT,
     MAX_TRACKED,
     CaState,
     Part,
+    absorb,
     cap_values,
     format_ms,
     format_number,
-    merge_parts,
 )
 from fermion.model.batch import Batch
 
@@ -165,60 +165,84 @@ class CompiledCa:
     observe: Observer
     fold_part: _Fold
     cap: int
-
-    @property
-    def calculation_type(self) -> str:
-        return self.definition.calculation_type
-
-    @property
-    def synchronous(self) -> bool:
-        return self.definition.synchronous
+    calculation_type: str
+    synchronous: bool
+    since_ms: int
+    window_days: int | None
 
     def _oldest_day(self, now_ms: int) -> int | None:
-        days = self.definition.time_period.window_days
+        days = self.window_days
         return None if days is None else now_ms // DAY_MS - days + 1
 
-    def fold(self, state: CaState, batch: Batch, received_ms: int, now_ms: int) -> bool:
-        """Folds the batch's matching events into state; True if anything was added."""
-        observations = self.observe(batch, received_ms)
-        return self.fold_observations(state, observations, now_ms)
+    def fold(
+        self,
+        state: CaState,
+        batch: Batch | BatchView,
+        received_ms: int,
+        now_ms: int,
+        seed_cutoff_ms: int | None = None,
+    ) -> bool:
+        """Folds the batch's matching events into state; True if anything was added. Events before
+        the seed's cutoff (the state's own seed, or `seed_cutoff_ms`) are left out."""
+        view = batch if isinstance(batch, BatchView) else BatchView(batch, received_ms)
+        return self.fold_observations(state, self.observe(view), now_ms, seed_cutoff_ms)
 
-    def fold_observations(self, state: CaState, observations: list[Observation], now_ms: int) -> bool:
+    def fold_observations(
+        self, state: CaState, observations: list[Observation], now_ms: int, seed_cutoff_ms: int | None = None
+    ) -> bool:
         if not observations:
             return False
-        since = self.definition.time_period.since_ms or 0
-        cutoff = state.cutoff_ms if state.seed is not None else self.definition.seeding_cutoff_ms
+        # Events before the period's start, the seed's cutoff or the window's first day don't count.
+        floor = self.since_ms
+        cutoff = state.cutoff_ms if state.seed is not None else seed_cutoff_ms
+        if cutoff is None:
+            cutoff = self.definition.seeding_cutoff_ms
+        if cutoff is not None and cutoff > floor:
+            floor = cutoff
         oldest = self._oldest_day(now_ms)
+        if oldest is not None and oldest * DAY_MS > floor:
+            floor = oldest * DAY_MS
+        days, fold_part = state.days, self.fold_part
         changed = False
         for ts, values in observations:
-            if ts < since or (cutoff is not None and ts < cutoff):
+            if ts < floor:
                 continue
             day = ts // DAY_MS
-            if oldest is not None and day < oldest:
-                continue
-            part = state.days.get(day)
+            part = days.get(day)
             if part is None:
-                part = state.days[day] = Part()
-            self.fold_part(part, ts, values)
+                part = days[day] = Part()
+            fold_part(part, ts, values)
             changed = True
-        if oldest is not None:
-            for stale in [d for d in state.days if d < oldest]:
-                del state.days[stale]
+        if oldest is not None and days and min(days) < oldest:
+            for stale in [d for d in days if d < oldest]:
+                del days[stale]
         return changed
 
     def value(self, state: CaState, now_ms: int) -> Value | None:
+        return self.value_of((state,), state.seed, state.cutoff_ms, now_ms)
+
+    def value_of(
+        self, states: Sequence[CaState], seed: Part | None, cutoff_ms: int | None, now_ms: int
+    ) -> Value | None:
+        """The value of the day partials of `states` (e.g. the backfill's and the live ones) with the
+        seed, inside the time period and on or after the seed's cutoff."""
         oldest = self._oldest_day(now_ms)
-        cutoff = state.cutoff_ms if state.seed is not None else self.definition.seeding_cutoff_ms
+        cutoff = cutoff_ms if seed is not None else self.definition.seeding_cutoff_ms
         cutoff_day = None if cutoff is None else cutoff // DAY_MS
-        merged = state.seed if state.seed is not None else Part()
-        for day, part in state.days.items():
-            if oldest is not None and day < oldest:
-                continue
-            if cutoff_day is not None and day < cutoff_day:
-                continue
-            merged = merge_parts(merged, part, self.cap)
-        if not state.days and state.seed is None:
+        merged = Part()
+        if seed is not None:
+            absorb(merged, seed)
+        seen = seed is not None
+        for state in states:
+            for day, part in state.days.items():
+                seen = True
+                if (oldest is not None and day < oldest) or (cutoff_day is not None and day < cutoff_day):
+                    continue
+                absorb(merged, part)
+        if not seen:
             return None
+        if merged.v is not None and len(merged.v) > self.cap:
+            merged.v = cap_values(merged.v, self.cap)
         return render(self.calculation_type, merged)
 
 
@@ -232,6 +256,10 @@ def compile_ca(ca_id: int, name: str, definition: Definition) -> CompiledCa:
         observe=make_observer(definition.data_point, where),
         fold_part=_FOLDS[ctype],
         cap=MAX_DISTINCT if ctype == "unique_values_count" else MAX_TRACKED,
+        calculation_type=ctype,
+        synchronous=definition.synchronous,
+        since_ms=definition.time_period.since_ms or 0,
+        window_days=definition.time_period.window_days,
     )
 
 

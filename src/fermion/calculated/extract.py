@@ -17,7 +17,6 @@ from fermion.model.events import CommerceEvent, Event
 
 # One matched event's time and the values it contributes, each with a weight (product quantity).
 Observation = tuple[int, list[tuple[Any, float]]]
-Observer = Callable[[Batch, int], list[Observation]]
 
 _FIELD_ALIASES = {"sku": "id", "product_id": "id", "product_name": "name", "promotion_id": "id"}
 _PRODUCT_FIELDS = frozenset(
@@ -92,26 +91,49 @@ def _items(event: Event, category: str) -> list[Any]:
     return products
 
 
-def _matcher(dp: DataPoint) -> Callable[[Event], bool]:
+class EventView:
+    """What every CA asks of one event, worked out once per batch (CAs share it on the hot path)."""
+
+    __slots__ = ("custom", "event", "event_type", "get", "names", "ts")
+
+    def __init__(self, event: Event, received_ms: int) -> None:
+        self.event = event
+        self.event_type: str = event.event_type
+        data = event.data
+        own = getattr(data, "event_name", None)
+        shown = event_name_of(event).lower()
+        self.names = (shown,) if own is None or own.lower() == shown else (shown, own.lower())
+        kind = getattr(data, "custom_event_type", None)
+        if isinstance(event, CommerceEvent) and event.data.product_action is not None:
+            kind = kind or event.data.product_action.action
+        self.custom = None if kind is None else str(kind).lower()
+        self.ts: int = data.timestamp_unixtime_ms or received_ms
+        self.get = _event_lookup(event)
+
+
+class BatchView:
+    __slots__ = ("batch", "events", "received_ms")
+
+    def __init__(self, batch: Batch, received_ms: int) -> None:
+        self.batch = batch
+        self.received_ms = received_ms
+        self.events = [EventView(e, received_ms) for e in batch.events]
+
+
+Observer = Callable[[BatchView], list[Observation]]
+
+
+def _matcher(dp: DataPoint) -> Callable[[EventView], bool]:
     event_type = dp.event_type
     name = dp.event_name.lower() if dp.event_name else None
     custom = dp.custom_event_type.lower() if dp.custom_event_type else None
 
-    def matches(event: Event) -> bool:
-        if event_type is not None and event.event_type != event_type:
-            return False
-        if custom is not None:
-            data = event.data
-            kind = getattr(data, "custom_event_type", None)
-            if isinstance(event, CommerceEvent) and event.data.product_action is not None:
-                kind = kind or event.data.product_action.action
-            if kind is None or str(kind).lower() != custom:
-                return False
-        if name is not None:
-            own = getattr(event.data, "event_name", None)
-            if event_name_of(event).lower() != name and (own is None or own.lower() != name):
-                return False
-        return True
+    def matches(ev: EventView) -> bool:
+        return (
+            (event_type is None or ev.event_type == event_type)
+            and (custom is None or ev.custom == custom)
+            and (name is None or name in ev.names)
+        )
 
     return matches
 
@@ -128,12 +150,12 @@ def make_observer(dp: DataPoint, where: Predicate | None) -> Observer:
     if dp.type == "user_attribute":
         assert attribute is not None
 
-        def observe_user(batch: Batch, received_ms: int) -> list[Observation]:
-            attrs = batch.user_attributes or {}
+        def observe_user(view: BatchView) -> list[Observation]:
+            attrs = view.batch.user_attributes or {}
             if attribute not in attrs or attrs[attribute] is None:
                 return []
             values = attrs[attribute]
-            ts = max((e.data.timestamp_unixtime_ms or received_ms for e in batch.events), default=received_ms)
+            ts = max((e.ts for e in view.events), default=view.received_ms)
             if where is not None and not where(lambda n: attrs.get(n, MISSING)):
                 return []
             items = values if isinstance(values, list) else [values]
@@ -141,13 +163,12 @@ def make_observer(dp: DataPoint, where: Predicate | None) -> Observer:
 
         return observe_user
 
-    def observe(batch: Batch, received_ms: int) -> list[Observation]:
+    def observe(view: BatchView) -> list[Observation]:
         found: list[Observation] = []
-        for event in batch.events:
-            if not matches(event):
+        for ev in view.events:
+            if not matches(ev):
                 continue
-            ts = event.data.timestamp_unixtime_ms or received_ms
-            get = _event_lookup(event)
+            ts, get = ev.ts, ev.get
             if not by_item:
                 if where is not None and not where(get):
                     continue
@@ -159,7 +180,7 @@ def make_observer(dp: DataPoint, where: Predicate | None) -> Observer:
                     found.append((ts, [(value, 1.0)]))
                 continue
             values: list[tuple[Any, float]] = []
-            for item in _items(event, category):
+            for item in _items(ev.event, category):
                 item_get = _item_lookup(item, fields, get)
                 if where is not None and not where(item_get):
                     continue

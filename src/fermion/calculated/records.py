@@ -29,20 +29,17 @@ class CaRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StateRow(msgspec.Struct, frozen=True, kw_only=True):
-    """One user's stored state for one CA: the backfill's part, the live part and the seed (each
-    written by its own writer, so they never overwrite one another)."""
+    """One user's stored CA states: the backfill's part, the live part and the seeds, each a document
+    of every CA (see fermion.calculated.state.UserStates) written by its own writer."""
 
-    ca_id: int
     mpid: int
-    generation: int
     base: bytes | None = None
     live: bytes | None = None
-    seed: bytes | None = None
-    cutoff_ms: int | None = None
+    seeds: bytes | None = None
 
 
 class StateWrite(msgspec.Struct, frozen=True, kw_only=True):
-    ca_id: int
+    """One user's new document for one part (UserStates JSON)."""
+
     mpid: int
-    generation: int
-    state: bytes
+    doc: bytes

@@ -111,17 +111,63 @@ def format_ms(ms: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_part_decoder = msgspec.json.Decoder(Part)
+def absorb(acc: Part, part: Part) -> None:
+    """Adds part into acc in place (acc owns its `v` dict; capping is left to the caller)."""
+    acc.n += part.n
+    acc.t += part.t
+    if part.lo is not None and (acc.lo is None or part.lo < acc.lo):
+        acc.lo = part.lo
+    if part.hi is not None and (acc.hi is None or part.hi > acc.hi):
+        acc.hi = part.hi
+    if part.f is not None and (acc.f is None or part.f < acc.f):
+        acc.f = part.f
+    if part.la is not None and (acc.la is None or part.la > acc.la):
+        acc.la = part.la
+    if part.v:
+        if acc.v is None:
+            acc.v = dict(part.v)
+            return
+        tracked = acc.v
+        for value, (weight, seen) in part.v.items():
+            old = tracked.get(value)
+            tracked[value] = (weight, seen) if old is None else (old[0] + weight, min(old[1], seen))
 
 
-def decode_part(raw: bytes | None) -> Part | None:
-    return None if not raw else _part_decoder.decode(raw)
+class Entry(msgspec.Struct, array_like=True):
+    """One CA's day partials for one user, tagged with the CA's generation (older ones are stale)."""
+
+    g: int
+    s: CaState
 
 
-def combine(
-    base: bytes | None, live: bytes | None, seed: bytes | None, cutoff_ms: int | None, cap: int
-) -> CaState:
-    """One user's whole state: the backfill's and the live day partials merged, with the seed."""
-    state = merge_states(decode_state(base), decode_state(live), cap)
-    part = decode_part(seed)
-    return CaState(days=state.days, seed=part, cutoff_ms=cutoff_ms if part is not None else None)
+class SeedEntry(msgspec.Struct, array_like=True):
+    p: Part
+    c: int  # cutoff ms
+
+
+# A user's states of every CA (by CA id), as one stored document per part (backfill, live, seeds).
+UserStates = dict[int, Entry]
+UserSeeds = dict[int, SeedEntry]
+encode_doc = msgspec.json.Encoder().encode
+_states_decoder = msgspec.json.Decoder(dict[int, Entry])
+_seeds_decoder = msgspec.json.Decoder(dict[int, SeedEntry])
+
+
+def decode_states(raw: bytes | None) -> UserStates:
+    return _states_decoder.decode(raw) if raw else {}
+
+
+def decode_seeds(raw: bytes | None) -> UserSeeds:
+    return _seeds_decoder.decode(raw) if raw else {}
+
+
+def merge_user_states(old: UserStates, new: UserStates, cap: int) -> UserStates:
+    """new merged into old: same generation merges, a newer generation replaces."""
+    merged = dict(old)
+    for ca_id, entry in new.items():
+        prior = merged.get(ca_id)
+        if prior is not None and prior.g == entry.g:
+            merged[ca_id] = Entry(entry.g, merge_states(prior.s, entry.s, cap))
+        elif prior is None or entry.g > prior.g:
+            merged[ca_id] = entry
+    return merged

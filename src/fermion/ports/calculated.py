@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from fermion.calculated.records import CaRecord, StateRow, StateWrite
+from fermion.calculated.state import Part
 
 
 class CalculatedValues(Protocol):
@@ -30,7 +31,7 @@ class ActiveLimitReached(Exception):
 
 # Runs inside the live-update transaction: (active CAs, their states for the group's users, the batch
 # ids already applied) -> the states to write.
-LiveCompute = Callable[[list[CaRecord], dict[tuple[int, int], StateRow], set[int]], list[StateWrite]]
+LiveCompute = Callable[[list[CaRecord], dict[int, StateRow], set[int]], list[StateWrite]]
 
 
 class CalculatedStore(Protocol):
@@ -73,10 +74,10 @@ class CalculatedStore(Protocol):
         which batch_ids were already applied; write what `compute` returns and mark batch_ids applied."""
 
     def states(self, workspace_id: int, mpids: Sequence[int]) -> list[StateRow]:
-        """The stored states of these users for the workspace's active CAs (current generation)."""
+        """The stored state documents of these users (each holds every CA's part)."""
 
-    def set_seeds(self, workspace_id: int, seeds: Sequence[tuple[int, int, bytes, int]]) -> None:
-        """(ca_id, mpid, seed part JSON, cutoff ms) for each seed, all or nothing."""
+    def set_seeds(self, workspace_id: int, seeds: Sequence[tuple[int, int, Part, int]]) -> None:
+        """(ca_id, mpid, seed partial, cutoff ms) for each seed, all or nothing."""
 
     def claim_backfill(self, owner: str, now_ms: int, lease_ms: int) -> list[CaRecord]:
         """Leases the calculating CAs of one workspace whose lease is free or expired (empty if none)."""
@@ -98,6 +99,6 @@ class CalculatedStore(Protocol):
         lease_ms: int,
         finished: bool,
     ) -> bool:
-        """Merges writes into the backfill parts, records each CA's progress (seq reached, batches
+        """Merges writes (each user's backfill document) into the stored ones, records each CA's progress (seq reached, batches
         done) and renews the lease, or marks the CAs completed; False (nothing written) if the lease
         was lost."""

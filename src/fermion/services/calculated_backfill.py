@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 from fermion.calculated.catalog import CompiledCache
 from fermion.calculated.compiled import CompiledCa
+from fermion.calculated.extract import BatchView
 from fermion.calculated.records import CaRecord, StateWrite
-from fermion.calculated.state import CaState, encode_state
+from fermion.calculated.state import CaState, Entry, encode_doc
 from fermion.model.codec import BatchError, decode_batch
 from fermion.ports.calculated import CalculatedStore
 
@@ -73,27 +74,29 @@ class Backfill:
         progress = {r.id: (r.progress_seq, r.done_batches) for r, _ in cas}
         after = min(r.progress_seq for r, _ in cas)
         end = max(r.boundary_seq for r, _ in cas)
-        working: dict[tuple[int, int], CaState] = {}
+        working: dict[int, dict[int, Entry]] = {}
         flushed_at = time.monotonic()
         while True:
             rows = self._store.scan(workspace_id, after, end, self._page) if after < end else []
             for seq, mpid, received_ms, payload in rows:
                 try:
-                    batch = decode_batch(payload)
+                    view = BatchView(decode_batch(payload), received_ms)
                 except BatchError as exc:
                     log.error("stored batch seq %s no longer decodes: %s", seq, exc)
                     continue
+                user = working.get(mpid)
                 for record, compiled in cas:
                     seq_done, done = progress[record.id]
                     if seq <= seq_done or seq > record.boundary_seq:
                         continue
-                    observations = compiled.observe(batch, received_ms)
+                    observations = compiled.observe(view)
                     if observations:
-                        key = (record.id, mpid)
-                        state = working.get(key)
-                        if state is None:
-                            state = working[key] = CaState()
-                        compiled.fold_observations(state, observations, now_ms)
+                        if user is None:
+                            user = working[mpid] = {}
+                        entry = user.get(record.id)
+                        if entry is None:
+                            entry = user[record.id] = Entry(record.generation, CaState())
+                        compiled.fold_observations(entry.s, observations, now_ms)
                     progress[record.id] = (seq, done + 1)
             if rows:
                 after = rows[-1][0]
@@ -102,7 +105,7 @@ class Backfill:
                 progress = {r.id: (r.boundary_seq, progress[r.id][1]) for r, _ in cas}
             due = len(working) >= FLUSH_STATES or time.monotonic() - flushed_at > FLUSH_SECONDS
             if finished or due:
-                if not self._flush(workspace_id, cas, working, progress, finished):
+                if not self._flush(workspace_id, working, progress, finished):
                     log.warning(
                         "backfill lease of workspace %s lost; another worker resumes it", workspace_id
                     )
@@ -115,17 +118,11 @@ class Backfill:
     def _flush(
         self,
         workspace_id: int,
-        cas: list[tuple[CaRecord, CompiledCa]],
-        working: dict[tuple[int, int], CaState],
+        working: dict[int, dict[int, Entry]],
         progress: dict[int, tuple[int, int]],
         finished: bool,
     ) -> bool:
-        generation = {r.id: r.generation for r, _ in cas}
-        writes = [
-            StateWrite(ca_id=ca_id, mpid=mpid, generation=generation[ca_id], state=encode_state(state))
-            for (ca_id, mpid), state in working.items()
-            if state.days
-        ]
+        writes = [StateWrite(mpid=mpid, doc=encode_doc(doc)) for mpid, doc in working.items()]
         return self._store.save_backfill(
             self._owner, workspace_id, writes, progress, self._now_ms(), LEASE_MS, finished
         )

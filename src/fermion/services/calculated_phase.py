@@ -7,16 +7,24 @@ batch the backfill covers (seq <= the CA's boundary) is left to the backfill.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from msgspec import structs
 
 from fermion.calculated.catalog import CompiledCache
 from fermion.calculated.compiled import CompiledCa, Value
+from fermion.calculated.extract import BatchView
 from fermion.calculated.records import CaRecord, StateRow, StateWrite
-from fermion.calculated.state import CaState, decode_part, decode_state, encode_state, merge_states
-from fermion.ports.calculated import CalculatedStore
+from fermion.calculated.state import (
+    CaState,
+    Entry,
+    UserSeeds,
+    UserStates,
+    decode_seeds,
+    decode_states,
+    encode_doc,
+)
+from fermion.ports.calculated import CalculatedStore, LiveCompute
 from fermion.services.processing import ProcessingReport, WorkItem
 
 # A CA activated this recently may have a boundary at or above batches stored just before its
@@ -24,25 +32,38 @@ from fermion.services.processing import ProcessingReport, WorkItem
 RECENT_ACTIVATION_MS = 15 * 60 * 1000
 
 
-class _UserCa:
-    """One (CA, user) during a group: the live part being folded, and the rest for reading values."""
+class _User:
+    """One user's documents during a group: the live one being folded, the others for reading."""
 
-    __slots__ = ("base", "changed", "live")
+    __slots__ = ("_base", "_row", "changed", "live", "seeds")
 
-    def __init__(self, row: StateRow | None, record: CaRecord) -> None:
-        fresh = row is None or row.generation != record.generation
-        self.live = CaState() if fresh or row is None else decode_state(row.live)
-        self.base = CaState() if fresh or row is None else decode_state(row.base)
-        if row is not None:
-            seed = decode_part(row.seed)
-            if seed is not None:
-                self.live.seed, self.live.cutoff_ms = seed, row.cutoff_ms
+    def __init__(self, row: StateRow | None) -> None:
+        self._row = row
+        self.live: UserStates = decode_states(row.live if row else None)
+        self.seeds: UserSeeds = decode_seeds(row.seeds if row else None)
+        self._base: UserStates | None = None
         self.changed = False
 
-    def value(self, compiled: CompiledCa, now_ms: int) -> Value | None:
-        merged = merge_states(self.base, self.live, compiled.cap)
-        merged.seed, merged.cutoff_ms = self.live.seed, self.live.cutoff_ms
-        return compiled.value(merged, now_ms)
+    def entry(self, record: CaRecord) -> Entry:
+        found = self.live.get(record.id)
+        if found is None or found.g != record.generation:
+            found = self.live[record.id] = Entry(record.generation, CaState())
+        return found
+
+    def value(self, record: CaRecord, compiled: CompiledCa, now_ms: int) -> Value | None:
+        if self._base is None:
+            self._base = decode_states(self._row.base if self._row else None)
+        parts = [self.entry(record).s]
+        base = self._base.get(record.id)
+        if base is not None and base.g == record.generation:
+            parts.append(base.s)
+        seed = self.seeds.get(record.id)
+        return compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms)
+
+    def doc(self, records: list[CaRecord]) -> bytes:
+        """The live document of the active CAs only (entries of deleted or re-activated CAs go)."""
+        current = {r.id: r.generation for r in records}
+        return encode_doc({ca: e for ca, e in self.live.items() if current.get(ca) == e.g})
 
 
 class CalculatedPhase:
@@ -74,9 +95,8 @@ class CalculatedPhase:
         )
         seqs = self._store.seqs_of(batch_ids) if need_seqs else None
         extra: dict[int, dict[str, Value]] = {}
-        compute = self._compute(group, seqs, now_ms, extra)
         mpids = sorted({i.batch.mpid for i in group if i.batch.mpid is not None})
-        self._store.apply_live(workspace_id, mpids, batch_ids, compute)
+        self._store.apply_live(workspace_id, mpids, batch_ids, self._compute(group, seqs, now_ms, extra))
         for index, item in enumerate(group):
             values = extra.get(index)
             if values:
@@ -89,12 +109,12 @@ class CalculatedPhase:
         seqs: dict[int, int] | None,
         now_ms: int,
         extra: dict[int, dict[str, Value]],
-    ) -> Callable[[list[CaRecord], dict[tuple[int, int], StateRow], set[int]], list[StateWrite]]:
+    ) -> LiveCompute:
         def compute(
-            records: list[CaRecord], rows: dict[tuple[int, int], StateRow], applied: set[int]
+            records: list[CaRecord], rows: dict[int, StateRow], applied: set[int]
         ) -> list[StateWrite]:
             cas = self._cache.all(records)
-            working: dict[tuple[int, int], _UserCa] = {}
+            users: dict[int, _User] = {}
             seen: set[int] = set()
             for index, item in enumerate(group):
                 batch_id = item.record.batch_id
@@ -106,32 +126,29 @@ class CalculatedPhase:
                 seen.add(batch_id)
                 mpid = item.batch.mpid
                 assert mpid is not None
+                user = users.get(mpid)
+                if user is None:
+                    user = users[mpid] = _User(rows.get(mpid))
+                view = BatchView(item.batch, item.record.received_ms)
                 synced: dict[str, Any] = {}
                 for record, compiled in cas:
                     if seq is not None and seq <= record.boundary_seq:
                         continue  # the backfill covers it
-                    key = (record.id, mpid)
-                    user = working.get(key)
-                    if user is None:
-                        user = working[key] = _UserCa(rows.get(key), record)
-                    if fold and compiled.fold(user.live, item.batch, item.record.received_ms, now_ms):
+                    observations = compiled.observe(view)
+                    if not observations:
+                        continue
+                    seed = user.seeds.get(record.id)
+                    if fold and compiled.fold_observations(
+                        user.entry(record).s, observations, now_ms, seed.c if seed else None
+                    ):
                         user.changed = True
+                    # The batch carries the new values of the synchronous CAs it counts towards.
                     if compiled.synchronous:
-                        value = user.value(compiled, now_ms)
+                        value = user.value(record, compiled, now_ms)
                         if value is not None:
                             synced[compiled.name] = value
                 if synced:
                     extra[index] = synced
-            generation = {record.id: record.generation for record in records}
-            return [
-                StateWrite(
-                    ca_id=ca_id,
-                    mpid=mpid,
-                    generation=generation[ca_id],
-                    state=encode_state(CaState(days=user.live.days)),
-                )
-                for (ca_id, mpid), user in working.items()
-                if user.changed
-            ]
+            return [StateWrite(mpid=m, doc=u.doc(records)) for m, u in users.items() if u.changed]
 
         return compute

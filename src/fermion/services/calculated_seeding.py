@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 import orjson
 
 from fermion.calculated.definition import InvalidDefinition, canonical_type, parse_definition
 from fermion.calculated.seeds import InvalidSeed, parse_cutoff, seed_part
+from fermion.calculated.state import Part
 from fermion.model.tenancy import Input, Workspace
 from fermion.ports import IdentityLookup
 from fermion.ports.calculated import CalculatedStore
@@ -20,7 +20,6 @@ from fermion.profiles.identity_types import lookup_type
 from fermion.services.ingest import Outcome, Rejected, _basic_credentials
 
 MAX_USERS = 100
-_encode = msgspec.json.Encoder().encode
 
 
 class _Invalid(Exception):
@@ -70,7 +69,7 @@ class SeedingService:
         if len(users) > MAX_USERS:
             return _bad(f"At most {MAX_USERS} users per request.")
         cas = {r.name: r for r in self._store.find(ws.id)}
-        seeds: list[tuple[int, int, bytes, int]] = []
+        seeds: list[tuple[int, int, Part, int]] = []
         try:
             for user in users:
                 mpid = self._mpid(ws, user)
@@ -106,12 +105,12 @@ class SeedingService:
                 return found
         raise _Invalid("identities: no user has these identities.")
 
-    def _user_seeds(self, user: dict[str, Any], cas: dict[str, Any]) -> list[tuple[int, bytes, int]]:
+    def _user_seeds(self, user: dict[str, Any], cas: dict[str, Any]) -> list[tuple[int, Part, int]]:
         section = user.get("calculated_attributes")
         items = section.get("workspace") if isinstance(section, dict) else None
         if not isinstance(items, list) or not items:
             raise _Invalid("calculated_attributes.workspace: a list of seeds is required.")
-        out: list[tuple[int, bytes, int]] = []
+        out: list[tuple[int, Part, int]] = []
         for item in items:
             if not isinstance(item, dict):
                 raise _Invalid("calculated_attributes.workspace: each seed must be an object.")
@@ -141,5 +140,5 @@ class SeedingService:
                 part = seed_part(definition.calculation_type, item.get("seed"), cutoff)
             except InvalidSeed as exc:
                 raise _Invalid(f"{name}: {exc}") from None
-            out.append((record.id, _encode(part), cutoff))
+            out.append((record.id, part, cutoff))
         return out

@@ -37,19 +37,16 @@ calculated_attributes = Table(
     sqlite_autoincrement=True,
 )
 
-# One row per (CA, user): three parts, each written by its own writer (backfill, live phase, seeding).
+# One row per user: three documents of every CA's state (fermion.calculated.state.UserStates), each
+# written by its own writer (backfill, live phase, seeding).
 calculated_states = Table(
     "calculated_states",
     metadata,
-    Column("ca_id", BigInteger, primary_key=True),
+    Column("workspace_id", BigInteger, primary_key=True),
     Column("mpid", BigInteger, primary_key=True),
-    Column("workspace_id", BigInteger, nullable=False),
-    Column("generation", Integer, nullable=False),
     Column("base", LargeBinary, nullable=True),
     Column("live", LargeBinary, nullable=True),
-    Column("seed", LargeBinary, nullable=True),
-    Column("cutoff_ms", BigInteger, nullable=True),
-    Index(None, "workspace_id", "mpid"),
+    Column("seeds", LargeBinary, nullable=True),
 )
 
 # Batches the live phase has applied, so a redelivered batch is not applied twice.

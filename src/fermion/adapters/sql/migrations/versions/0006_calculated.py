@@ -52,21 +52,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "calculated_states",
-        sa.Column("ca_id", sa.BigInteger(), nullable=False),
-        sa.Column("mpid", sa.BigInteger(), nullable=False),
         sa.Column("workspace_id", sa.BigInteger(), nullable=False),
-        sa.Column("generation", sa.Integer(), nullable=False),
+        sa.Column("mpid", sa.BigInteger(), nullable=False),
         sa.Column("base", sa.LargeBinary(), nullable=True),
         sa.Column("live", sa.LargeBinary(), nullable=True),
-        sa.Column("seed", sa.LargeBinary(), nullable=True),
-        sa.Column("cutoff_ms", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("ca_id", "mpid", name=op.f("pk_calculated_states")),
-    )
-    op.create_index(
-        op.f("ix_calculated_states_workspace_id_mpid"),
-        "calculated_states",
-        ["workspace_id", "mpid"],
-        unique=False,
+        sa.Column("seeds", sa.LargeBinary(), nullable=True),
+        sa.PrimaryKeyConstraint("workspace_id", "mpid", name=op.f("pk_calculated_states")),
     )
     op.create_table(
         "calculated_applied",
@@ -79,7 +70,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("calculated_applied")
-    op.drop_index(op.f("ix_calculated_states_workspace_id_mpid"), table_name="calculated_states")
     op.drop_table("calculated_states")
     op.drop_index(op.f("ix_calculated_attributes_status"), table_name="calculated_attributes")
     op.drop_table("calculated_attributes")

@@ -1,0 +1,189 @@
+"""CA states over SQL: one row per user with three documents (backfill, live, seeds), each written by
+its own writer; writes to a workspace's states are serialized (SQLite: the write lock; PostgreSQL: an
+advisory lock per workspace), so concurrent workers and the backfill never lose an update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fermion.adapters.sql.schema_calculated import calculated_applied as applied_t
+from fermion.adapters.sql.schema_calculated import calculated_attributes as cas_t
+from fermion.adapters.sql.schema_calculated import calculated_states as states_t
+from fermion.calculated.records import CaRecord, StateRow, StateWrite
+from fermion.calculated.state import (
+    MAX_DISTINCT,
+    SeedEntry,
+    decode_seeds,
+    decode_states,
+    encode_doc,
+    merge_user_states,
+)
+from fermion.calculated.state import Part as SeedPart
+from fermion.ports.calculated import LiveCompute
+
+_PG_LIVE_LOCK_BASE = 0x63616C63 << 32  # "calc" + workspace id
+_IN_CHUNK = 500
+
+
+def _state_row(row: Any) -> StateRow:
+    return StateRow(
+        mpid=row.mpid,
+        base=None if row.base is None else bytes(row.base),
+        live=None if row.live is None else bytes(row.live),
+        seeds=None if row.seeds is None else bytes(row.seeds),
+    )
+
+
+def record_of(row: Any) -> CaRecord:
+    return CaRecord(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        name=row.name,
+        description=row.description,
+        draft=orjson.loads(row.draft) if row.draft else None,
+        active=orjson.loads(row.active) if row.active else None,
+        created_ms=row.created_ms,
+        updated_ms=row.updated_ms,
+        activated_ms=row.activated_ms,
+        activated_by=row.activated_by,
+        generation=row.generation,
+        status=row.status,
+        boundary_seq=row.boundary_seq,
+        progress_seq=row.progress_seq,
+        total_batches=row.total_batches,
+        done_batches=row.done_batches,
+        calc_started_ms=row.calc_started_ms,
+        calc_completed_ms=row.calc_completed_ms,
+    )
+
+
+class CalculatedStates:
+    """The state half of SqlCalculatedStore (it sets `_engine`, `_write` and `_pg`)."""
+
+    _engine: Engine
+    _write: Engine
+    _pg: bool
+
+    def _setup_states(self) -> None:
+        self._live_upsert = self._upsert(["live"])
+        self._base_upsert = self._upsert(["base"])
+        self._seed_upsert = self._upsert(["seeds"])
+        dialect_insert = postgresql.insert if self._pg else sqlite.insert
+        self._mark_applied = dialect_insert(applied_t).on_conflict_do_nothing()
+
+    def _upsert(self, parts: list[str]) -> Any:
+        stmt = (postgresql.insert if self._pg else sqlite.insert)(states_t)
+        return stmt.on_conflict_do_update(
+            index_elements=["workspace_id", "mpid"], set_={p: stmt.excluded[p] for p in parts}
+        )
+
+    def _in(self, column: Any, values: Sequence[Any]) -> Iterable[Any]:
+        for start in range(0, len(values), _IN_CHUNK):
+            yield column.in_(values[start : start + _IN_CHUNK])
+
+    def _lock_workspace(self, conn: Connection, workspace_id: int) -> None:
+        if self._pg:
+            conn.execute(select(func.pg_advisory_xact_lock(_PG_LIVE_LOCK_BASE + workspace_id)))
+
+    def _load_rows(self, conn: Connection, workspace_id: int, mpids: Sequence[int]) -> dict[int, StateRow]:
+        rows: dict[int, StateRow] = {}
+        for cond in self._in(states_t.c.mpid, sorted(set(mpids))):
+            query = select(states_t).where(states_t.c.workspace_id == workspace_id, cond)
+            for row in conn.execute(query):
+                rows[row.mpid] = _state_row(row)
+        return rows
+
+    def _save(
+        self, conn: Connection, stmt: Any, part: str, workspace_id: int, writes: Sequence[StateWrite]
+    ) -> None:
+        if writes:
+            conn.execute(stmt, [{"workspace_id": workspace_id, "mpid": w.mpid, part: w.doc} for w in writes])
+
+    def apply_live(
+        self, workspace_id: int, mpids: Sequence[int], batch_ids: Sequence[int], compute: LiveCompute
+    ) -> None:
+        with self._write.begin() as conn:
+            self._lock_workspace(conn, workspace_id)
+            query = (
+                select(cas_t)
+                .where(cas_t.c.workspace_id == workspace_id, cas_t.c.active.is_not(None))
+                .order_by(cas_t.c.id)
+            )
+            cas = [record_of(r) for r in conn.execute(query)]
+            if not cas:
+                return
+            rows = self._load_rows(conn, workspace_id, mpids)
+            applied: set[int] = set()
+            for cond in self._in(applied_t.c.batch_id, list(batch_ids)):
+                applied.update(conn.execute(select(applied_t.c.batch_id).where(cond)).scalars())
+            self._save(conn, self._live_upsert, "live", workspace_id, compute(cas, rows, applied))
+            fresh = [b for b in batch_ids if b not in applied]
+            if fresh:
+                conn.execute(
+                    self._mark_applied,
+                    [{"batch_id": b, "workspace_id": workspace_id, "applied_ms": 0} for b in fresh],
+                )
+
+    def states(self, workspace_id: int, mpids: Sequence[int]) -> list[StateRow]:
+        with self._engine.connect() as conn:
+            return list(self._load_rows(conn, workspace_id, mpids).values())
+
+    def set_seeds(self, workspace_id: int, seeds: Sequence[tuple[int, int, SeedPart, int]]) -> None:
+        if not seeds:
+            return
+        with self._write.begin() as conn:
+            self._lock_workspace(conn, workspace_id)
+            rows = self._load_rows(conn, workspace_id, [s[1] for s in seeds])
+            docs: dict[int, dict[int, SeedEntry]] = {}
+            for ca_id, mpid, part, cutoff in seeds:
+                if mpid not in docs:
+                    row = rows.get(mpid)
+                    docs[mpid] = decode_seeds(row.seeds if row else None)
+                docs[mpid][ca_id] = SeedEntry(part, cutoff)
+            writes = [StateWrite(mpid=m, doc=encode_doc(d)) for m, d in docs.items()]
+            self._save(conn, self._seed_upsert, "seeds", workspace_id, writes)
+
+    def save_backfill(
+        self,
+        owner: str,
+        workspace_id: int,
+        writes: Sequence[StateWrite],
+        progress: dict[int, tuple[int, int]],
+        now_ms: int,
+        lease_ms: int,
+        finished: bool,
+    ) -> bool:
+        with self._write.begin() as conn:
+            self._lock_workspace(conn, workspace_id)
+            query = select(cas_t.c.id, cas_t.c.generation).where(
+                cas_t.c.id.in_(list(progress)), cas_t.c.lease_owner == owner, cas_t.c.status == "calculating"
+            )
+            held = {r.id: r.generation for r in conn.execute(query)}
+            if not held:
+                return False
+            rows = self._load_rows(conn, workspace_id, [w.mpid for w in writes])
+            merged = []
+            for w in writes:
+                new = {ca: e for ca, e in decode_states(w.doc).items() if held.get(ca) == e.g}
+                row = rows.get(w.mpid)
+                doc = merge_user_states(decode_states(row.base if row else None), new, MAX_DISTINCT)
+                merged.append(StateWrite(mpid=w.mpid, doc=encode_doc(doc)))
+            self._save(conn, self._base_upsert, "base", workspace_id, merged)
+            for ca_id in held:
+                values: dict[str, Any] = {
+                    "progress_seq": progress[ca_id][0],
+                    "done_batches": progress[ca_id][1],
+                    "lease_until_ms": now_ms + lease_ms,
+                }
+                if finished:
+                    values.update(
+                        status="completed", calc_completed_ms=now_ms, lease_owner=None, lease_until_ms=None
+                    )
+                conn.execute(update(cas_t).where(cas_t.c.id == ca_id).values(**values))
+        return True
