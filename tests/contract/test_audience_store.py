@@ -94,9 +94,12 @@ def test_state_memberships_history_and_markers(sql_engine: Engine) -> None:
     assert store.history(1, 5, 10) == history and store.history(1, 6, 10) == []
     assert store.change_counts(1, NOW) == (1, 0) and store.change_counts(1, NOW + 1) == (0, 0)
     assert store.mpids_with_state(1, None, 10) == [5, 6] and store.mpids_with_state(1, 5, 10) == [6]
-    rows[0].member, rows[0].left_ms = False, 20
-    store.save(1, {}, [rows[0]], [])
-    assert store.size(1) == 0 and store.memberships_of(1, [5])[5][1].left_ms == 20
+    # A change carries only its own time; the other stored time is kept.
+    store.save(1, {}, [Membership(audience_id=1, workspace_id=1, mpid=5, left_ms=20)], [])
+    assert store.size(1) == 0 and 1 not in store.memberships_of(1, [5])[5]
+    store.save(1, {}, [Membership(audience_id=1, workspace_id=1, mpid=5, member=True, joined_ms=30)], [])
+    again = store.memberships_of(1, [5])[5][1]
+    assert (again.joined_ms, again.left_ms, again.identities) == (30, 20, {})
 
 
 def item(batch_id: int, mpid: int, events: list[dict[str, Any]], new: bool = True, **attrs: Any) -> WorkItem:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from fermion.audiences.criteria import UserView
-from fermion.audiences.evaluate import apply_events, build_workspace, evaluate_user, prune_state
+from fermion.audiences.evaluate import Touch, apply_events, build_workspace, evaluate_user, prune_state
 from fermion.audiences.events import DAY_MS, HOUR_MS, facts_of
-from fermion.audiences.records import Audience, Membership, Status
+from fermion.audiences.records import Audience, Status
 from fermion.model.codec import decode_batch_obj
 
 NOW = 1_780_000_000_000 - 1_780_000_000_000 % DAY_MS + 12 * HOUR_MS  # noon UTC
@@ -211,13 +211,11 @@ def test_transitions_and_references() -> None:
     ws = build_workspace([ref, base])
     assert [c.audience.id for c in ws.evaluated] == [1, 2]  # referencing audiences last
     view = UserView(mpid=7, attributes={"tier": "gold"})
-    current = {2: Membership(audience_id=2, workspace_id=1, mpid=7, member=True)}
-    first, second = evaluate_user(ws.evaluated, view, current, NOW)
+    first, second = evaluate_user(ws.evaluated, view, {2}, NOW)
     assert first.joined and not first.left
     assert second.left and not second.member  # saw audience 1's new answer
     view = UserView(mpid=7, attributes={"tier": "gold"})
-    again = {1: Membership(audience_id=1, workspace_id=1, mpid=7, member=True)}
-    steady = evaluate_user(ws.evaluated[:1], view, again, NOW)[0]
+    steady = evaluate_user(ws.evaluated[:1], view, {1}, NOW)[0]
     assert not steady.joined and not steady.left and steady.member
 
 
@@ -227,3 +225,18 @@ def test_calculating_audiences_are_counted_but_not_evaluated() -> None:
     ws = build_workspace([], [calc])
     assert not ws.evaluated and [c.audience.id for c in ws.counted] == [3]
     assert list(ws.by_family) == ["session_start"]
+
+
+def test_touch_limits_evaluation_to_what_changed() -> None:
+    by_event = audience(1, {"event": {"type": "custom_event", "name": "a"}})
+    by_attr = audience(
+        2, {"user_attribute": {"name": "tier", "condition": {"type": "string", "operator": "exists"}}}
+    )
+    ref = audience(3, {"audience": {"id": 2}})
+    ws = build_workspace([by_event, by_attr, ref])
+    view = UserView(mpid=7, attributes={"tier": "gold"})
+    only_attr = evaluate_user(ws.evaluated, view, set(), NOW, Touch(attributes={"tier"}))
+    # The referencing audience follows the membership it reads.
+    assert [(o.audience.id, o.member) for o in only_attr] == [(2, True), (3, True)]
+    assert evaluate_user(ws.evaluated, view, {2, 3}, NOW, Touch(attributes={"other"})) == []
+    assert len(evaluate_user(ws.evaluated, view, {2, 3}, NOW, Touch(everything=True))) == 3

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from fermion.audiences.criteria import Compiled, EventCriterion, UserView, compile_criteria
 from fermion.audiences.events import EventFact, EventState, Window, prune, record
-from fermion.audiences.records import Audience, Membership
+from fermion.audiences.records import Audience
 
 
 @dataclass
@@ -131,21 +131,13 @@ class Outcome:
     """One audience's decision for one user (a plain slotted class: this is made per user and audience
     on the hot path)."""
 
-    __slots__ = ("audience", "member", "next_check_ms", "previous", "was_member")
+    __slots__ = ("audience", "member", "next_check_ms", "was_member")
 
-    def __init__(
-        self,
-        audience: Audience,
-        member: bool,
-        was_member: bool,
-        next_check_ms: int | None,
-        previous: Membership | None,
-    ) -> None:
+    def __init__(self, audience: Audience, member: bool, was_member: bool, next_check_ms: int | None) -> None:
         self.audience = audience
         self.member = member
         self.was_member = was_member
         self.next_check_ms = next_check_ms
-        self.previous = previous
 
     @property
     def joined(self) -> bool:
@@ -159,7 +151,7 @@ class Outcome:
 def evaluate_user(
     audiences: Sequence[CompiledAudience],
     view: UserView,
-    current: dict[int, Membership],
+    members: Iterable[int],
     now_ms: int,
     touch: Touch | None = None,
 ) -> list[Outcome]:
@@ -168,15 +160,15 @@ def evaluate_user(
     answers, and are re-evaluated when a referenced membership changed."""
     outcomes = []
     changed: set[int] = set()
+    was_in = set(members)
     for c in audiences:
         if not affected(c, touch, changed):
             continue
         aid = c.audience.id
-        previous = current.get(aid)
-        was = previous is not None and previous.member
+        was = aid in was_in
         member = c.compiled.test(view, now_ms)
         if member != was:
             changed.add(aid)
         view.memberships[aid] = member
-        outcomes.append(Outcome(c.audience, member, was, c.compiled.changes(view, now_ms), previous))
+        outcomes.append(Outcome(c.audience, member, was, c.compiled.changes(view, now_ms)))
     return outcomes

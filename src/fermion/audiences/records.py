@@ -69,6 +69,7 @@ class UserState(msgspec.Struct, kw_only=True):
 
     events: dict[str, dict[int, int]] = {}
     device: dict[str, str] = {}
+    members: list[int] = []  # the audiences the user is a member of (mirrors audience_members)
     # The earliest time an audience's answer for the user may change with time alone (windows
     # expiring, dates ageing): the re-check job re-evaluates the user then.
     next_check_ms: int | None = None

@@ -44,7 +44,7 @@ class AudienceStore(Protocol):
     def load_users(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, UserState]: ...
 
     def memberships_of(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, dict[int, Membership]]:
-        """mpid -> audience id -> membership row."""
+        """mpid -> audience id -> membership row, of the audiences the users are members of."""
 
     def unapplied(self, workspace_id: int, batch_ids: Sequence[int]) -> set[int]:
         """The batch ids whose events have not been counted into user state yet."""

@@ -4,14 +4,16 @@ history and rows. Shared by the processing phase, the re-check job and calculati
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 
 from fermion.audiences.criteria import UserView
 from fermion.audiences.evaluate import (
     CompiledAudience,
+    Outcome,
     Touch,
     WorkspaceAudiences,
+    affected,
     build_workspace,
     evaluate_user,
 )
@@ -71,6 +73,7 @@ class AudienceEngine:
         self._calculated = calculated or NoCalculatedValues()
         self._cache: dict[int, tuple[tuple[object, ...], WorkspaceAudiences]] = {}
         self._orgs: dict[int, int] = {}
+        self._known: dict[int, set[int]] = {}  # ids of each workspace's audiences (not deleted)
 
     def invalidate(self, workspace_id: int) -> None:
         self._cache.pop(workspace_id, None)
@@ -80,6 +83,7 @@ class AudienceEngine:
         query), so a group processed after an activation committed always sees it: that is what splits
         history between the calculation job and this phase. Compiling is cached by version."""
         all_ = self._store_list(workspace_id)
+        self._known[workspace_id] = {a.id for a in all_}
         signature = tuple((a.id, a.status.value, a.activated_ms, a.updated_ms) for a in all_)
         hit = self._cache.get(workspace_id)
         if hit is not None and hit[0] == signature:
@@ -136,68 +140,102 @@ class AudienceEngine:
         ordered = sorted(set(mpids))
         if not ordered:
             return out
-        uses = [c.compiled for c in audiences]
-        profiles = self._profiles.load(workspace_id, ordered) if any(c.uses_profile for c in uses) else {}
-        calculated = (
-            self._calculated.values_for(workspace_id, ordered, now_ms)
-            if any(c.uses_calculated for c in uses)
-            else {}
+        states = {m: users.setdefault(m, UserState()) for m in ordered}
+        touch_of = touches.get if touches is not None else (lambda _m: None)
+        profiles = self._profiles.load(
+            workspace_id, self._needing(audiences, ordered, touch_of, "uses_profile")
         )
-        current = self.store.memberships_of(workspace_id, ordered) if audiences else {}
-        uses_identities = any(c.uses_identities for c in uses)
+        need_ca = self._needing(audiences, ordered, touch_of, "uses_calculated")
+        calculated = self._calculated.values_for(workspace_id, need_ca, now_ms) if need_ca else {}
+        uses_identities = any(c.compiled.uses_identities for c in audiences)
+        live = {c.audience.id for c in audiences}
+        decided: list[tuple[int, list[Outcome], dict[str, str] | None]] = []
         for mpid in ordered:
-            state = users.setdefault(mpid, UserState())
+            state = states[mpid]
             view = view_of(mpid, profiles.get(mpid), state)
             view.calculated = calculated.get(mpid, {})
-            rows = current.get(mpid, {})
-            view.memberships = {aid: m.member for aid, m in rows.items()}
+            view.memberships = dict.fromkeys(state.members, True)
             ids: dict[str, str] | None = None
             if uses_identities:
-                ids = self.identities_of(workspace_id, mpid)
-                view.identities = ids
-            version = versions.get(mpid, now_ms)
-            touch = touches.get(mpid) if touches is not None else None
+                ids = view.identities = self.identities_of(workspace_id, mpid)
+            touch = touch_of(mpid)
             partial = not all_audiences or (touch is not None and not touch.everything)
             next_check = state.next_check_ms if partial else None
-            for outcome in evaluate_user(audiences, view, rows, now_ms, touch):
-                a = outcome.audience
-                check = outcome.next_check_ms if a.kind == Kind.REAL_TIME else None
+            outcomes = evaluate_user(audiences, view, state.members, now_ms, touch)
+            for outcome in outcomes:
+                check = outcome.next_check_ms if outcome.audience.kind == Kind.REAL_TIME else None
                 if check is not None and (next_check is None or check < next_check):
                     next_check = check
-                previous = outcome.previous or Membership(
-                    audience_id=a.id, workspace_id=workspace_id, mpid=mpid
-                )
-                action: ChangeAction | None = None
+            state.next_check_ms = next_check
+            # Memberships of audiences not evaluated here stay, unless the audience is gone.
+            known = self._known.get(workspace_id) if all_audiences else None
+            kept = [a for a in state.members if a not in live and (known is None or a in known)]
+            state.members = sorted(
+                {*kept, *(a for a, member in view.memberships.items() if member and a in live)}
+            )
+            transitions = [o for o in outcomes if o.joined or o.left or (o.member and mpid in identity_hints)]
+            if transitions:
+                decided.append((mpid, transitions, ids))
+        if not decided:
+            return out
+        # Rows as last written, for the identities a removal or an identity change compares with.
+        previous = self.store.memberships_of(workspace_id, [m for m, _, _ in decided])
+        for mpid, transitions, ids in decided:
+            rows = previous.get(mpid, {})
+            version = versions.get(mpid, now_ms)
+            for outcome in transitions:
+                a = outcome.audience
+                before = rows.get(a.id)
+                sent = before.identities if before is not None else {}
                 if outcome.joined:
                     action = ChangeAction.ADD
                 elif outcome.left:
                     action = ChangeAction.REMOVE
-                elif outcome.member and mpid in identity_hints:
+                else:
                     ids = ids if ids is not None else self.identities_of(workspace_id, mpid)
-                    if ids != previous.identities:
-                        action = ChangeAction.IDENTITY_CHANGE
-                if action is None:
-                    continue
+                    if ids == sent:
+                        continue
+                    action = ChangeAction.IDENTITY_CHANGE
                 ids = ids if ids is not None else self.identities_of(workspace_id, mpid)
-                row = Membership(
-                    audience_id=a.id,
-                    workspace_id=workspace_id,
-                    mpid=mpid,
-                    member=outcome.member,
-                    joined_ms=now_ms if action == ChangeAction.ADD else previous.joined_ms,
-                    left_ms=now_ms if action == ChangeAction.REMOVE else previous.left_ms,
-                    identities=previous.identities if action == ChangeAction.REMOVE else ids,
+                out.memberships.append(
+                    Membership(
+                        audience_id=a.id,
+                        workspace_id=workspace_id,
+                        mpid=mpid,
+                        member=outcome.member,
+                        joined_ms=now_ms if action == ChangeAction.ADD else 0,  # 0: keeps the stored time
+                        left_ms=now_ms if action == ChangeAction.REMOVE else 0,
+                        identities=sent if action == ChangeAction.REMOVE else ids,
+                    )
                 )
-                out.memberships.append(row)
                 out.history.append(
                     HistoryEntry(audience_id=a.id, mpid=mpid, action=action, changed_ms=now_ms)
                 )
                 if publish:
-                    out.changes.append(
-                        self.change(a, mpid, action, version, now_ms, ids, previous.identities)
-                    )
-            state.next_check_ms = next_check
+                    out.changes.append(self.change(a, mpid, action, version, now_ms, ids, sent))
         return out
+
+    @staticmethod
+    def _needing(
+        audiences: Sequence[CompiledAudience],
+        mpids: list[int],
+        touch_of: Callable[[int], Touch | None],
+        flag: str,
+    ) -> list[int]:
+        """The users for whom an audience reading `flag`'s data will be evaluated (audiences that
+        reference others count whenever anything is evaluated for the user)."""
+        readers = [c for c in audiences if getattr(c.compiled, flag)]
+        if not readers:
+            return []
+        referencing = any(c.compiled.references for c in readers)
+
+        def needs(touch: Touch | None) -> bool:
+            if touch is None or touch.everything or any(affected(c, touch, set()) for c in readers):
+                return True
+            return referencing and any(affected(c, touch, set()) for c in audiences)
+
+        needing = [mpid for mpid in mpids if needs(touch_of(mpid))]
+        return needing
 
     @staticmethod
     def change(

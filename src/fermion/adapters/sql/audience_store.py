@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Engine, and_, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.engine import write_engine
@@ -153,7 +153,9 @@ class SqlAudienceStore:
         t = audience_members.c
         with self._engine.connect() as conn:
             for part in _chunks(sorted(set(mpids))):
-                stmt = select(audience_members).where(t.workspace_id == workspace_id, t.mpid.in_(part))
+                stmt = select(audience_members).where(
+                    t.workspace_id == workspace_id, t.mpid.in_(part), t.member.is_(True)
+                )
                 for row in conn.execute(stmt):
                     found.setdefault(row.mpid, {})[row.audience_id] = _membership(row)
         return found
@@ -215,12 +217,20 @@ class SqlAudienceStore:
                     for m in sorted(memberships, key=lambda m: (m.audience_id, m.mpid))
                 ]
                 stmt = self._insert(audience_members)
-                keep = ("member", "joined_ms", "left_ms", "identities")
+                t, new = audience_members.c, stmt.excluded
                 for part in _chunks(rows):
                     conn.execute(
                         stmt.on_conflict_do_update(
-                            index_elements=[audience_members.c.audience_id, audience_members.c.mpid],
-                            set_={k: stmt.excluded[k] for k in keep},
+                            index_elements=[t.audience_id, t.mpid],
+                            # A change carries only its own time (0 for the other): keep the later.
+                            set_={
+                                "member": new.member,
+                                "identities": new.identities,
+                                "joined_ms": case(
+                                    (new.joined_ms > t.joined_ms, new.joined_ms), else_=t.joined_ms
+                                ),
+                                "left_ms": case((new.left_ms > t.left_ms, new.left_ms), else_=t.left_ms),
+                            },
                         ),
                         part,
                     )
