@@ -8,6 +8,7 @@ Run: .venv/bin/python bench/calculated.py [--events 1000000] [--events-per-batch
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import sys
 import tempfile
@@ -145,11 +146,19 @@ def activate_all(store: SqlCalculatedStore) -> None:
         store.activate(WS, ca.id, "bench", NOW - 3_600_000, 100)
 
 
+def settle_gc() -> None:
+    """The GC settings of a worker process (fermion.services.worker): measured as workers run."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def bench_backfill(engine: Engine, args: argparse.Namespace) -> None:
     batches = args.events // args.events_per_batch
     store_history(engine, batches, args.events_per_batch, args.users)
     store = SqlCalculatedStore(engine)
     activate_all(store)
+    settle_gc()
     start, cpu = time.perf_counter(), time.process_time()
     backfill = Backfill(store)
     while backfill.run_once():
@@ -189,6 +198,7 @@ def bench_phase(engine: Engine, args: argparse.Namespace) -> None:
     report = ProcessingReport()
     for items in groups:  # stored beforehand: only the CA phase is timed
         StoreEvents(events).run(items, NOW, report)
+    settle_gc()
     start, cpu = time.perf_counter(), time.process_time()
     for items in groups:
         phase.run(items, NOW, report)

@@ -203,6 +203,11 @@ class CompiledCa:
         if oldest is not None and oldest * DAY_MS > floor:
             floor = oldest * DAY_MS
         days, fold_part = state.days, self.fold_part
+        total = None
+        if oldest is None:
+            if state.total is None and not days:
+                state.total = Part()
+            total = state.total
         changed = False
         for ts, values in observations:
             if ts < floor:
@@ -212,6 +217,8 @@ class CompiledCa:
             if part is None:
                 part = days[day] = Part()
             fold_part(part, ts, values)
+            if total is not None:
+                fold_part(total, ts, values)
             changed = True
         if oldest is not None and days and min(days) < oldest:
             for stale in [d for d in days if d < oldest]:
@@ -233,6 +240,12 @@ class CompiledCa:
         if seed is not None:
             absorb(merged, seed)
         seen = seed is not None
+        if seed is None and oldest is None and all(s.total is not None or not s.days for s in states):
+            for state in states:
+                if state.total is not None and state.days:
+                    absorb(merged, state.total)
+                    seen = True
+            states = ()  # every day is in the totals
         for state in states:
             for day, part in state.days.items():
                 seen = True

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from fermion.calculated.conditions import MISSING, Lookup, Predicate
 from fermion.calculated.definition import DataPoint
 from fermion.model.batch import Batch
-from fermion.model.codec import event_name_of
+from fermion.model.codec import decode_batch, event_name_of
 from fermion.model.events import CommerceEvent, Event
 
 # One matched event's time and the values it contributes, each with a weight (product quantity).
@@ -61,24 +63,6 @@ def _item_lookup(item: Any, fields: frozenset[str], fallback: Lookup) -> Lookup:
     return get
 
 
-def _event_lookup(event: Event) -> Lookup:
-    custom = getattr(event.data, "custom_attributes", None) or {}
-    action = event.data.product_action if isinstance(event, CommerceEvent) else None
-
-    def get(name: str) -> Any:
-        if name in custom:
-            return custom[name]
-        if action is not None:
-            key = _field(name)
-            if key in _ACTION_FIELDS:
-                value = getattr(action, key, None)
-                if value is not None:
-                    return value
-        return MISSING
-
-    return get
-
-
 def _items(event: Event, category: str) -> list[Any]:
     if not isinstance(event, CommerceEvent):
         return []
@@ -94,7 +78,7 @@ def _items(event: Event, category: str) -> list[Any]:
 class EventView:
     """What every CA asks of one event, worked out once per batch (CAs share it on the hot path)."""
 
-    __slots__ = ("custom", "event", "event_type", "get", "names", "ts")
+    __slots__ = ("_action", "_custom_attributes", "custom", "event", "event_type", "names", "ts")
 
     def __init__(self, event: Event, received_ms: int) -> None:
         self.event = event
@@ -104,20 +88,45 @@ class EventView:
         shown = event_name_of(event).lower()
         self.names = (shown,) if own is None or own.lower() == shown else (shown, own.lower())
         kind = getattr(data, "custom_event_type", None)
-        if isinstance(event, CommerceEvent) and event.data.product_action is not None:
-            kind = kind or event.data.product_action.action
+        self._action = event.data.product_action if isinstance(event, CommerceEvent) else None
+        if self._action is not None:
+            kind = kind or self._action.action
         self.custom = None if kind is None else str(kind).lower()
         self.ts: int = data.timestamp_unixtime_ms or received_ms
-        self.get = _event_lookup(event)
+        self._custom_attributes: dict[str, Any] = getattr(data, "custom_attributes", None) or {}
+
+    def get(self, name: str) -> Any:
+        """The event attribute `name`: a custom attribute, else a product action field (commerce)."""
+        custom = self._custom_attributes
+        if name in custom:
+            return custom[name]
+        if self._action is not None:
+            key = _field(name)
+            if key in _ACTION_FIELDS:
+                value = getattr(self._action, key, None)
+                if value is not None:
+                    return value
+        return MISSING
+
+
+MatchKey = tuple[str | None, str | None, str | None]
 
 
 class BatchView:
-    __slots__ = ("batch", "events", "received_ms")
+    __slots__ = ("_matched", "batch", "events", "received_ms")
 
     def __init__(self, batch: Batch, received_ms: int) -> None:
         self.batch = batch
         self.received_ms = received_ms
         self.events = [EventView(e, received_ms) for e in batch.events]
+        self._matched: dict[MatchKey, list[EventView]] = {}
+
+    def matching(self, key: MatchKey, matches: Callable[[EventView], bool]) -> list[EventView]:
+        """The events a data point matches (CAs with the same event type, name and custom type share it)."""
+        found = self._matched.get(key)
+        if found is None:
+            found = self._matched[key] = [ev for ev in self.events if matches(ev)]
+        return found
 
 
 Observer = Callable[[BatchView], list[Observation]]
@@ -163,11 +172,11 @@ def make_observer(dp: DataPoint, where: Predicate | None) -> Observer:
 
         return observe_user
 
+    key: MatchKey = (dp.event_type, dp.event_name.lower() if dp.event_name else None, dp.custom_event_type)
+
     def observe(view: BatchView) -> list[Observation]:
         found: list[Observation] = []
-        for ev in view.events:
-            if not matches(ev):
-                continue
+        for ev in view.matching(key, matches):
             ts, get = ev.ts, ev.get
             if not by_item:
                 if where is not None and not where(get):
@@ -200,3 +209,15 @@ def make_observer(dp: DataPoint, where: Predicate | None) -> Observer:
         return found
 
     return observe
+
+
+_fast_decoder = msgspec.json.Decoder(Batch, strict=False)
+
+
+def decode_stored(payload: bytes) -> Batch:
+    """A stored (already validated, outgoing-format) batch, decoded fast: numeric strings coerced, unknown
+    keys dropped (CAs read none). Falls back to the full codec for anything the fast path refuses."""
+    try:
+        return _fast_decoder.decode(payload)
+    except msgspec.MsgspecError:
+        return decode_batch(payload)

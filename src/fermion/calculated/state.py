@@ -32,6 +32,9 @@ class CaState(msgspec.Struct, omit_defaults=True):
     days: dict[int, Part] = msgspec.field(default_factory=dict)
     seed: Part | None = None
     cutoff_ms: int | None = None  # with a seed: live events before it are ignored
+    # All days merged, kept by CAs without a window: their value then needs no pass over the days
+    # (the days stay for a seed arriving later, whose cutoff drops the days before it).
+    total: Part | None = None
 
 
 encode_state = msgspec.json.Encoder().encode
@@ -85,7 +88,10 @@ def merge_states(a: CaState, b: CaState, cap: int) -> CaState:
         days[day] = part if old is None else merge_parts(old, part, cap)
     seed = b.seed if b.seed is not None else a.seed
     cutoff = b.cutoff_ms if b.seed is not None else a.cutoff_ms
-    return CaState(days=days, seed=seed, cutoff_ms=cutoff)
+    total = None
+    if (a.total is not None or not a.days) and (b.total is not None or not b.days):
+        total = merge_parts(a.total or Part(), b.total or Part(), cap) if a.days or b.days else None
+    return CaState(days=days, seed=seed, cutoff_ms=cutoff, total=total)
 
 
 def prune(state: CaState, oldest_day: int) -> None:

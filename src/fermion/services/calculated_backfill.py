@@ -16,10 +16,10 @@ from collections.abc import Callable
 
 from fermion.calculated.catalog import CompiledCache
 from fermion.calculated.compiled import CompiledCa
-from fermion.calculated.extract import BatchView
+from fermion.calculated.extract import BatchView, decode_stored
 from fermion.calculated.records import CaRecord, StateWrite
 from fermion.calculated.state import CaState, Entry, encode_doc
-from fermion.model.codec import BatchError, decode_batch
+from fermion.model.codec import BatchError
 from fermion.ports.calculated import CalculatedStore
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class Backfill:
             rows = self._store.scan(workspace_id, after, end, self._page) if after < end else []
             for seq, mpid, received_ms, payload in rows:
                 try:
-                    view = BatchView(decode_batch(payload), received_ms)
+                    view = BatchView(decode_stored(payload), received_ms)
                 except BatchError as exc:
                     log.error("stored batch seq %s no longer decodes: %s", seq, exc)
                     continue
