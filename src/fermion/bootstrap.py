@@ -44,6 +44,7 @@ from fermion.api.websdk import WebSdkApp
 from fermion.bootstrap_delivery import (
     DeliveryStores,
     audience_sink,
+    audience_workspace,
     build_sender,
     delivery_api,
     forwarding_phase,
@@ -173,7 +174,9 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     )
     app.include_router(
         audience_connections_router(
-            bearer, delivery_api(stores.config, stores.delivery, connection_hooks(stores))
+            bearer,
+            delivery_api(stores.config, stores.delivery, connection_hooks(stores)),
+            audience_workspace(stores.engine),
         )
     )
     app.include_router(

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from fermion.adapters.delivery import AwsTransport, HttpTransport, RoutingTransport
 from fermion.adapters.fernet_cipher import FernetCipher
+from fermion.adapters.sql.audience_store import SqlAudienceStore
 from fermion.adapters.sql.delivery_log import SqlDeliveryLog
 from fermion.adapters.sql.delivery_store import SqlDeliveryQueue
 from fermion.adapters.sql.output_store import SqlOutputStore
@@ -74,6 +75,17 @@ def audience_sink(config: ConfigStore, stores: DeliveryStores) -> AudienceDelive
     return AudienceDelivery(
         Routes(outputs_service(config, stores), (), ttl), stores.queue, stores.log, on_enqueued=stores.notify
     )
+
+
+def audience_workspace(engine: Engine) -> Callable[[int], int | None]:
+    """The workspace of an audience (None: no such audience, or deleted): checked when connecting."""
+    store = SqlAudienceStore(engine)
+
+    def lookup(audience_id: int) -> int | None:
+        found = store.get(audience_id)
+        return None if found is None else found.workspace_id
+
+    return lookup
 
 
 def replay_service(config: ConfigStore, stores: DeliveryStores, hooks: ConnectionHooks) -> ReplayService:

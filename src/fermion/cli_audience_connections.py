@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 
 from fermion.api.audience_connections import audience_connection_json
-from fermion.bootstrap_delivery import outputs_service
+from fermion.bootstrap_delivery import audience_workspace, outputs_service
 from fermion.cli_delivery import (
     DataDir,
     Json,
     Settings_,
     SettingsJson,
     _emit,
+    _fail,
     _fail_delivery,
     _settings_of,
     _stores,
@@ -39,6 +40,8 @@ def create(
 ) -> None:
     """Connect an audience to an audience output (connection settings are validated)."""
     stores = _stores(data_dir)
+    if audience_workspace(stores.engine)(audience) != workspace:
+        _fail(f"audience_id: no audience {audience} in workspace {workspace}", 1)
     try:
         conn, settings = outputs_service(stores.config, stores.delivery).create_audience_connection(
             workspace, audience, output_id, _settings_of(setting, settings_json), status

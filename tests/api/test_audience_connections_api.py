@@ -25,19 +25,25 @@ def firehose_output(fermion: FermionProcess) -> int:
     return int(out["id"])
 
 
+def new_audience(fermion: FermionProcess, name: str) -> int:
+    criteria = {"event": {"type": "custom_event", "name": "Buy"}}
+    return int(ok(admin(fermion, "POST", "/audiences", {"name": name, "criteria": criteria}))["id"])
+
+
 def fields(response: httpx.Response) -> set[str]:
     return {e["field"] for e in response.json()["errors"]}
 
 
 def test_audience_connections_over_http(fermion: FermionProcess) -> None:
     output_id = firehose_output(fermion)
-    base = "/audiences/12/connections"
+    aid = new_audience(fermion, "http")
+    base = f"/audiences/{aid}/connections"
     created = admin(
         fermion, "POST", base, {"output_id": output_id, "settings": {"delivery_stream_name": "aud"}}
     )
     assert created.status_code == 201, created.text
     conn = created.json()
-    assert conn["audience_id"] == 12 and conn["output_id"] == output_id and conn["status"] == "active"
+    assert conn["audience_id"] == aid and conn["output_id"] == output_id and conn["status"] == "active"
     assert conn["integration"] == "amazon_kinesis_firehose"
     assert conn["settings"] == {
         "delivery_stream_name": "aud",
@@ -51,7 +57,7 @@ def test_audience_connections_over_http(fermion: FermionProcess) -> None:
     }
     listed = ok(admin(fermion, "GET", base))["connections"]
     assert [c["id"] for c in listed] == [conn["id"]]
-    assert ok(admin(fermion, "GET", "/audiences/13/connections"))["connections"] == []
+    assert ok(admin(fermion, "GET", f"/audiences/{aid + 1000}/connections"))["connections"] == []
     got = ok(admin(fermion, "GET", f"{base}/{conn['id']}"))
     assert got["queue"] == {"pending": 0, "inflight": 0, "done": 0, "dead": 0}
 
@@ -88,7 +94,7 @@ def test_audience_connections_over_http(fermion: FermionProcess) -> None:
 
 def test_bad_requests_name_the_field(fermion: FermionProcess) -> None:
     output_id = firehose_output(fermion)
-    base = "/audiences/21/connections"
+    base = f"/audiences/{new_audience(fermion, 'errors')}/connections"
     missing = admin(fermion, "POST", base, {"output_id": output_id, "settings": {"aws_region": "eu-west-1"}})
     assert missing.status_code == 400 and fields(missing) == {"settings.delivery_stream_name"}
     unknown = admin(fermion, "POST", base, {"output_id": 99999, "settings": {"delivery_stream_name": "s"}})
@@ -96,6 +102,11 @@ def test_bad_requests_name_the_field(fermion: FermionProcess) -> None:
     no_output = admin(fermion, "POST", base, {"settings": {}})
     assert no_output.status_code == 400 and "output_id" in fields(no_output)
     assert admin(fermion, "POST", "/audiences/0/connections", {"output_id": output_id}).status_code == 400
+    settings = {"delivery_stream_name": "s"}
+    nobody = admin(
+        fermion, "POST", "/audiences/99999/connections", {"output_id": output_id, "settings": settings}
+    )
+    assert nobody.status_code == 404 and fields(nobody) == {"audience_id"}
     webhook = ok(
         admin(
             fermion,
@@ -125,6 +136,7 @@ def test_auth_and_workspace_check(fermion: FermionProcess) -> None:
 def test_cli(fermion: FermionProcess) -> None:
     d, env, ws = fermion.data_dir, fermion.env, str(fermion.workspace_id)
     output_id = str(firehose_output(fermion))
+    aid = str(new_audience(fermion, "cli"))
     conn = run_cli(
         d,
         "audience-connections",
@@ -132,7 +144,7 @@ def test_cli(fermion: FermionProcess) -> None:
         "--workspace",
         ws,
         "--audience",
-        "31",
+        aid,
         "--output",
         output_id,
         "--setting",
@@ -141,8 +153,8 @@ def test_cli(fermion: FermionProcess) -> None:
         'identities_to_exclude=["Email"]',
         env=env,
     )
-    assert conn["audience_id"] == 31 and conn["settings"]["identities_to_exclude"] == ["Email"]
-    listed = run_cli(d, "audience-connections", "list", "--workspace", ws, "--audience", "31", env=env)
+    assert conn["audience_id"] == int(aid) and conn["settings"]["identities_to_exclude"] == ["Email"]
+    listed = run_cli(d, "audience-connections", "list", "--workspace", ws, "--audience", aid, env=env)
     assert [c["id"] for c in listed["connections"]] == [conn["id"]]
     assert listed["connections"][0]["queue"]["pending"] == 0
     failed = subprocess.run(
@@ -152,7 +164,7 @@ def test_cli(fermion: FermionProcess) -> None:
             "--workspace",
             ws,
             "--audience",
-            "32",
+            aid,
             "--output",
             output_id,
             "--data-dir",
@@ -165,3 +177,23 @@ def test_cli(fermion: FermionProcess) -> None:
         env={**os.environ, **env},
     )
     assert failed.returncode == 2 and "settings.delivery_stream_name" in failed.stderr
+    unknown = subprocess.run(
+        fermion_cmd(
+            *(
+                "audience-connections",
+                "create",
+                "--workspace",
+                ws,
+                "--audience",
+                "99999",
+                "--output",
+                output_id,
+            ),
+            *("--setting", "delivery_stream_name=s", "--data-dir", str(d), "--json"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert unknown.returncode == 1 and "no audience 99999" in unknown.stderr

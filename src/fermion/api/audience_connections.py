@@ -6,6 +6,7 @@ dead-letter replay, alerts and the outbound Live Stream use the ordinary connect
 # inside audience_connections_router.
 
 import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path
@@ -50,7 +51,13 @@ def audience_connection_json(conn: Connection, settings: SettingsModel) -> dict[
     }
 
 
-def audience_connections_router(auth: BearerAuth, api: DeliveryApi) -> APIRouter:
+# The workspace an audience belongs to, or None when there is no such (undeleted) audience.
+AudienceWorkspace = Callable[[int], int | None]
+
+
+def audience_connections_router(
+    auth: BearerAuth, api: DeliveryApi, audience_workspace: AudienceWorkspace
+) -> APIRouter:
     router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/audiences/{audience_id}/connections")
     outputs = api.outputs
 
@@ -70,6 +77,8 @@ def audience_connections_router(auth: BearerAuth, api: DeliveryApi) -> APIRouter
     @router.post("", status_code=201)
     async def create_connection(ws: Ws, audience_id: AudienceId, body: NewAudienceConnectionBody) -> Response:
         try:
+            if await asyncio.to_thread(audience_workspace, audience_id) != ws.id:
+                raise DeliveryError.one("audience_id", f"no audience {audience_id}", 404)
             conn, settings = await asyncio.to_thread(
                 outputs.create_audience_connection,
                 ws.id,
