@@ -177,3 +177,48 @@ def test_concurrent_live_updates_add_up(sql_engine: Engine) -> None:
     for t in threads:
         t.join()
     assert CalculatedValuesService(store).values_for(WS, [10], NOW) == {10: {"Buys": "15"}}
+
+
+ALL_TYPES = [
+    ("count", None),
+    ("sum", "amount"),
+    ("min", "amount"),
+    ("max", "amount"),
+    ("average", "amount"),
+    ("first_occurrence", "amount"),
+    ("last_occurrence", "amount"),
+    ("first_occurrence_timestamp", None),
+    ("last_occurrence_timestamp", None),
+    ("unique_list", "amount"),
+    ("unique_values_count", "amount"),
+    ("most_frequent", "amount"),
+]
+
+
+def history() -> list[WorkItem]:
+    # Out of order in time, several days, two users, repeats (for most_frequent).
+    amounts = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8]
+    return [item(100 + i, 20 + i % 2, [a], ts=NOW - (i * 7 % 5) * DAY - i) for i, a in enumerate(amounts)]
+
+
+def activate_all_types(store: SqlCalculatedStore, activated_ms: int) -> None:
+    for ctype, attribute in ALL_TYPES:
+        ca = store.create(WS, ctype, "", definition(ctype, attribute), NOW)
+        store.activate(WS, ca.id, "me", activated_ms, 100)
+
+
+def test_backfill_equals_incremental(sql_engine: Engine) -> None:
+    store = SqlCalculatedStore(sql_engine)
+    values = CalculatedValuesService(store)
+    # Incremental: active before the batches arrive.
+    activate_all_types(store, NOW - 3_600_000)
+    for one in history():
+        process(sql_engine, [one])
+    incremental = values.values_for(WS, [20, 21], NOW)
+    assert len(incremental[20]) == len(ALL_TYPES)
+    # Backfill: the same CAs re-activated compute everything again from the stored batches.
+    for ca in store.find(WS):
+        store.activate(WS, ca.id, "me", NOW, 100)
+    assert values.values_for(WS, [20, 21], NOW) == {}  # the old generation no longer counts
+    assert Backfill(store, owner="w1", page=5).run_once(NOW)
+    assert values.values_for(WS, [20, 21], NOW) == incremental

@@ -229,17 +229,25 @@ class CompiledCa:
         return self.value_of((state,), state.seed, state.cutoff_ms, now_ms)
 
     def value_of(
-        self, states: Sequence[CaState], seed: Part | None, cutoff_ms: int | None, now_ms: int
+        self,
+        states: Sequence[CaState],
+        seed: Part | None,
+        cutoff_ms: int | None,
+        now_ms: int,
+        totals: Sequence[Part] = (),
     ) -> Value | None:
         """The value of the day partials of `states` (e.g. the backfill's and the live ones) with the
-        seed, inside the time period and on or after the seed's cutoff."""
+        seed, inside the time period and on or after the seed's cutoff; `totals` are whole states
+        already merged (read without their days: only for CAs without a window, and no seed)."""
         oldest = self._oldest_day(now_ms)
         cutoff = cutoff_ms if seed is not None else self.definition.seeding_cutoff_ms
         cutoff_day = None if cutoff is None else cutoff // DAY_MS
         merged = Part()
+        seen = seed is not None or bool(totals)
         if seed is not None:
             absorb(merged, seed)
-        seen = seed is not None
+        for total in totals:
+            absorb(merged, total)
         if seed is None and oldest is None and all(s.total is not None or not s.days for s in states):
             for state in states:
                 if state.total is not None and state.days:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from msgspec import structs
 
 from fermion.calculated.catalog import CompiledCache
@@ -18,10 +19,12 @@ from fermion.calculated.records import CaRecord, StateRow, StateWrite
 from fermion.calculated.state import (
     CaState,
     Entry,
+    Part,
     UserSeeds,
-    UserStates,
+    decode_entry,
+    decode_entry_total,
+    decode_raw_doc,
     decode_seeds,
-    decode_states,
     encode_doc,
 )
 from fermion.ports.calculated import CalculatedStore, LiveCompute
@@ -33,37 +36,49 @@ RECENT_ACTIVATION_MS = 15 * 60 * 1000
 
 
 class _User:
-    """One user's documents during a group: the live one being folded, the others for reading."""
+    """One user's documents during a group; each CA's entry is decoded only when a batch touches it."""
 
-    __slots__ = ("_base", "_row", "changed", "live", "seeds")
+    __slots__ = ("_base", "_live", "changed", "seeds")
 
     def __init__(self, row: StateRow | None) -> None:
-        self._row = row
-        self.live: UserStates = decode_states(row.live if row else None)
+        self._live: dict[int, msgspec.Raw | Entry] = dict(decode_raw_doc(row.live if row else None))
+        self._base = decode_raw_doc(row.base if row else None)
         self.seeds: UserSeeds = decode_seeds(row.seeds if row else None)
-        self._base: UserStates | None = None
         self.changed = False
 
     def entry(self, record: CaRecord) -> Entry:
-        found = self.live.get(record.id)
+        found = self._live.get(record.id)
+        if isinstance(found, msgspec.Raw):
+            found = self._live[record.id] = decode_entry(found)
         if found is None or found.g != record.generation:
-            found = self.live[record.id] = Entry(record.generation, CaState())
+            found = self._live[record.id] = Entry(record.generation, CaState())
         return found
 
     def value(self, record: CaRecord, compiled: CompiledCa, now_ms: int) -> Value | None:
-        if self._base is None:
-            self._base = decode_states(self._row.base if self._row else None)
         parts = [self.entry(record).s]
-        base = self._base.get(record.id)
-        if base is not None and base.g == record.generation:
-            parts.append(base.s)
+        totals: list[Part] = []
         seed = self.seeds.get(record.id)
-        return compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms)
+        raw = self._base.get(record.id)
+        if raw is not None:
+            generation, total = decode_entry_total(raw)
+            if generation == record.generation:
+                if seed is None and compiled.window_days is None and total is not None:
+                    totals.append(total)  # the backfill's days are all in its total
+                else:
+                    parts.append(decode_entry(raw).s)
+        return compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms, totals)
 
     def doc(self, records: list[CaRecord]) -> bytes:
         """The live document of the active CAs only (entries of deleted or re-activated CAs go)."""
         current = {r.id: r.generation for r in records}
-        return encode_doc({ca: e for ca, e in self.live.items() if current.get(ca) == e.g})
+        kept: dict[int, msgspec.Raw | Entry] = {}
+        for ca, entry in self._live.items():
+            if isinstance(entry, msgspec.Raw):
+                if ca in current:  # untouched: its generation was current when written, or is stale
+                    kept[ca] = entry
+            elif current.get(ca) == entry.g:
+                kept[ca] = entry
+        return encode_doc(kept)
 
 
 class CalculatedPhase:
