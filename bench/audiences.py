@@ -148,7 +148,7 @@ def work_items(group: int, users: int, rnd: random.Random, now_ms: int) -> list[
         ]
         # A user's tier rarely changes (1 batch in 50); visits count up.
         tier = ("gold", "silver", "bronze")[(mpid + (n % 50 == 0)) % 3]
-        attrs = {"tier": tier, "visits": group * 10 + mpid % 100}
+        attrs = {"tier": tier, "visits": mpid % 250 + group // 10}
         payload = orjson.dumps(
             {"mpid": str(mpid), "environment": "production", "user_attributes": attrs, "events": events}
         )

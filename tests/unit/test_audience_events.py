@@ -224,7 +224,7 @@ def test_calculating_audiences_are_counted_but_not_evaluated() -> None:
     calc.status = Status.CALCULATING
     ws = build_workspace([], [calc])
     assert not ws.evaluated and [c.audience.id for c in ws.counted] == [3]
-    assert list(ws.by_family) == ["session_start"]
+    assert list(ws.by_family) == [("session_start", None)]
 
 
 def test_touch_limits_evaluation_to_what_changed() -> None:

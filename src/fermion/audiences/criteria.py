@@ -44,6 +44,7 @@ class EventCriterion:
 
     key: str
     family: str
+    name: str | None  # lower case; None matches any name
     matches: Callable[[EventFact], bool]
     window: Window
 
@@ -273,9 +274,9 @@ class _Compiler:
         parsed = parse_event(inner, field, self.errors)
         if parsed is None:
             return None
-        family, matches, window, count = parsed
+        family, name, matches, window, count = parsed
         key = f"{self.key_prefix}.{len(self.out.event_criteria)}"
-        self.out.event_criteria.append(EventCriterion(key, family, matches, window))
+        self.out.event_criteria.append(EventCriterion(key, family, name, matches, window))
         self.out.event_keys.add(key)
         check = count.test
 

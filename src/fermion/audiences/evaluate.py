@@ -25,7 +25,8 @@ class WorkspaceAudiences:
 
     evaluated: list[CompiledAudience] = field(default_factory=list)
     counted: list[CompiledAudience] = field(default_factory=list)
-    by_family: dict[str, list[EventCriterion]] = field(default_factory=dict)
+    # Event criteria by (family, lower-case name); name None for criteria matching any name.
+    by_family: dict[tuple[str, str | None], list[EventCriterion]] = field(default_factory=dict)
     windows: dict[str, Window] = field(default_factory=dict)
     uses_identities: bool = False
 
@@ -73,10 +74,10 @@ def build_workspace(
         c = get(a)
         for crit in c.compiled.event_criteria if c is not None else ():
             out.windows.setdefault(crit.key, crit.window)
-    families: dict[str, list[EventCriterion]] = {}
+    families: dict[tuple[str, str | None], list[EventCriterion]] = {}
     for c in out.counted:
         for crit in c.compiled.event_criteria:
-            families.setdefault(crit.family, []).append(crit)
+            families.setdefault((crit.family, crit.name), []).append(crit)
     out.by_family = families
     return out
 
@@ -89,7 +90,7 @@ def apply_events(
     changed: set[str] = set()
     for fact in facts:
         for fam in fact.families:
-            for crit in ws.by_family.get(fam, ()):
+            for crit in (*ws.by_family.get((fam, fact.name), ()), *ws.by_family.get((fam, None), ())):
                 if (only is None or crit.key in only) and crit.matches(fact):
                     record(state, crit.key, fact.ts_ms, crit.window.unit_ms)
                     changed.add(crit.key)
@@ -148,12 +149,55 @@ class Outcome:
         return self.was_member and not self.member
 
 
+class AffectIndex:
+    """Which of a list of audiences read what (by position), so a user's touch maps to the audiences
+    to evaluate with a few lookups instead of a test per audience."""
+
+    def __init__(self, audiences: Sequence[CompiledAudience]) -> None:
+        self.by_key: dict[str, list[int]] = {}
+        self.by_attribute: dict[str, list[int]] = {}
+        self.profile: list[int] = []
+        self.calculated: list[int] = []
+        self.identities: list[int] = []
+        self.referencing: list[int] = []
+        for pos, c in enumerate(audiences):
+            compiled = c.compiled
+            for key in compiled.event_keys:
+                self.by_key.setdefault(key, []).append(pos)
+            for name in compiled.attributes:
+                self.by_attribute.setdefault(name, []).append(pos)
+            if compiled.other_profile:
+                self.profile.append(pos)
+            if compiled.uses_calculated:
+                self.calculated.append(pos)
+            if compiled.uses_identities:
+                self.identities.append(pos)
+            if compiled.references:
+                self.referencing.append(pos)
+
+    def positions(self, touch: Touch) -> set[int]:
+        """The audiences the touch affects directly (referencing ones follow at evaluation)."""
+        found: set[int] = set()
+        for key in touch.keys:
+            found.update(self.by_key.get(key, ()))
+        for name in touch.attributes:
+            found.update(self.by_attribute.get(name, ()))
+        if touch.profile:
+            found.update(self.profile)
+        if touch.calculated:
+            found.update(self.calculated)
+        if touch.identities:
+            found.update(self.identities)
+        return found
+
+
 def evaluate_user(
     audiences: Sequence[CompiledAudience],
     view: UserView,
     members: Iterable[int],
     now_ms: int,
     touch: Touch | None = None,
+    index: AffectIndex | None = None,
 ) -> list[Outcome]:
     """The decisions of the audiences the touch affects (all without one). `view.memberships` is
     updated as audiences are decided, so audiences referencing others (evaluated last) see the new
@@ -161,8 +205,15 @@ def evaluate_user(
     outcomes = []
     changed: set[int] = set()
     was_in = set(members)
-    for c in audiences:
-        if not affected(c, touch, changed):
+    chosen: set[int] | None = None
+    referencing: set[int] = set()
+    if touch is not None and not touch.everything:
+        index = index or AffectIndex(audiences)
+        chosen = index.positions(touch)
+        referencing = set(index.referencing)
+    for pos, c in enumerate(audiences):
+        skipped = chosen is not None and pos not in chosen
+        if skipped and (pos not in referencing or not c.compiled.references & changed):
             continue
         aid = c.audience.id
         was = aid in was_in

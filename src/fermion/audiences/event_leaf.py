@@ -64,7 +64,7 @@ def _window(inner: dict[str, Any], field: str, errors: Errors) -> Window | None:
 
 def parse_event(
     inner: Any, field: str, errors: Errors
-) -> tuple[str, Callable[[EventFact], bool], Window, Condition] | None:
+) -> tuple[str, str | None, Callable[[EventFact], bool], Window, Condition] | None:
     if not isinstance(inner, dict):
         errors.append((field, "must be an object"))
         return None
@@ -118,4 +118,4 @@ def parse_event(
             return False
         return all(cond.test(fact.attributes.get(attr), fact.ts_ms) for attr, cond in conditions)
 
-    return str(family), matches, window, count
+    return str(family), wanted_name, matches, window, count

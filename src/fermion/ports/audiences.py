@@ -43,8 +43,11 @@ class AudienceStore(Protocol):
 
     def load_users(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, UserState]: ...
 
-    def memberships_of(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, dict[int, Membership]]:
-        """mpid -> audience id -> membership row, of the audiences the users are members of."""
+    def memberships_of(
+        self, workspace_id: int, mpids: Sequence[int], audience_ids: Sequence[int] | None = None
+    ) -> dict[int, dict[int, Membership]]:
+        """mpid -> audience id -> membership row, of the audiences (all, or those listed) the users are
+        members of."""
 
     def unapplied(self, workspace_id: int, batch_ids: Sequence[int]) -> set[int]:
         """The batch ids whose events have not been counted into user state yet."""

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 from fermion.audiences.criteria import UserView
 from fermion.audiences.evaluate import (
+    AffectIndex,
     CompiledAudience,
     Outcome,
     Touch,
     WorkspaceAudiences,
-    affected,
     build_workspace,
     evaluate_user,
 )
@@ -142,10 +142,11 @@ class AudienceEngine:
             return out
         states = {m: users.setdefault(m, UserState()) for m in ordered}
         touch_of = touches.get if touches is not None else (lambda _m: None)
+        index = AffectIndex(audiences)
         profiles = self._profiles.load(
-            workspace_id, self._needing(audiences, ordered, touch_of, "uses_profile")
+            workspace_id, self._needing(audiences, index, ordered, touch_of, "uses_profile")
         )
-        need_ca = self._needing(audiences, ordered, touch_of, "uses_calculated")
+        need_ca = self._needing(audiences, index, ordered, touch_of, "uses_calculated")
         calculated = self._calculated.values_for(workspace_id, need_ca, now_ms) if need_ca else {}
         uses_identities = any(c.compiled.uses_identities for c in audiences)
         live = {c.audience.id for c in audiences}
@@ -161,7 +162,7 @@ class AudienceEngine:
             touch = touch_of(mpid)
             partial = not all_audiences or (touch is not None and not touch.everything)
             next_check = state.next_check_ms if partial else None
-            outcomes = evaluate_user(audiences, view, state.members, now_ms, touch)
+            outcomes = evaluate_user(audiences, view, state.members, now_ms, touch, index)
             for outcome in outcomes:
                 check = outcome.next_check_ms if outcome.audience.kind == Kind.REAL_TIME else None
                 if check is not None and (next_check is None or check < next_check):
@@ -178,8 +179,16 @@ class AudienceEngine:
                 decided.append((mpid, transitions, ids))
         if not decided:
             return out
-        # Rows as last written, for the identities a removal or an identity change compares with.
-        previous = self.store.memberships_of(workspace_id, [m for m, _, _ in decided])
+        # Rows as last written, for the identities a removal or an identity change compares with (an
+        # addition needs none).
+        wanted = [(m, o.audience.id) for m, found, _ in decided for o in found if not o.joined]
+        previous = (
+            self.store.memberships_of(
+                workspace_id, sorted({m for m, _ in wanted}), sorted({a for _, a in wanted})
+            )
+            if wanted
+            else {}
+        )
         for mpid, transitions, ids in decided:
             rows = previous.get(mpid, {})
             version = versions.get(mpid, now_ms)
@@ -218,24 +227,25 @@ class AudienceEngine:
     @staticmethod
     def _needing(
         audiences: Sequence[CompiledAudience],
+        index: AffectIndex,
         mpids: list[int],
         touch_of: Callable[[int], Touch | None],
         flag: str,
     ) -> list[int]:
         """The users for whom an audience reading `flag`'s data will be evaluated (audiences that
         reference others count whenever anything is evaluated for the user)."""
-        readers = [c for c in audiences if getattr(c.compiled, flag)]
+        readers = {pos for pos, c in enumerate(audiences) if getattr(c.compiled, flag)}
         if not readers:
             return []
-        referencing = any(c.compiled.references for c in readers)
+        referencing = not readers.isdisjoint(index.referencing)
 
         def needs(touch: Touch | None) -> bool:
-            if touch is None or touch.everything or any(affected(c, touch, set()) for c in readers):
+            if touch is None or touch.everything:
                 return True
-            return referencing and any(affected(c, touch, set()) for c in audiences)
+            chosen = index.positions(touch)
+            return not readers.isdisjoint(chosen) or (referencing and bool(chosen))
 
-        needing = [mpid for mpid in mpids if needs(touch_of(mpid))]
-        return needing
+        return [mpid for mpid in mpids if needs(touch_of(mpid))]
 
     @staticmethod
     def change(

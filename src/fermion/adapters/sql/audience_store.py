@@ -148,7 +148,9 @@ class SqlAudienceStore:
                     found[mpid] = _decode_state(state)
         return found
 
-    def memberships_of(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, dict[int, Membership]]:
+    def memberships_of(
+        self, workspace_id: int, mpids: Sequence[int], audience_ids: Sequence[int] | None = None
+    ) -> dict[int, dict[int, Membership]]:
         found: dict[int, dict[int, Membership]] = {}
         t = audience_members.c
         with self._engine.connect() as conn:
@@ -156,6 +158,8 @@ class SqlAudienceStore:
                 stmt = select(audience_members).where(
                     t.workspace_id == workspace_id, t.mpid.in_(part), t.member.is_(True)
                 )
+                if audience_ids is not None:
+                    stmt = stmt.where(t.audience_id.in_(sorted(set(audience_ids))))
                 for row in conn.execute(stmt):
                     found.setdefault(row.mpid, {})[row.audience_id] = _membership(row)
         return found
