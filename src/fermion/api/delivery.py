@@ -95,6 +95,7 @@ def connection_json(conn: Connection, settings: SettingsModel | None = None) -> 
         "id": conn.id,
         "workspace_id": conn.workspace_id,
         "input_id": conn.input_id,
+        "audience_id": conn.audience_id,  # set instead of input_id for an audience connection
         "output_id": conn.output_id,
         "integration": conn.integration_id,
         "settings": masked(settings) if settings is not None else None,
