@@ -236,7 +236,8 @@ def main() -> None:
         f" {r['cpu_rate']:6.0f} batches/s of CPU time  (median {r['median_ms']:.0f} ms per group of {GROUP};"
         " target >= 5,000)",
         f"  audience phase alone: {r['audience_rate']:6.0f} batches/s wall clock,"
-        f" {r['audience_cpu_rate']:6.0f} of CPU time; CA phase alone: {r['ca_rate']:6.0f} batches/s wall clock",
+        f" {r['audience_cpu_rate']:6.0f} of CPU time; CA phase alone: {r['ca_rate']:6.0f} batches/s"
+        " wall clock",
         f"  {r['changes']} membership changes (warm-up included) over {args.users} users",
     ]
     print("\n".join(lines), flush=True)
