@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from fermion.calculated.definition import DAY_MS
-
 MAX_TRACKED = 100  # distinct values kept by most_frequent and unique_list (spec 5.4)
 MAX_DISTINCT = 10_000  # distinct values kept by unique_values_count (a memory bound per day)
 
@@ -92,16 +90,6 @@ def merge_states(a: CaState, b: CaState, cap: int) -> CaState:
     if (a.total is not None or not a.days) and (b.total is not None or not b.days):
         total = merge_parts(a.total or Part(), b.total or Part(), cap) if a.days or b.days else None
     return CaState(days=days, seed=seed, cutoff_ms=cutoff, total=total)
-
-
-def prune(state: CaState, oldest_day: int) -> None:
-    """Drops day partials before oldest_day (they have left a rolling window for good)."""
-    for day in [d for d in state.days if d < oldest_day]:
-        del state.days[day]
-
-
-def day_of(ms: int) -> int:
-    return ms // DAY_MS
 
 
 def format_number(x: float) -> str:

@@ -87,8 +87,6 @@ class CalculatedStore(Protocol):
     ) -> list[tuple[int, int, int, bytes]]:
         """Stored batches (seq, mpid, received_ms, payload) with after_seq < seq <= upto_seq, by seq."""
 
-    def count_batches(self, workspace_id: int, after_seq: int, upto_seq: int) -> int: ...
-
     def save_backfill(
         self,
         owner: str,
@@ -99,6 +97,6 @@ class CalculatedStore(Protocol):
         lease_ms: int,
         finished: bool,
     ) -> bool:
-        """Merges writes (each user's backfill document) into the stored ones, records each CA's progress (seq reached, batches
-        done) and renews the lease, or marks the CAs completed; False (nothing written) if the lease
-        was lost."""
+        """Merges writes (each user's backfill document) into the stored ones, records each CA's
+        progress (seq reached, batches done) and renews the lease, or marks the CAs completed; False
+        (nothing written) if the lease was lost."""

@@ -206,12 +206,3 @@ class SqlCalculatedStore(CalculatedStates):
         )
         with self._engine.connect() as conn:
             return [(r[0], r[1], r[2], bytes(r[3])) for r in conn.execute(query)]
-
-    def count_batches(self, workspace_id: int, after_seq: int, upto_seq: int) -> int:
-        b = batches_t.c
-        query = select(func.count()).where(
-            b.workspace_id == workspace_id, b.seq > after_seq, b.seq <= upto_seq
-        )
-        with self._engine.connect() as conn:
-            count: int = conn.execute(query).scalar_one()
-        return count
