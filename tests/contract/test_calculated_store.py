@@ -150,6 +150,9 @@ def test_a_lost_lease_writes_nothing(sql_engine: Engine) -> None:
     taken = store.claim_backfill("w2", NOW + 2000, 1000)  # w1's lease expired
     assert [c.id for c in taken] == [ca.id]
     assert not store.save_backfill("w1", WS, [], {ca.id: (1, 1)}, NOW + 2001, 1000, True)
+    assert not store.renew_backfill("w1", [ca.id], NOW + 2001, 1000)
+    assert store.renew_backfill("w2", [ca.id], NOW + 2001, 5000)
+    assert store.claim_backfill("w3", NOW + 4000, 1000) == []  # renewed until NOW + 7001
 
 
 def test_seeds_combine_with_events_after_the_cutoff(sql_engine: Engine) -> None:

@@ -87,6 +87,9 @@ class CalculatedStore(Protocol):
     ) -> list[tuple[int, int, int, bytes]]:
         """Stored batches (seq, mpid, received_ms, payload) with after_seq < seq <= upto_seq, by seq."""
 
+    def renew_backfill(self, owner: str, ca_ids: Sequence[int], now_ms: int, lease_ms: int) -> bool:
+        """Extends the lease on these calculating CAs; False if it was lost."""
+
     def save_backfill(
         self,
         owner: str,

@@ -25,8 +25,9 @@ from fermion.ports.calculated import CalculatedStore
 log = logging.getLogger(__name__)
 
 LEASE_MS = 60_000
-FLUSH_STATES = 300_000  # (CA, user) states held before they are written out
-FLUSH_SECONDS = 20.0
+FLUSH_USERS = 200_000  # users whose states are held before they are written out
+FLUSH_SECONDS = 300.0  # at most this much work is redone after a crash
+RENEW_SECONDS = 15.0  # the lease is renewed this often between writes
 
 
 class Backfill:
@@ -75,7 +76,7 @@ class Backfill:
         after = min(r.progress_seq for r, _ in cas)
         end = max(r.boundary_seq for r, _ in cas)
         working: dict[int, dict[int, Entry]] = {}
-        flushed_at = time.monotonic()
+        flushed_at = renewed_at = time.monotonic()
         while True:
             rows = self._store.scan(workspace_id, after, end, self._page) if after < end else []
             for seq, mpid, received_ms, payload in rows:
@@ -103,7 +104,15 @@ class Backfill:
             finished = not rows or after >= end
             if finished:
                 progress = {r.id: (r.boundary_seq, progress[r.id][1]) for r, _ in cas}
-            due = len(working) >= FLUSH_STATES or time.monotonic() - flushed_at > FLUSH_SECONDS
+            clock = time.monotonic()
+            due = len(working) >= FLUSH_USERS or clock - flushed_at > FLUSH_SECONDS
+            if not (finished or due) and clock - renewed_at > RENEW_SECONDS:
+                if not self._store.renew_backfill(self._owner, list(progress), self._now_ms(), LEASE_MS):
+                    log.warning(
+                        "backfill lease of workspace %s lost; another worker resumes it", workspace_id
+                    )
+                    return
+                renewed_at = clock
             if finished or due:
                 if not self._flush(workspace_id, working, progress, finished):
                     log.warning(
@@ -111,7 +120,7 @@ class Backfill:
                     )
                     return
                 working = {}
-                flushed_at = time.monotonic()
+                flushed_at = renewed_at = time.monotonic()
             if finished:
                 return
 

@@ -206,3 +206,14 @@ class SqlCalculatedStore(CalculatedStates):
         )
         with self._engine.connect() as conn:
             return [(r[0], r[1], r[2], bytes(r[3])) for r in conn.execute(query)]
+
+    def renew_backfill(self, owner: str, ca_ids: Sequence[int], now_ms: int, lease_ms: int) -> bool:
+        stmt = (
+            update(cas_t)
+            .where(
+                cas_t.c.id.in_(list(ca_ids)), cas_t.c.lease_owner == owner, cas_t.c.status == "calculating"
+            )
+            .values(lease_until_ms=now_ms + lease_ms)
+        )
+        with self._write.begin() as conn:
+            return conn.execute(stmt).rowcount > 0
