@@ -1,6 +1,7 @@
-"""A real-time audience delivered to Amazon Kinesis Firehose end to end: a Fermion server, a local moto
-Firehose whose stream delivers to a recording endpoint; batches make a user join, leave, rejoin and
-change identities, and the stream receives the add, the removal, and the remove + add."""
+"""Real-time audiences delivered to Amazon Kinesis Firehose end to end: a Fermion server, a local moto
+Firehose whose stream delivers to a recording endpoint; batches make a user join and leave (then the
+audience is deleted), or a member gain an identity, and the stream receives the add, the removal, the
+deletion message, and the remove + add."""
 
 from __future__ import annotations
 
@@ -80,17 +81,21 @@ def send(server: FermionProcess, identities: dict[str, str], **attributes: Any) 
     assert r.status_code == 202, r.text
 
 
-def records(destination: Recorder) -> list[dict[str, Any]]:
-    return [
+def records(destination: Recorder, audience_id: int) -> list[dict[str, Any]]:
+    """What the stream received for one audience, in order."""
+    found = [
         json.loads(base64.b64decode(record["data"]))
         for request in destination.accepted()
         for record in request.json()["records"]
     ]
+    return [r for r in found if r["AudienceId"] == audience_id]
 
 
-def wait_for(destination: Recorder, count: int, timeout_s: float = 60) -> list[dict[str, Any]]:
-    destination.wait_until(lambda d: len(records(d)) >= count, timeout_s)
-    return records(destination)
+def wait_for(
+    destination: Recorder, audience_id: int, count: int, timeout_s: float = 60
+) -> list[dict[str, Any]]:
+    destination.wait_until(lambda d: len(records(d, audience_id)) >= count, timeout_s)
+    return records(destination, audience_id)
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float = 60) -> None:
@@ -99,19 +104,15 @@ def wait_until(check: Callable[[], bool], timeout_s: float = 60) -> None:
         time.sleep(0.1)
 
 
-def test_membership_changes_reach_firehose(server: FermionProcess, firehose: tuple[str, Recorder]) -> None:
-    moto_url, destination = firehose
-    output = ok(
-        admin(
-            server,
-            "POST",
-            "/outputs",
-            {
-                "integration": "amazon_kinesis_firehose",
-                "settings": {"access_key_id": "t", "secret_access_key": "t", "endpoint_url": moto_url},
-            },
-        )
-    )
+@pytest.fixture(scope="module")
+def output_id(server: FermionProcess, firehose: tuple[str, Recorder]) -> int:
+    settings = {"access_key_id": "t", "secret_access_key": "t", "endpoint_url": firehose[0]}
+    body = {"integration": "amazon_kinesis_firehose", "settings": settings}
+    return int(ok(admin(server, "POST", "/outputs", body))["id"])
+
+
+def gold_audience(server: FermionProcess, output_id: int, name: str) -> int:
+    """An active real-time audience of users whose tier is gold, connected to the Firehose output."""
     criteria = {
         "user_attribute": {
             "name": "tier",
@@ -120,40 +121,65 @@ def test_membership_changes_reach_firehose(server: FermionProcess, firehose: tup
     }
     audience = ok(
         admin(
-            server, "POST", "/audiences", {"name": "Gold", "external_name": "gold_tier", "criteria": criteria}
+            server, "POST", "/audiences", {"name": name, "external_name": f"{name}_ext", "criteria": criteria}
         )
     )
-    aid = audience["id"]
+    aid = int(audience["id"])
     connected = admin(
         server,
         "POST",
         f"/audiences/{aid}/connections",
-        {"output_id": output["id"], "settings": {"delivery_stream_name": STREAM}},
+        {"output_id": output_id, "settings": {"delivery_stream_name": STREAM}},
     )
     assert connected.status_code == 201, connected.text
     assert admin(server, "POST", f"/audiences/{aid}/activate").status_code == 202
     wait_until(lambda: admin(server, "GET", f"/audiences/{aid}").json()["status"] == "active")
+    return aid
 
+
+def test_join_leave_and_delete(
+    server: FermionProcess, firehose: tuple[str, Recorder], output_id: int
+) -> None:
+    destination = firehose[1]
+    aid = gold_audience(server, output_id, "gold")
     started_s = int(time.time())
     send(server, {"customer_id": "cara"}, tier="gold")  # joins
-    (joined,) = wait_for(destination, 1)
+    (joined,) = wait_for(destination, aid, 1)
     mpid = joined["UserIdentities"]["MPID"]
-    assert joined["IsMember"] is True and joined["AudienceId"] == aid
-    assert joined["AudienceName"] == "gold_tier"  # the external name
+    assert joined["IsMember"] is True
+    assert joined["AudienceName"] == "gold_ext"  # the external name
     assert joined["UserIdentities"] == {"CustomerId": "cara", "MPID": mpid}
     assert started_s - 1 <= int(joined["MembershipChangedTimestamp"]) <= time.time() + 1  # unix seconds
 
     send(server, {"customer_id": "cara"}, tier="silver")  # leaves
-    left = wait_for(destination, 2)[1]
+    left = wait_for(destination, aid, 2)[1]
     assert left["IsMember"] is False and left["UserIdentities"] == {"CustomerId": "cara", "MPID": mpid}
 
-    send(server, {"customer_id": "cara"}, tier="gold")  # rejoins
-    assert wait_for(destination, 3)[2]["IsMember"] is True
-    send(server, {"customer_id": "cara", "email": "cara@example.com"})  # a new identity: remove + add
-    removal, add = wait_for(destination, 5)[3:5]
-    assert (removal["IsMember"], removal["UserIdentities"]) == (False, {"CustomerId": "cara", "MPID": mpid})
+    assert admin(server, "DELETE", f"/audiences/{aid}").status_code in (200, 202, 204)
+    deleted = wait_for(destination, aid, 3)[2]
+    assert deleted == {
+        "MembershipChangedTimestamp": deleted["MembershipChangedTimestamp"],
+        "AudienceId": aid,
+        "AudienceName": "gold_ext",
+        "IsDeleted": True,
+    }
+    assert len(records(destination, aid)) == 3
+
+
+def test_identity_change_sends_remove_then_add(
+    server: FermionProcess, firehose: tuple[str, Recorder], output_id: int
+) -> None:
+    destination = firehose[1]
+    aid = gold_audience(server, output_id, "gold_ids")
+    send(server, {"customer_id": "dana"}, tier="gold")  # joins
+    (joined,) = wait_for(destination, aid, 1)
+    mpid = joined["UserIdentities"]["MPID"]
+    assert joined["UserIdentities"] == {"CustomerId": "dana", "MPID": mpid}
+    send(server, {"customer_id": "dana", "email": "dana@example.com"})  # a new identity: remove + add
+    removal, add = wait_for(destination, aid, 3)[1:3]
+    assert (removal["IsMember"], removal["UserIdentities"]) == (False, {"CustomerId": "dana", "MPID": mpid})
     assert (add["IsMember"], add["UserIdentities"]) == (
         True,
-        {"CustomerId": "cara", "Email": "cara@example.com", "MPID": mpid},
+        {"CustomerId": "dana", "Email": "dana@example.com", "MPID": mpid},
     )
-    assert len(records(destination)) == 5
+    assert len(records(destination, aid)) == 3
