@@ -320,7 +320,13 @@ def build_worker(
     metrics = metrics or Metrics("worker")
     inbound = open_inbound(settings, metrics)
     archiver = archive_runner(settings, stores.engine, stores.config, stores.events)
-    worker = Worker(inbound, Processor(processing_phases(stores, settings)), archiver, on_error=metrics.error)
+    worker = Worker(
+        inbound,
+        Processor(processing_phases(stores, settings)),
+        archiver,
+        on_error=metrics.error,
+        groups_in_flight=2 if settings.scale_out else 1,  # NATS: overlap one group's PostgreSQL waits
+    )
     return worker, inbound
 
 

@@ -37,21 +37,31 @@ class Worker:
         fetch_size: int = 500,
         archive_every_s: float = 1.0,
         on_error: Callable[[str], None] | None = None,
+        groups_in_flight: int = 1,
     ) -> None:
+        """`groups_in_flight` > 1 processes that many groups at once (each fetched, processed and acked
+        on its own), overlapping one group's database waits with another's work; only for inbound logs
+        that hand records to concurrent readers (NATS; processing is safe across workers anyway)."""
         self._inbound = inbound
         self._processor = processor
         self._archiver = archiver
         self._fetch_size = fetch_size
         self._archive_every_s = archive_every_s
         self._archived_at = 0.0
+        self._archiving = False
+        self._groups_in_flight = max(1, groups_in_flight)
         self._on_error = on_error or (lambda kind: None)
         self.processed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, finishing the round in hand (nothing is acked unprocessed)."""
         _settle_gc()
-        while not stop.is_set():
-            await self.run_once(wait_s=0.25)
+
+        async def loop() -> None:
+            while not stop.is_set():
+                await self.run_once(wait_s=0.25)
+
+        await asyncio.gather(*(loop() for _ in range(self._groups_in_flight)))
 
     async def run_once(self, wait_s: float = 0.0) -> int:
         records = await self._inbound.fetch(self._fetch_size, wait_s)
@@ -87,10 +97,14 @@ class Worker:
     async def archive(self, force: bool = True) -> None:
         # Archiving fsyncs files, so it runs on a timer rather than after every round.
         now = time.monotonic()
-        if self._archiver is not None and (force or now - self._archived_at >= self._archive_every_s):
+        due = force or now - self._archived_at >= self._archive_every_s
+        if self._archiver is not None and due and not self._archiving:
             self._archived_at = now
+            self._archiving = True  # one archiving run at a time, however many groups are in flight
             try:
                 await asyncio.to_thread(self._archiver.run_once)
             except Exception:
                 log.exception("archiving failed")
                 self._on_error("archive")
+            finally:
+                self._archiving = False

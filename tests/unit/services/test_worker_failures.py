@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 
 from fermion.model.records import InboundRecord
@@ -20,6 +21,8 @@ class FakeLog:
 
     async def fetch(self, max_records: int, wait_s: float) -> list[InboundRecord]:
         out, self.records = self.records[:max_records], self.records[max_records:]
+        if not out:
+            await asyncio.sleep(min(wait_s, 0.01))  # an empty log waits, like the real ones
         return out
 
     async def ack(self, records: Sequence[InboundRecord]) -> None:
@@ -66,3 +69,42 @@ def test_a_poison_batch_holds_back_only_itself() -> None:
     assert asyncio.run(worker.run_once()) == 5
     assert log.acked == [1, 2, 4, 5] and phase.seen == [1, 2, 4, 5]
     assert worker.processed == 4 and errors == ["processing"]
+
+
+class Overlap:
+    """Records how many groups were inside the phase at once (each waits briefly for company)."""
+
+    name = "overlap"
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.most = 0
+        self.seen: list[int] = []
+        self.together = threading.Barrier(2, timeout=5)
+
+    def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
+        self.inside += 1
+        self.most = max(self.most, self.inside)
+        if len(self.seen) < 2:  # the first two groups meet: proof that they were in flight together
+            self.together.wait()
+        self.seen += [i.record.batch_id for i in items]
+        self.inside -= 1
+        return items
+
+
+def test_groups_in_flight_process_concurrently_and_ack_each_record_once() -> None:
+    log = FakeLog([record(i) for i in range(1, 21)])
+    phase = Overlap()
+    worker = Worker(log, Processor([phase]), fetch_size=5, groups_in_flight=2)
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        task = asyncio.create_task(worker.run(stop))
+        while worker.processed < 20:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+
+    asyncio.run(run())
+    assert phase.most == 2
+    assert sorted(log.acked) == list(range(1, 21)) and sorted(phase.seen) == list(range(1, 21))
