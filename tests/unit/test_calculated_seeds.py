@@ -25,15 +25,18 @@ def buy(ts: int, amount: Any, category: str = "a") -> Any:
     return decode_batch_obj({"mpid": 1, "events": [{"event_type": "custom_event", "data": data}]})
 
 
-def compiled(ctype: str, attribute: str | None) -> Any:
+def compiled(ctype: str, attribute: str | None, seeding: bool = True) -> Any:
+    """With `seeding`, the definition declares it (events before 2025-12-01 never count)."""
     point: dict[str, Any] = {"type": "event", "event_type": "custom_event"}
     if attribute:
         point = {**point, "type": "event_attribute", "attribute_name": attribute}
-    body = {
+    body: dict[str, Any] = {
         "calculation_type": ctype,
         "data_point": point,
         "time_period": {"type": "since", "date": "2020-01-01"},
     }
+    if seeding:
+        body["seeding"] = {"cutoff_date": "2025-12-01"}
     return compile_ca(1, ctype, parse_definition(body))
 
 
@@ -104,3 +107,16 @@ def test_seeds_do_not_expire_with_a_rolling_window() -> None:
     ca.fold(state, buy(NOW, 1), NOW, NOW)
     assert ca.value(state, NOW) == "5"
     assert ca.value(state, NOW + 10 * DAY_MS) == "4"
+
+
+def test_without_declared_seeding_a_seed_applies_from_its_arrival() -> None:
+    """CAs whose definition declares no seeding keep running totals, not days: a seed's cutoff then
+    leaves out later events before it, but cannot take out what was already counted."""
+    ca = compiled("sum", "amount", seeding=False)
+    state = CaState()
+    ca.fold(state, buy(CUTOFF - DAY_MS, 1000), NOW, NOW)
+    apply_seed(state, seed_part("sum", {"value": 5}, CUTOFF), CUTOFF)
+    ca.fold(state, buy(CUTOFF - 3 * DAY_MS, 999), NOW, NOW)
+    ca.fold(state, buy(CUTOFF + DAY_MS, 1), NOW, NOW)
+    assert ca.value(state, NOW) == "1006"
+    assert not state.days and state.total is not None

@@ -169,6 +169,7 @@ class CompiledCa:
     synchronous: bool
     since_ms: int
     window_days: int | None
+    keeps_days: bool  # CAs without a window keep day partials only when seeding is declared
 
     def _oldest_day(self, now_ms: int) -> int | None:
         days = self.window_days
@@ -203,22 +204,23 @@ class CompiledCa:
         if oldest is not None and oldest * DAY_MS > floor:
             floor = oldest * DAY_MS
         days, fold_part = state.days, self.fold_part
-        total = None
-        if oldest is None:
-            if state.total is None and not days:
-                state.total = Part()
-            total = state.total
+        # Without a window, a running total; days too only when a seed's cutoff may need them.
+        with_total = oldest is None and (state.total is not None or not days)
+        with_days = not with_total or self.keeps_days
         changed = False
         for ts, values in observations:
             if ts < floor:
                 continue
-            day = ts // DAY_MS
-            part = days.get(day)
-            if part is None:
-                part = days[day] = Part()
-            fold_part(part, ts, values)
-            if total is not None:
-                fold_part(total, ts, values)
+            if with_days:
+                day = ts // DAY_MS
+                part = days.get(day)
+                if part is None:
+                    part = days[day] = Part()
+                fold_part(part, ts, values)
+            if with_total:
+                if state.total is None:
+                    state.total = Part()
+                fold_part(state.total, ts, values)
             changed = True
         if oldest is not None and days and min(days) < oldest:
             for stale in [d for d in days if d < oldest]:
@@ -248,13 +250,12 @@ class CompiledCa:
             absorb(merged, seed)
         for total in totals:
             absorb(merged, total)
-        if seed is None and oldest is None and all(s.total is not None or not s.days for s in states):
-            for state in states:
-                if state.total is not None and state.days:
-                    absorb(merged, state.total)
-                    seen = True
-            states = ()  # every day is in the totals
         for state in states:
+            # A running total holds every day; with a seed, days before its cutoff must be left out.
+            if oldest is None and state.total is not None and (seed is None or not state.days):
+                absorb(merged, state.total)
+                seen = True
+                continue
             for day, part in state.days.items():
                 seen = True
                 if (oldest is not None and day < oldest) or (cutoff_day is not None and day < cutoff_day):
@@ -281,6 +282,7 @@ def compile_ca(ca_id: int, name: str, definition: Definition) -> CompiledCa:
         synchronous=definition.synchronous,
         since_ms=definition.time_period.since_ms or 0,
         window_days=definition.time_period.window_days,
+        keeps_days=definition.seeding_cutoff_ms is not None,
     )
 
 

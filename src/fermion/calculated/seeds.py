@@ -99,5 +99,7 @@ def apply_seed(state: CaState, part: Part, cutoff_ms: int) -> None:
     """Sets the seed; live partials before the cutoff day no longer count for this user."""
     state.seed = part
     state.cutoff_ms = cutoff_ms
-    for day in [d for d in state.days if d < cutoff_ms // DAY_MS]:
-        del state.days[day]
+    if state.days:  # the days are kept: they replace the running total, which held the dropped ones
+        for day in [d for d in state.days if d < cutoff_ms // DAY_MS]:
+            del state.days[day]
+        state.total = None

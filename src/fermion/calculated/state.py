@@ -30,8 +30,8 @@ class CaState(msgspec.Struct, omit_defaults=True):
     days: dict[int, Part] = msgspec.field(default_factory=dict)
     seed: Part | None = None
     cutoff_ms: int | None = None  # with a seed: live events before it are ignored
-    # All days merged, kept by CAs without a window: their value then needs no pass over the days
-    # (the days stay for a seed arriving later, whose cutoff drops the days before it).
+    # All days merged, kept by CAs without a window: their value needs no pass over days, which
+    # they keep only when their definition declares seeding (a seed's cutoff drops the days before).
     total: Part | None = None
 
 
@@ -87,8 +87,8 @@ def merge_states(a: CaState, b: CaState, cap: int) -> CaState:
     seed = b.seed if b.seed is not None else a.seed
     cutoff = b.cutoff_ms if b.seed is not None else a.cutoff_ms
     total = None
-    if (a.total is not None or not a.days) and (b.total is not None or not b.days):
-        total = merge_parts(a.total or Part(), b.total or Part(), cap) if a.days or b.days else None
+    if a.total is not None or b.total is not None:
+        total = merge_parts(a.total or Part(), b.total or Part(), cap)
     return CaState(days=days, seed=seed, cutoff_ms=cutoff, total=total)
 
 
