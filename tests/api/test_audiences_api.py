@@ -28,12 +28,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]
         proc.stop()
 
 
-def send(server: FermionProcess, customer: str, events: list[dict[str, Any]], **attrs: Any) -> None:
+def send(
+    server: FermionProcess,
+    customer: str,
+    events: list[dict[str, Any]],
+    email: str | None = None,
+    **attrs: Any,
+) -> None:
     key, secret = server.input_creds()
     auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
     batch = {
         "environment": "production",
-        "user_identities": {"customer_id": customer},
+        "user_identities": {"customer_id": customer, **({"email": email} if email else {})},
         "user_attributes": attrs,
         "events": events,
     }
@@ -116,6 +122,9 @@ def test_real_time_audience_lifecycle(server: FermionProcess) -> None:
     send(server, "bob", [custom("Buy")])  # bob qualifies in real time
     api.wait_members(aid, {"ann", "bob"})
     assert api.call("GET", f"/{aid}/size").json()["estimated_size"] == 2
+    send(server, "bob", [], email="bob@example.com")  # a member's identities change
+    bob = wait_until(lambda: api.members(aid)["bob"]["identities"].get("email"))
+    assert bob == "bob@example.com"
 
     send(server, "ann", [], tier="silver")  # ann no longer matches
     api.wait_members(aid, {"bob"})
@@ -124,6 +133,9 @@ def test_real_time_audience_lifecycle(server: FermionProcess) -> None:
     )
     history = api.call("GET", f"/{aid}/history", params={"mpid": ann[0]["mpid"]}).json()["history"]
     assert [h["action"] for h in history] == ["add", "remove"]
+    bob_mpid = api.members(aid)["bob"]["mpid"]
+    bob_history = api.call("GET", f"/{aid}/history", params={"mpid": bob_mpid}).json()["history"]
+    assert [h["action"] for h in bob_history] == ["add", "identity_change"]
     metrics = api.call("GET", f"/{aid}/metrics").json()
     assert (metrics["size"], metrics["adds_24h"], metrics["drops_24h"]) == (1, 2, 1)
     assert metrics["volatility"] == 3.0

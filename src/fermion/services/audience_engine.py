@@ -149,7 +149,8 @@ class AudienceEngine:
         need_ca = self._needing(audiences, index, ordered, touch_of, "uses_calculated")
         calculated = self._calculated.values_for(workspace_id, need_ca, now_ms) if need_ca else {}
         uses_identities = any(c.compiled.uses_identities for c in audiences)
-        live = {c.audience.id for c in audiences}
+        by_id = {c.audience.id: c for c in audiences}
+        live = set(by_id)
         decided: list[tuple[int, list[Outcome], dict[str, str] | None]] = []
         for mpid in ordered:
             state = states[mpid]
@@ -174,7 +175,16 @@ class AudienceEngine:
             state.members = sorted(
                 {*kept, *(a for a, member in view.memberships.items() if member and a in live)}
             )
-            transitions = [o for o in outcomes if o.joined or o.left or (o.member and mpid in identity_hints)]
+            transitions = [o for o in outcomes if o.joined or o.left]
+            if mpid in identity_hints:
+                # Every audience the user stays a member of (evaluated now or not) re-checks the
+                # identities it last sent.
+                moved = {o.audience.id for o in transitions}
+                transitions += [
+                    Outcome(by_id[a].audience, True, True, None)
+                    for a in state.members
+                    if a in by_id and a not in moved
+                ]
             if transitions:
                 decided.append((mpid, transitions, ids))
         if not decided:
