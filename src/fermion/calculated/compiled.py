@@ -231,25 +231,17 @@ class CompiledCa:
         return self.value_of((state,), state.seed, state.cutoff_ms, now_ms)
 
     def value_of(
-        self,
-        states: Sequence[CaState],
-        seed: Part | None,
-        cutoff_ms: int | None,
-        now_ms: int,
-        totals: Sequence[Part] = (),
+        self, states: Sequence[CaState], seed: Part | None, cutoff_ms: int | None, now_ms: int
     ) -> Value | None:
-        """The value of the day partials of `states` (e.g. the backfill's and the live ones) with the
-        seed, inside the time period and on or after the seed's cutoff; `totals` are whole states
-        already merged (read without their days: only for CAs without a window, and no seed)."""
+        """The value of `states` (e.g. the backfill's and the live ones) with the seed: the running
+        totals, or the day partials inside the time period and on or after the seed's cutoff."""
         oldest = self._oldest_day(now_ms)
         cutoff = cutoff_ms if seed is not None else self.definition.seeding_cutoff_ms
         cutoff_day = None if cutoff is None else cutoff // DAY_MS
         merged = Part()
-        seen = seed is not None or bool(totals)
+        seen = seed is not None
         if seed is not None:
             absorb(merged, seed)
-        for total in totals:
-            absorb(merged, total)
         for state in states:
             # A running total holds every day; with a seed, days before its cutoff must be left out.
             if oldest is None and state.total is not None and (seed is None or not state.days):

@@ -147,20 +147,8 @@ _states_decoder = msgspec.json.Decoder(dict[int, Entry])
 _seeds_decoder = msgspec.json.Decoder(dict[int, SeedEntry])
 
 
-class _TotalOnly(msgspec.Struct):
-    total: Part | None = None
-
-
-class _EntryTotal(msgspec.Struct, array_like=True):
-    """An Entry read for its running total only (its days are skipped, not built)."""
-
-    g: int
-    s: _TotalOnly
-
-
 _raw_doc_decoder = msgspec.json.Decoder(dict[int, msgspec.Raw])
 _entry_decoder = msgspec.json.Decoder(Entry)
-_entry_total_decoder = msgspec.json.Decoder(_EntryTotal)
 
 
 def decode_raw_doc(raw: bytes | None) -> dict[int, msgspec.Raw]:
@@ -170,12 +158,6 @@ def decode_raw_doc(raw: bytes | None) -> dict[int, msgspec.Raw]:
 
 def decode_entry(raw: msgspec.Raw) -> Entry:
     return _entry_decoder.decode(raw)
-
-
-def decode_entry_total(raw: msgspec.Raw) -> tuple[int, Part | None]:
-    """(generation, running total) of an entry, without building its days."""
-    entry = _entry_total_decoder.decode(raw)
-    return entry.g, entry.s.total
 
 
 def decode_states(raw: bytes | None) -> UserStates:

@@ -19,10 +19,8 @@ from fermion.calculated.records import CaRecord, StateRow, StateWrite
 from fermion.calculated.state import (
     CaState,
     Entry,
-    Part,
     UserSeeds,
     decode_entry,
-    decode_entry_total,
     decode_raw_doc,
     decode_seeds,
     encode_doc,
@@ -42,7 +40,7 @@ class _User:
 
     def __init__(self, row: StateRow | None) -> None:
         self._live: dict[int, msgspec.Raw | Entry] = dict(decode_raw_doc(row.live if row else None))
-        self._base = decode_raw_doc(row.base if row else None)
+        self._base: dict[int, msgspec.Raw | Entry] = dict(decode_raw_doc(row.base if row else None))
         self.seeds: UserSeeds = decode_seeds(row.seeds if row else None)
         self.changed = False
 
@@ -56,17 +54,13 @@ class _User:
 
     def value(self, record: CaRecord, compiled: CompiledCa, now_ms: int) -> Value | None:
         parts = [self.entry(record).s]
-        totals: list[Part] = []
+        base = self._base.get(record.id)
+        if isinstance(base, msgspec.Raw):
+            base = self._base[record.id] = decode_entry(base)
+        if base is not None and base.g == record.generation:
+            parts.append(base.s)
         seed = self.seeds.get(record.id)
-        raw = self._base.get(record.id)
-        if raw is not None:
-            generation, total = decode_entry_total(raw)
-            if generation == record.generation:
-                if seed is None and compiled.window_days is None and total is not None:
-                    totals.append(total)  # the backfill's days are all in its total
-                else:
-                    parts.append(decode_entry(raw).s)
-        return compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms, totals)
+        return compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms)
 
     def doc(self, records: list[CaRecord]) -> bytes:
         """The live document of the active CAs only (entries of deleted or re-activated CAs go)."""
