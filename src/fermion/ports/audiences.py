@@ -39,6 +39,10 @@ class AudienceStore(Protocol):
     def list_audiences(self, workspace_ids: Sequence[int] | None = None) -> list[Audience]:
         """Audiences that are not deleted, of the given workspaces (all when None)."""
 
+    def versions(self, workspace_id: int) -> list[tuple[int, str, int, int]]:
+        """(id, status, activated_ms, updated_ms) of the workspace's audiences that are not deleted: a
+        cheap check of whether the definitions changed."""
+
     def update(self, audience: Audience) -> None: ...
 
     def load_users(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, UserState]: ...

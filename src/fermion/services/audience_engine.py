@@ -82,12 +82,13 @@ class AudienceEngine:
         """The workspace's compiled audiences. The definitions are read every time (one small indexed
         query), so a group processed after an activation committed always sees it: that is what splits
         history between the calculation job and this phase. Compiling is cached by version."""
-        all_ = self._store_list(workspace_id)
-        self._known[workspace_id] = {a.id for a in all_}
-        signature = tuple((a.id, a.status.value, a.activated_ms, a.updated_ms) for a in all_)
+        signature = tuple(self.store.versions(workspace_id))
         hit = self._cache.get(workspace_id)
         if hit is not None and hit[0] == signature:
             return hit[1]
+        all_ = self._store_list(workspace_id)
+        self._known[workspace_id] = {a.id for a in all_}
+        signature = tuple((a.id, a.status.value, a.activated_ms, a.updated_ms) for a in all_)
         real_time = [a for a in all_ if a.kind == Kind.REAL_TIME]
         built = build_workspace(
             [a for a in real_time if a.status == Status.ACTIVE],

@@ -128,6 +128,16 @@ class SqlAudienceStore:
         with self._engine.connect() as conn:
             return [_audience(r) for r in conn.execute(stmt)]
 
+    def versions(self, workspace_id: int) -> list[tuple[int, str, int, int]]:
+        t = audiences.c
+        stmt = (
+            select(t.id, t.status, t.activated_ms, t.updated_ms)
+            .where(t.workspace_id == workspace_id, t.status != Status.DELETED.value)
+            .order_by(t.id)
+        )
+        with self._engine.connect() as conn:
+            return [(r[0], r[1], r[2], r[3]) for r in conn.execute(stmt)]
+
     def update(self, audience: Audience) -> None:
         with self._write.begin() as conn:
             conn.execute(
