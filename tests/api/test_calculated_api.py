@@ -154,6 +154,7 @@ def test_end_to_end(api: Api, fermion: FermionProcess) -> None:
                 }
             ]
         },
+        "user_attributes": {"workspace": [{"attribute_name": "User Tier", "attribute_value": "Free"}]},
     }
     r = httpx.post(
         fermion.base_url + "/v2/calculatedattributes",
@@ -163,6 +164,7 @@ def test_end_to_end(api: Api, fermion: FermionProcess) -> None:
     )
     assert r.status_code == 202, r.text
     assert api.profile_attrs(1002)["Spent"] == "107"
+    assert wait_until(lambda: api.profile_attrs(1002).get("User Tier") == "Free")  # sent as a batch
     bad = {
         **seed,
         "calculated_attributes": {"workspace": [{"attribute_name": "Spent", "seed": {"value": "x"}}]},

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -33,7 +31,8 @@ def seeding_router(seeding: SeedingService) -> APIRouter:
         body = await request.body()
         if len(body) > MAX_BODY:
             return _render(Outcome.error(413, "PAYLOAD_TOO_LARGE", f"The request exceeds {MAX_BODY} bytes."))
-        return _render(await asyncio.to_thread(seeding.apply, found, body, bulk))
+        client = request.client.host if request.client else ""
+        return _render(await seeding.seed(*found, body, bulk, client))
 
     @router.post("/calculatedattributes")
     async def seed_one(request: Request) -> Response:

@@ -5,7 +5,8 @@ A request succeeds or fails as a whole; errors name the CA (`"<CA name>: <error>
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -37,14 +38,16 @@ class SeedingService:
         workspace_of: Callable[[int], Any],  # async workspace id -> Workspace | None
         store: CalculatedStore,
         identities: IdentityLookup,
+        ingest_as: Callable[[Input, bytes, str | None, str], Awaitable[Outcome]],
     ) -> None:
         self._authenticate = authenticate
         self._workspace_of = workspace_of
         self._store = store
         self._identities = identities
+        self._ingest_as = ingest_as
 
-    async def authorize(self, authorization: str | None) -> Workspace | Outcome:
-        """The input's workspace for Basic key:secret credentials, or the 401/403 outcome."""
+    async def authorize(self, authorization: str | None) -> tuple[Input, Workspace] | Outcome:
+        """The input and its workspace for Basic key:secret credentials, or the 401/403 outcome."""
         try:
             key, secret = _basic_credentials(authorization)
         except Rejected as rejected:
@@ -55,31 +58,45 @@ class SeedingService:
         ws: Workspace | None = await self._workspace_of(inp.workspace_id)
         if ws is None:
             return Outcome.error(403, "FORBIDDEN", "The input's workspace no longer exists.")
-        return ws
+        return inp, ws
 
-    def apply(self, ws: Workspace, body: bytes, bulk: bool) -> Outcome:
-        """Validates every user's seeds, then stores them all in one transaction."""
+    async def seed(self, inp: Input, ws: Workspace, body: bytes, bulk: bool, source_ip: str) -> Outcome:
+        """Stores the seeds, then sends each user's `user_attributes` as a batch through the input."""
+        outcome, batches = await asyncio.to_thread(self.apply, ws, body, bulk)
+        for batch in batches if outcome.status == 202 else ():
+            sent = await self._ingest_as(inp, batch, None, source_ip)
+            if sent.status != 202:
+                return sent
+        return outcome
+
+    def apply(self, ws: Workspace, body: bytes, bulk: bool) -> tuple[Outcome, list[bytes]]:
+        """Validates every user's seeds and user attributes, then stores the seeds in one transaction;
+        returns the user attribute batches to send."""
         try:
             parsed = orjson.loads(body) if body.strip() else None
         except orjson.JSONDecodeError as exc:
-            return _bad(f"Invalid JSON: {exc}")
+            return _bad(f"Invalid JSON: {exc}"), []
         users = parsed if bulk else [parsed]
         if not isinstance(users, list) or not users or not all(isinstance(u, dict) for u in users):
-            return _bad("The body must be " + ("an array of objects." if bulk else "an object."))
+            return _bad("The body must be " + ("an array of objects." if bulk else "an object.")), []
         if len(users) > MAX_USERS:
-            return _bad(f"At most {MAX_USERS} users per request.")
+            return _bad(f"At most {MAX_USERS} users per request."), []
         cas = {r.name: r for r in self._store.find(ws.id)}
         seeds: list[tuple[int, int, Part, int]] = []
+        batches: list[bytes] = []
         try:
             for user in users:
                 mpid = self._mpid(ws, user)
                 seeds.extend(
                     (ca_id, mpid, part, cutoff) for ca_id, part, cutoff in self._user_seeds(user, cas)
                 )
+                batch = _attributes_batch(user, mpid)
+                if batch is not None:
+                    batches.append(batch)
         except _Invalid as exc:
-            return _bad(str(exc))
+            return _bad(str(exc)), []
         self._store.set_seeds(ws.id, seeds)
-        return Outcome(202)
+        return Outcome(202), batches
 
     def _mpid(self, ws: Workspace, user: dict[str, Any]) -> int:
         raw = user.get("mpid")
@@ -142,3 +159,32 @@ class SeedingService:
                 raise _Invalid(f"{name}: {exc}") from None
             out.append((record.id, part, cutoff))
         return out
+
+
+def _attributes_batch(user: dict[str, Any], mpid: int) -> bytes | None:
+    """The user's `user_attributes.workspace` list as an Events API batch (None when there are none)."""
+    section = user.get("user_attributes")
+    if section is None:
+        return None
+    items = section.get("workspace") if isinstance(section, dict) else None
+    if not isinstance(items, list):
+        raise _Invalid("user_attributes.workspace: must be a list.")
+    attributes: dict[str, Any] = {}
+    for item in items:
+        name = item.get("attribute_name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name:
+            raise _Invalid("user_attributes.workspace: each needs an attribute_name.")
+        value = item.get("attribute_value")
+        if isinstance(value, dict) or (
+            isinstance(value, list) and not all(isinstance(v, str) for v in value)
+        ):
+            raise _Invalid(f"user_attributes.{name}: must be a string, number, boolean or list of strings.")
+        attributes[name] = value
+    environment = user.get("environment") or "production"
+    if environment not in ("development", "production"):
+        raise _Invalid("environment: must be development or production.")
+    if not attributes:
+        return None
+    return orjson.dumps(
+        {"mpid": str(mpid), "environment": environment, "user_attributes": attributes, "events": []}
+    )
