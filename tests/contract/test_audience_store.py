@@ -18,7 +18,7 @@ from fermion.model.codec import decode_batch_obj
 from fermion.model.records import InboundRecord
 from fermion.pipeline.store_rows import to_processed
 from fermion.ports import NoIdentities
-from fermion.ports.audiences import AlreadyApplied
+from fermion.ports.audiences import AlreadyApplied, StaleState
 from fermion.services.audience_admin import AudienceAdmin
 from fermion.services.audience_engine import AudienceEngine
 from fermion.services.audience_jobs import AudienceJobs
@@ -82,6 +82,8 @@ def test_state_memberships_history_and_markers(sql_engine: Engine) -> None:
     ]
     history = [HistoryEntry(audience_id=1, mpid=5, action="add", changed_ms=NOW)]
     store.save(1, users, rows, history, applied_batch_ids=[100, 101], now_ms=NOW)
+    for state in users.values():
+        state.version = 1  # the first stored version
     assert store.load_users(1, [5, 6, 7]) == users and store.load_users(2, [5]) == {}
     assert store.memberships_of(1, [5])[5][1] == rows[0]
     assert store.unapplied(1, [100, 102]) == {102} and store.unapplied(2, [100]) == {100}
@@ -184,3 +186,19 @@ def test_activation_over_history_then_live(sql_engine: Engine) -> None:
     key = next(iter(store.load_users(1, [8])[8].events))
     assert sum(store.load_users(1, [8])[8].events[key].values()) == 1
     assert store.stored_seqs(1, [10, 11]) == {10: got.boundary_seq}
+
+
+def test_a_stale_state_is_not_saved(sql_engine: Engine) -> None:
+    store = SqlAudienceStore(sql_engine)
+    store.save(1, {5: UserState(device={"os": "a"}), 6: UserState()}, [], [])
+    first, second = store.load_users(1, [5, 6]), store.load_users(1, [5, 6])
+    assert first[5].version == 1
+    first[5].device = {"os": "b"}
+    store.save(1, first, [], [])
+    second[5].device = {"os": "c"}  # loaded before the save above
+    with pytest.raises(StaleState):
+        store.save(1, second, [], [], applied_batch_ids=[9])
+    assert store.load_users(1, [5])[5].device == {"os": "b"} and store.unapplied(1, [9]) == {9}
+    with pytest.raises(StaleState):
+        store.save(1, {7: UserState(), 6: UserState()}, [], [])  # 6 exists already
+    assert store.load_users(1, [7]) == {}

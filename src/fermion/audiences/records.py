@@ -73,3 +73,6 @@ class UserState(msgspec.Struct, kw_only=True):
     # The earliest time an audience's answer for the user may change with time alone (windows
     # expiring, dates ageing): the re-check job re-evaluates the user then.
     next_check_ms: int | None = None
+    # The stored row's version (0: none yet). Saving writes version + 1 only over this version, so two
+    # workers updating one user at once cannot lose an update: the later save fails and is retried.
+    version: int = 0

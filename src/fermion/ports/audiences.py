@@ -28,6 +28,10 @@ class AlreadyApplied(Exception):
     """Another worker applied one of the group's batches first; the group is redelivered."""
 
 
+class StaleState(Exception):
+    """Another worker saved one of the users' state since it was loaded; the work is redone."""
+
+
 class AudienceStore(Protocol):
     """Audience definitions, per-user criterion state, memberships and their history."""
 
@@ -67,7 +71,8 @@ class AudienceStore(Protocol):
         progress: tuple[int, int] | None = None,
     ) -> None:
         """One transaction: user state, membership rows, history and the applied markers; raises
-        AlreadyApplied (writing nothing) if a marker exists already. `progress` = (audience id, seq):
+        AlreadyApplied (writing nothing) if a marker exists already, StaleState if a user's stored
+        state is no longer the version that was loaded. `progress` = (audience id, seq):
         how far the audience's calculation over history has got, saved with the state it built."""
 
     def due(self, now_ms: int, limit: int) -> list[tuple[int, int, int]]:

@@ -10,12 +10,18 @@ import logging
 import time
 from collections.abc import Callable
 
-from fermion.audiences.evaluate import apply_events, build_workspace, compile_audience, prune_state
+from fermion.audiences.evaluate import (
+    CompiledAudience,
+    apply_events,
+    build_workspace,
+    compile_audience,
+    prune_state,
+)
 from fermion.audiences.events import facts_of
 from fermion.audiences.records import Audience, Kind, Status, UserState
 from fermion.model.codec import BatchError, decode_batch
 from fermion.ports import BatchFilter, EventStore
-from fermion.ports.audiences import MembershipSink
+from fermion.ports.audiences import MembershipSink, StaleState
 from fermion.ports.coordination import Lease
 from fermion.services.audience_engine import AudienceEngine
 
@@ -23,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SCAN_CHUNK = 500  # stored batches per transaction of a calculation
 EVAL_CHUNK = 500  # users per evaluation round
+_RETRIES = 5
 
 
 def _now_ms() -> int:
@@ -137,25 +144,35 @@ class AudienceJobs:
         self._engine.invalidate(audience.workspace_id)
         compiled = compile_audience(current)
         assert compiled is not None
-        publish = current.kind == Kind.REAL_TIME  # standard audiences are sent on request
         after: int | None = None
         while True:
             mpids = self._store.mpids_with_state(current.workspace_id, after, EVAL_CHUNK)
             if not mpids:
                 break
             after = mpids[-1]
-            users = self._store.load_users(current.workspace_id, mpids)
-            versions = dict.fromkeys(mpids, current.boundary_seq)
-            decided = self._engine.decide(
-                current.workspace_id,
-                [compiled],
-                users,
-                mpids,
-                now_ms,
-                versions,
-                publish=publish,
-                all_audiences=False,
-            )
-            if decided.changes:
-                self._sink.publish(decided.changes, now_ms)
-            self._store.save(current.workspace_id, users, decided.memberships, decided.history, now_ms=now_ms)
+            for attempt in range(_RETRIES):
+                try:
+                    self._evaluate_chunk(current, compiled, mpids, now_ms)
+                    break
+                except StaleState:  # processing saved one of these users meanwhile: read them again
+                    if attempt == _RETRIES - 1:
+                        raise
+
+    def _evaluate_chunk(
+        self, audience: Audience, compiled: CompiledAudience, mpids: list[int], now_ms: int
+    ) -> None:
+        users = self._store.load_users(audience.workspace_id, mpids)
+        versions = dict.fromkeys(mpids, audience.boundary_seq)
+        decided = self._engine.decide(
+            audience.workspace_id,
+            [compiled],
+            users,
+            mpids,
+            now_ms,
+            versions,
+            publish=audience.kind == Kind.REAL_TIME,  # standard audiences are sent on request
+            all_audiences=False,
+        )
+        if decided.changes:
+            self._sink.publish(decided.changes, now_ms)
+        self._store.save(audience.workspace_id, users, decided.memberships, decided.history, now_ms=now_ms)

@@ -21,10 +21,10 @@ from fermion.adapters.sql.schema_audiences import (
     audiences,
 )
 from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, Status, UserState
-from fermion.ports.audiences import AlreadyApplied
+from fermion.ports.audiences import AlreadyApplied, StaleState
 
 _CHUNK = 500  # keys per IN list / rows per statement
-_USER_COLUMNS = ("workspace_id", "mpid", "state", "updated_ms", "next_check_ms")
+_USER_COLUMNS = ("workspace_id", "mpid", "state", "updated_ms", "next_check_ms", "version")
 _encode = msgspec.json.Encoder().encode
 _decode_state = msgspec.json.Decoder(UserState).decode
 _decode_ids = msgspec.json.Decoder(dict[str, str]).decode
@@ -96,7 +96,8 @@ class SqlAudienceStore:
         stmt = self._insert(audience_users)
         self._upsert_users = stmt.on_conflict_do_update(
             index_elements=[audience_users.c.workspace_id, audience_users.c.mpid],
-            set_={k: stmt.excluded[k] for k in ("state", "updated_ms", "next_check_ms")},
+            set_={k: stmt.excluded[k] for k in ("state", "updated_ms", "next_check_ms", "version")},
+            where=audience_users.c.version == stmt.excluded.version - 1,
         )
         # SQLite: straight through the DB-API (SQLAlchemy's per-row parameter work costs more than
         # SQLite's own on this per-group write).
@@ -153,9 +154,12 @@ class SqlAudienceStore:
         t = audience_users.c
         with self._engine.connect() as conn:
             for part in _chunks(sorted(set(mpids))):
-                stmt = select(t.mpid, t.state).where(t.workspace_id == workspace_id, t.mpid.in_(part))
-                for mpid, state in conn.execute(stmt):
-                    found[mpid] = _decode_state(state)
+                stmt = select(t.mpid, t.state, t.version).where(
+                    t.workspace_id == workspace_id, t.mpid.in_(part)
+                )
+                for mpid, state, version in conn.execute(stmt):
+                    found[mpid] = decoded = _decode_state(state)
+                    decoded.version = version
         return found
 
     def memberships_of(
@@ -209,14 +213,20 @@ class SqlAudienceStore:
                         "state": _encode(users[m]),
                         "updated_ms": now_ms,
                         "next_check_ms": users[m].next_check_ms,
+                        "version": users[m].version + 1,
                     }
                     for m in sorted(users)
                 ]
                 for part in _chunks(rows):
                     if self._raw_users is not None:
-                        self._raw_users.run(conn, part)
+                        written = self._raw_users.run(conn, part)
                     else:
-                        conn.execute(self._upsert_users, part)
+                        # The rows actually written (executemany's rowcount is not reliable here).
+                        written = len(
+                            conn.execute(self._upsert_users.returning(audience_users.c.mpid), part).all()
+                        )
+                    if written != len(part):
+                        raise StaleState(f"workspace {workspace_id}: a user's audience state moved meanwhile")
             if memberships:
                 rows = [
                     {

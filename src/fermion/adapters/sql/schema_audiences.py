@@ -40,6 +40,7 @@ audience_users = Table(
     Column("state", LargeBinary, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     Column("next_check_ms", BigInteger, nullable=True),
+    Column("version", BigInteger, nullable=False),
     Index("ix_audience_users_next_check_ms", "next_check_ms"),
 )
 

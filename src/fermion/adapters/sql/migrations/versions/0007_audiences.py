@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("state", sa.LargeBinary(), nullable=False),
         sa.Column("updated_ms", sa.BigInteger(), nullable=False),
         sa.Column("next_check_ms", sa.BigInteger(), nullable=True),
+        sa.Column("version", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("workspace_id", "mpid", name=op.f("pk_audience_users")),
     )
     op.create_index("ix_audience_users_next_check_ms", "audience_users", ["next_check_ms"])
