@@ -267,6 +267,8 @@ def test_audience_connections_over_http(fermion: FermionProcess) -> None:
     assert bad.status_code == 400 and fields(bad) == {"status"}
 
     # The ordinary connection routes work for it: dead-letter replay yes, window replay no.
+    plain = ok(admin(fermion, "GET", f"/connections/{conn['id']}"))
+    assert (plain["audience_id"], plain["input_id"]) == (aid, None)
     window = admin(fermion, "POST", f"/connections/{conn['id']}/replay", {"since_ms": 0})
     assert window.status_code == 400 and "input connections only" in window.text
     dead = admin(fermion, "POST", f"/connections/{conn['id']}/replay", {"dead_letters": True})
