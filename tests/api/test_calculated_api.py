@@ -202,6 +202,8 @@ def test_validation_errors_name_the_field(api: Api) -> None:
         api.call("POST", json={"draft_definition": definition("sum")}).json()["errors"][0]["field"] == "name"
     )
     assert api.call("GET", "/999999").status_code == 404
+    assert api.call("GET", "/99999999999999999999").status_code == 400
+    assert api.call("PUT", "/1", json=[1]).status_code in (400, 404)
     assert api.call("DELETE", "/999999").status_code == 404
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from starlette.responses import Response
 
 from fermion.api.admin import json_response
@@ -58,6 +58,7 @@ def calculated_router(auth: BearerAuth, admin: CalculatedAdmin) -> APIRouter:
 
     Ws = Annotated[Workspace, Depends(workspace_of)]
     Name = Annotated[str | None, Query(max_length=255)]
+    CaId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
     def full(ws_id: int, ca_id: int) -> dict[str, Any]:
         record = admin.get(ws_id, ca_id)
@@ -86,12 +87,12 @@ def calculated_router(auth: BearerAuth, admin: CalculatedAdmin) -> APIRouter:
         return created if isinstance(created, Response) else json_response(created.id)
 
     @router.get("/{ca_id}")
-    async def get_one(ws: Ws, ca_id: int) -> Response:
+    async def get_one(ws: Ws, ca_id: CaId) -> Response:
         found = await _call(full, ws.id, ca_id)
         return found if isinstance(found, Response) else json_response(found)
 
     @router.put("/{ca_id}")
-    async def update(ws: Ws, ca_id: int, request: Request) -> Response:
+    async def update(ws: Ws, ca_id: CaId, request: Request) -> Response:
         try:
             body = await _body(request)
         except CaProblem as problem:
@@ -100,28 +101,30 @@ def calculated_router(auth: BearerAuth, admin: CalculatedAdmin) -> APIRouter:
         return done if isinstance(done, Response) else Response(status_code=204)
 
     @router.delete("/{ca_id}")
-    async def delete(ws: Ws, ca_id: int) -> Response:
+    async def delete(ws: Ws, ca_id: CaId) -> Response:
         done = await _call(admin.delete, ws.id, ca_id)
         return done if isinstance(done, Response) else Response(status_code=204)
 
     @router.post("/{ca_id}/activation")
-    async def activate(ws: Ws, ca_id: int, authorization: Annotated[str | None, Header()] = None) -> Response:
+    async def activate(
+        ws: Ws, ca_id: CaId, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
         org = await asyncio.to_thread(auth.org_of, token_of(authorization))
         done = await _call(admin.activate, ws.id, ca_id, f"organization {org} token")
         return done if isinstance(done, Response) else Response(status_code=204)
 
     @router.get("/{ca_id}/activation")
-    async def activation(ws: Ws, ca_id: int) -> Response:
+    async def activation(ws: Ws, ca_id: CaId) -> Response:
         found = await _call(admin.get, ws.id, ca_id)
         return found if isinstance(found, Response) else json_response(activation_json(found))
 
     @router.delete("/{ca_id}/draft")
-    async def delete_draft(ws: Ws, ca_id: int) -> Response:
+    async def delete_draft(ws: Ws, ca_id: CaId) -> Response:
         done = await _call(admin.delete_draft, ws.id, ca_id)
         return done if isinstance(done, Response) else Response(status_code=204)
 
     @router.get("/{ca_id}/calculation")
-    async def calculation(ws: Ws, ca_id: int) -> Response:
+    async def calculation(ws: Ws, ca_id: CaId) -> Response:
         found = await _call(admin.get, ws.id, ca_id)
         if isinstance(found, Response):
             return found
