@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from fermion.adapters.sql.delivery_log import add_counts
 from fermion.adapters.sql.engine import write_engine
 from fermion.adapters.sql.event_store import _batch_row
+from fermion.adapters.sql.raw_many import RawMany
 from fermion.adapters.sql.schema import batches
 from fermion.adapters.sql.schema_delivery import delivery_queue as q
 from fermion.adapters.sql.schema_delivery import replay_jobs
@@ -69,6 +70,20 @@ def _item_values(item: QueueItem, now_ms: int) -> dict[str, Any]:
     }
 
 
+_BLANK = QueueItem(
+    connection_id=0,
+    workspace_id=0,
+    batch_id=0,
+    input_id=0,
+    environment="",
+    mpid=0,
+    received_ms=0,
+    payload=None,
+    summary=[],
+)
+_QUEUE_COLUMNS = tuple(_item_values(_BLANK, 0))  # the columns an enqueue writes
+
+
 def _job(row: Row[Any]) -> ReplayJob:
     return ReplayJob(
         id=row.id,
@@ -106,23 +121,25 @@ class SqlDeliveryQueue:
         self._write = write_engine(engine)
         self._pg = engine.dialect.name == "postgresql"
         self._insert = dialect_insert(engine, q)
+        self._enqueue = self._insert.on_conflict_do_nothing(index_elements=["connection_id", "batch_id"])
+        # SQLite: straight through the driver's executemany (the processing hot path).
+        self._raw_enqueue = None if self._pg else RawMany(self._enqueue, engine.dialect, _QUEUE_COLUMNS)
 
     # -- queueing ------------------------------------------------------------------------------
 
     def enqueue(self, items: Sequence[QueueItem], now_ms: int, counts: Mapping[CountKey, int]) -> int:
         added = 0
-        stmt = self._insert.on_conflict_do_nothing(index_elements=["connection_id", "batch_id"])
         with self._write.begin() as conn:
-            if self._pg:
-                stmt = stmt.returning(q.c.id)  # counts what was new (executemany rowcounts are unreliable)
-                for chunk in _chunks(items):
+            if self._raw_enqueue is None:
+                stmt = self._enqueue.returning(q.c.id)  # counts what was new (executemany rowcounts
+                for chunk in _chunks(items):  # are unreliable on PostgreSQL)
                     added += len(conn.execute(stmt, [_item_values(i, now_ms) for i in chunk]).all())
             elif items:
                 # A plain executemany is several times faster than RETURNING; the driver's change
                 # counter says how many rows went in.
                 raw = conn.connection.dbapi_connection
                 before = raw.total_changes  # type: ignore[union-attr]
-                conn.execute(stmt, [_item_values(i, now_ms) for i in items])
+                self._raw_enqueue.run(conn, [_item_values(i, now_ms) for i in items])
                 added = raw.total_changes - before  # type: ignore[union-attr]
             add_counts(conn, self._engine, counts)
         return added
