@@ -120,6 +120,9 @@ def test_live_updates_apply_once_and_sync_values_ride_on_the_batch(sql_engine: E
     again = process(sql_engine, [item(1, 10, [2.5, 3]), item(2, 10, [1])])
     assert values.values_for(WS, [10, 11], NOW) == expected
     assert again[1].batch.user_attributes == {"Buys": "3", "Spent": "6.5"}
+    # Marks long past any redelivery are forgotten.
+    assert store.prune_applied(NOW) == 0
+    assert store.prune_applied(NOW + 1) == 3
 
 
 def test_backfill_then_live_counts_each_batch_once(sql_engine: Engine) -> None:

@@ -68,10 +68,18 @@ class CalculatedStore(Protocol):
         """The event store's seq of each stored batch among batch_ids."""
 
     def apply_live(
-        self, workspace_id: int, mpids: Sequence[int], batch_ids: Sequence[int], compute: LiveCompute
+        self,
+        workspace_id: int,
+        mpids: Sequence[int],
+        batch_ids: Sequence[int],
+        compute: LiveCompute,
+        now_ms: int,
     ) -> None:
         """In one transaction (serialized per workspace): load the active CAs, the users' states and
         which batch_ids were already applied; write what `compute` returns and mark batch_ids applied."""
+
+    def prune_applied(self, before_ms: int) -> int:
+        """Forgets batches applied before this time (long past any redelivery); returns how many."""
 
     def states(self, workspace_id: int, mpids: Sequence[int]) -> list[StateRow]:
         """The stored state documents of these users (each holds every CA's part)."""

@@ -28,6 +28,9 @@ LEASE_MS = 60_000
 FLUSH_USERS = 200_000  # users whose states are held before they are written out
 FLUSH_SECONDS = 300.0  # at most this much work is redone after a crash
 RENEW_SECONDS = 15.0  # the lease is renewed this often between writes
+# Redelivery comes within minutes (ack wait x max deliver); marks are kept far longer than that.
+APPLIED_KEPT_MS = 2 * 86_400_000
+PRUNE_EVERY_S = 600.0
 
 
 class Backfill:
@@ -137,10 +140,15 @@ class Backfill:
         )
 
     async def run(self, stop: asyncio.Event, idle_s: float = 1.0) -> None:
-        """The worker job: backfill whatever is calculating, until stopped."""
+        """The worker job: backfill whatever is calculating, until stopped; now and then, forget the
+        live phase's applied-batch marks that are long past any redelivery."""
+        pruned_at = 0.0
         while not stop.is_set():
             try:
                 busy = await asyncio.to_thread(self.run_once)
+                if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                    await asyncio.to_thread(self._store.prune_applied, self._now_ms() - APPLIED_KEPT_MS)
+                    pruned_at = time.monotonic()
             except Exception:
                 log.exception("calculated attribute backfill failed; retrying")
                 busy = False

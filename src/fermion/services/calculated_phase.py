@@ -105,7 +105,9 @@ class CalculatedPhase:
         seqs = self._store.seqs_of(batch_ids) if need_seqs else None
         extra: dict[int, dict[str, Value]] = {}
         mpids = sorted({i.batch.mpid for i in group if i.batch.mpid is not None})
-        self._store.apply_live(workspace_id, mpids, batch_ids, self._compute(group, seqs, now_ms, extra))
+        self._store.apply_live(
+            workspace_id, mpids, batch_ids, self._compute(group, seqs, now_ms, extra), now_ms
+        )
         for index, item in enumerate(group):
             values = extra.get(index)
             if values:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.schema_calculated import calculated_applied as applied_t
@@ -106,7 +106,12 @@ class CalculatedStates:
             conn.execute(stmt, [{"workspace_id": workspace_id, "mpid": w.mpid, part: w.doc} for w in writes])
 
     def apply_live(
-        self, workspace_id: int, mpids: Sequence[int], batch_ids: Sequence[int], compute: LiveCompute
+        self,
+        workspace_id: int,
+        mpids: Sequence[int],
+        batch_ids: Sequence[int],
+        compute: LiveCompute,
+        now_ms: int,
     ) -> None:
         with self._write.begin() as conn:
             self._lock_workspace(conn, workspace_id)
@@ -127,8 +132,13 @@ class CalculatedStates:
             if fresh:
                 conn.execute(
                     self._mark_applied,
-                    [{"batch_id": b, "workspace_id": workspace_id, "applied_ms": 0} for b in fresh],
+                    [{"batch_id": b, "workspace_id": workspace_id, "applied_ms": now_ms} for b in fresh],
                 )
+
+    def prune_applied(self, before_ms: int) -> int:
+        with self._write.begin() as conn:
+            gone: int = conn.execute(delete(applied_t).where(applied_t.c.applied_ms < before_ms)).rowcount
+        return gone
 
     def states(self, workspace_id: int, mpids: Sequence[int]) -> list[StateRow]:
         with self._engine.connect() as conn:
