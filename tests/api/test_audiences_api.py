@@ -264,14 +264,9 @@ def test_cli(server: FermionProcess) -> None:
         str(a["id"])
         for a in run_cli(server.data_dir, "audiences", "list", "--workspace", ws, env=server.env)["audiences"]
     }
-    wait_until(
-        lambda: (
-            run_cli(
-                server.data_dir, "audiences", "size", "--workspace", ws, "--audience", aid, env=server.env
-            )["size"]
-            == 1
-        )
-    )
+    Api(server).wait_members(int(aid), {"eve"})
+    size = run_cli(server.data_dir, "audiences", "size", "--workspace", ws, "--audience", aid, env=server.env)
+    assert size["size"] == 1
     members = run_cli(
         server.data_dir, "audiences", "members", "--workspace", ws, "--audience", aid, env=server.env
     )["members"]
