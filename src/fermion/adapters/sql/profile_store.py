@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.engine import write_engine
+from fermion.adapters.sql.raw_many import RawMany
 from fermion.adapters.sql.schema_profiles import (
     profile_attributes,
     profile_consent,
@@ -84,6 +85,8 @@ class SqlProfileStore:
         if dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database dialect {dialect!r}")
         self._dialect_insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        self._sqlite = dialect == "sqlite"
+        self._raw: dict[tuple[str, tuple[str, ...]], RawMany] = {}  # (table, columns) -> upsert
         self._statements = [
             (profiles, self._upsert(profiles, self._profile_set, None)),
             (profile_attributes, self._upsert(profile_attributes, self._all_set, self._versioned)),
@@ -176,8 +179,18 @@ class SqlProfileStore:
             # in the same order and cannot deadlock.
             for table, stmt in self._statements:
                 ordered = [row for _, row in sorted(rows[table.name].items())]
+                if self._sqlite and ordered:  # the driver's executemany: the processing hot path
+                    self._raw_upsert(table, stmt, tuple(ordered[0])).run(conn, ordered)
+                    continue
                 for chunk in _chunks(ordered):
                     conn.execute(stmt, list(chunk))
+
+    def _raw_upsert(self, table: Table, stmt: Any, names: tuple[str, ...]) -> RawMany:
+        key = (table.name, names)
+        raw = self._raw.get(key)
+        if raw is None:
+            raw = self._raw[key] = RawMany(stmt, self._engine.dialect, names)
+        return raw
 
     # -- reading -------------------------------------------------------------------------------
 
