@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import BigInteger, Connection, Engine, bindparam, cast, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.schema_calculated import calculated_applied as applied_t
@@ -27,7 +27,12 @@ from fermion.calculated.state import (
 from fermion.calculated.state import Part as SeedPart
 from fermion.ports.calculated import LiveCompute
 
-_PG_LIVE_LOCK_BASE = 0x63616C63 << 32  # "calc" + workspace id
+# PostgreSQL advisory lock keys: per workspace for the backfill's and the seeds' documents (one writer
+# of each at a time), per user for the live documents (workers only wait for one another when their
+# groups share users).
+_PG_BASE_LOCK = 0x63616C62 << 32  # "calb" + workspace id
+_PG_SEED_LOCK = 0x63616C73 << 32  # "cals" + workspace id
+_PG_LIVE_LOCK = 0x4C  # "L", mixed with the workspace id and the MPID's low 48 bits
 _IN_CHUNK = 500
 
 
@@ -87,9 +92,21 @@ class CalculatedStates:
         for start in range(0, len(values), _IN_CHUNK):
             yield column.in_(values[start : start + _IN_CHUNK])
 
-    def _lock_workspace(self, conn: Connection, workspace_id: int) -> None:
+    def _lock_workspace(self, conn: Connection, base: int, workspace_id: int) -> None:
         if self._pg:
-            conn.execute(select(func.pg_advisory_xact_lock(_PG_LIVE_LOCK_BASE + workspace_id)))
+            conn.execute(select(func.pg_advisory_xact_lock(base + workspace_id)))
+
+    def _lock_users(self, conn: Connection, workspace_id: int, mpids: Sequence[int]) -> None:
+        """Per-user locks, taken in key order in one statement (so two groups never deadlock)."""
+        if not self._pg or not mpids:
+            return
+        keys = sorted({(_PG_LIVE_LOCK << 32 ^ workspace_id << 48 ^ m) & 0x7FFF_FFFF_FFFF_FFFF for m in mpids})
+        source = (
+            func.unnest(cast(bindparam("keys", keys), postgresql.ARRAY(BigInteger)))
+            .table_valued("k")
+            .render_derived()
+        )
+        conn.execute(select(func.pg_advisory_xact_lock(source.c.k)).select_from(source).order_by(source.c.k))
 
     def _load_rows(self, conn: Connection, workspace_id: int, mpids: Sequence[int]) -> dict[int, StateRow]:
         rows: dict[int, StateRow] = {}
@@ -114,7 +131,7 @@ class CalculatedStates:
         now_ms: int,
     ) -> None:
         with self._write.begin() as conn:
-            self._lock_workspace(conn, workspace_id)
+            self._lock_users(conn, workspace_id, mpids)
             query = (
                 select(cas_t)
                 .where(cas_t.c.workspace_id == workspace_id, cas_t.c.active.is_not(None))
@@ -148,7 +165,7 @@ class CalculatedStates:
         if not seeds:
             return
         with self._write.begin() as conn:
-            self._lock_workspace(conn, workspace_id)
+            self._lock_workspace(conn, _PG_SEED_LOCK, workspace_id)
             rows = self._load_rows(conn, workspace_id, [s[1] for s in seeds])
             docs: dict[int, dict[int, SeedEntry]] = {}
             for ca_id, mpid, part, cutoff in seeds:
@@ -170,7 +187,7 @@ class CalculatedStates:
         finished: bool,
     ) -> bool:
         with self._write.begin() as conn:
-            self._lock_workspace(conn, workspace_id)
+            self._lock_workspace(conn, _PG_BASE_LOCK, workspace_id)
             query = select(cas_t.c.id, cas_t.c.generation).where(
                 cas_t.c.id.in_(list(progress)), cas_t.c.lease_owner == owner, cas_t.c.status == "calculating"
             )

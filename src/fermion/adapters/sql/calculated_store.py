@@ -103,7 +103,6 @@ class SqlCalculatedStore(CalculatedStates):
         with self._write.begin() as conn:
             if self._pg:
                 conn.execute(select(func.pg_advisory_xact_lock(_PG_SAVE_LOCK)))
-                self._lock_workspace(conn, workspace_id)
             row = conn.execute(
                 select(cas_t).where(cas_t.c.workspace_id == workspace_id, cas_t.c.id == ca_id)
             ).one_or_none()
