@@ -26,7 +26,10 @@ from fermion.ports.audiences import AlreadyApplied, StaleState
 _CHUNK = 500  # keys per IN list / rows per statement
 _USER_COLUMNS = ("workspace_id", "mpid", "state", "updated_ms", "next_check_ms", "version")
 _encode = msgspec.json.Encoder().encode
-_decode_state = msgspec.json.Decoder(UserState).decode
+# User state is read and written for every user of every processing group: MessagePack is quicker
+# to encode and decode than JSON, and smaller.
+_encode_state = msgspec.msgpack.Encoder().encode
+_decode_state = msgspec.msgpack.Decoder(UserState).decode
 _decode_ids = msgspec.json.Decoder(dict[str, str]).decode
 _decode_any = msgspec.json.Decoder().decode
 
@@ -101,6 +104,12 @@ class SqlAudienceStore:
         )
         # SQLite: straight through the DB-API (SQLAlchemy's per-row parameter work costs more than
         # SQLite's own on this per-group write).
+        self._insert_markers = self._insert(audience_applied).on_conflict_do_nothing()
+        self._raw_markers = (
+            RawMany(self._insert_markers, engine.dialect, ("workspace_id", "batch_id"))
+            if self._dialect == "sqlite"
+            else None
+        )
         self._raw_users = (
             RawMany(self._upsert_users, engine.dialect, _USER_COLUMNS) if self._dialect == "sqlite" else None
         )
@@ -199,10 +208,14 @@ class SqlAudienceStore:
     ) -> None:
         with self._write.begin() as conn:
             for part in _chunks(sorted(set(applied_batch_ids))):
-                stmt = self._insert(audience_applied).on_conflict_do_nothing()
                 rows = [{"workspace_id": workspace_id, "batch_id": b} for b in part]
-                added = conn.execute(stmt.returning(audience_applied.c.batch_id), rows).all()
-                if len(added) != len(part):
+                if self._raw_markers is not None:
+                    added = self._raw_markers.run(conn, rows)
+                else:
+                    added = len(
+                        conn.execute(self._insert_markers.returning(audience_applied.c.batch_id), rows).all()
+                    )
+                if added != len(part):
                     raise AlreadyApplied(f"workspace {workspace_id}: a batch of the group was applied")
             if users:
                 # One key order for every writer, so concurrent PostgreSQL workers cannot deadlock.
@@ -210,7 +223,7 @@ class SqlAudienceStore:
                     {
                         "workspace_id": workspace_id,
                         "mpid": m,
-                        "state": _encode(users[m]),
+                        "state": _encode_state(users[m]),
                         "updated_ms": now_ms,
                         "next_check_ms": users[m].next_check_ms,
                         "version": users[m].version + 1,

@@ -31,7 +31,8 @@ audiences = Table(
     sqlite_autoincrement=True,
 )
 
-# One row per user and workspace: event-criterion bucket counts and device facts (msgspec JSON).
+# One row per user and workspace: event-criterion bucket counts, device facts, memberships and the
+# re-check time (MessagePack of fermion.audiences.records.UserState).
 audience_users = Table(
     "audience_users",
     metadata,
