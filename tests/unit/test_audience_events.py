@@ -10,7 +10,7 @@ import pytest
 from fermion.audiences.criteria import UserView
 from fermion.audiences.evaluate import Touch, apply_events, build_workspace, evaluate_user, prune_state
 from fermion.audiences.events import DAY_MS, HOUR_MS, facts_of
-from fermion.audiences.records import Audience, Status
+from fermion.audiences.records import Audience, Kind, Status
 from fermion.model.codec import decode_batch_obj
 
 NOW = 1_780_000_000_000 - 1_780_000_000_000 % DAY_MS + 12 * HOUR_MS  # noon UTC
@@ -240,3 +240,17 @@ def test_touch_limits_evaluation_to_what_changed() -> None:
     assert [(o.audience.id, o.member) for o in only_attr] == [(2, True), (3, True)]
     assert evaluate_user(ws.evaluated, view, {2, 3}, NOW, Touch(attributes={"other"})) == []
     assert len(evaluate_user(ws.evaluated, view, {2, 3}, NOW, Touch(everything=True))) == 3
+
+
+def test_standard_audiences_look_back_over_the_full_history() -> None:
+    old = [custom("Buy", NOW - 400 * DAY_MS)]
+    standard = audience(1, {"event": {"type": "custom_event", "name": "Buy"}})
+    standard.kind = Kind.STANDARD
+    for a, expected in (
+        (standard, True),
+        (audience(1, {"event": {"type": "custom_event", "name": "Buy"}}), False),
+    ):
+        ws = build_workspace([], [a])
+        view = UserView(mpid=7)
+        apply_events(ws, view.events, facts_of(batch(*old), NOW))
+        assert ws.counted[0].compiled.test(view, NOW) is expected

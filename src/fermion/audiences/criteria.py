@@ -88,9 +88,10 @@ def _earliest(times: list[int | None]) -> int | None:
 
 
 class _Compiler:
-    def __init__(self, audience_id: int, key_prefix: str) -> None:
+    def __init__(self, audience_id: int, key_prefix: str, default_days: int) -> None:
         self.audience_id = audience_id
         self.key_prefix = key_prefix
+        self.default_days = default_days
         self.errors: Errors = []
         self.out = Compiled(test=lambda _v, _n: False, changes=_none)
 
@@ -271,7 +272,7 @@ class _Compiler:
         return (lambda v, _n: v.memberships.get(ref, False) is member), _none
 
     def _c_event(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
-        parsed = parse_event(inner, field, self.errors)
+        parsed = parse_event(inner, field, self.errors, self.default_days)
         if parsed is None:
             return None
         family, name, matches, window, count = parsed
@@ -290,12 +291,18 @@ class _Compiler:
 
 
 def compile_criteria(
-    audience_id: int, criteria: Any, field: str = "criteria", key_prefix: str | None = None
+    audience_id: int,
+    criteria: Any,
+    field: str = "criteria",
+    key_prefix: str | None = None,
+    default_window_days: int = 30,
 ) -> tuple[Compiled | None, Errors]:
     """The compiled criteria, or None and the errors (each naming its field, e.g.
     `criteria.and[1].event.window_days`). Event-criterion state keys start with `key_prefix`
-    (default: the audience id), so a re-activated audience starts from fresh counts."""
-    compiler = _Compiler(audience_id, key_prefix or str(audience_id))
+    (default: the audience id), so a re-activated audience starts from fresh counts. An event
+    criterion without a window looks back `default_window_days` (30 for real-time audiences; standard
+    audiences cover the full history)."""
+    compiler = _Compiler(audience_id, key_prefix or str(audience_id), default_window_days)
     built = compiler.node(criteria, field)
     if built is None or compiler.errors:
         return None, compiler.errors or [(field, "invalid")]

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from fermion.audiences.criteria import Compiled, EventCriterion, UserView, compile_criteria
+from fermion.audiences.event_leaf import MAX_DAYS as FULL_HISTORY_DAYS
 from fermion.audiences.events import EventFact, EventState, Window, prune, record
-from fermion.audiences.records import Audience
+from fermion.audiences.records import Audience, Kind
 
 
 @dataclass
@@ -37,7 +38,10 @@ class WorkspaceAudiences:
 
 def compile_audience(audience: Audience) -> CompiledAudience | None:
     prefix = f"{audience.id}@{audience.activated_ms}"
-    compiled, _errors = compile_criteria(audience.id, audience.criteria, key_prefix=prefix)
+    days = FULL_HISTORY_DAYS if audience.kind == Kind.STANDARD else 30
+    compiled, _errors = compile_criteria(
+        audience.id, audience.criteria, key_prefix=prefix, default_window_days=days
+    )
     return None if compiled is None else CompiledAudience(audience, compiled)
 
 

@@ -31,7 +31,7 @@ def _int_in(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _window(inner: dict[str, Any], field: str, errors: Errors) -> Window | None:
+def _window(inner: dict[str, Any], field: str, errors: Errors, default_days: int) -> Window | None:
     given = [k for k in ("window_days", "window_hours", "between_days") if inner.get(k) is not None]
     if len(given) > 1:
         errors.append(
@@ -39,7 +39,7 @@ def _window(inner: dict[str, Any], field: str, errors: Errors) -> Window | None:
         )
         return None
     if not given or given[0] == "window_days":
-        days = inner.get("window_days", 30)
+        days = inner.get("window_days", default_days)
         if not _int_in(days, 1, MAX_DAYS):
             errors.append((f"{field}.window_days", f"must be an integer from 1 to {MAX_DAYS}"))
             return None
@@ -63,7 +63,7 @@ def _window(inner: dict[str, Any], field: str, errors: Errors) -> Window | None:
 
 
 def parse_event(
-    inner: Any, field: str, errors: Errors
+    inner: Any, field: str, errors: Errors, default_days: int = 30
 ) -> tuple[str, str | None, Callable[[EventFact], bool], Window, Condition] | None:
     if not isinstance(inner, dict):
         errors.append((field, "must be an object"))
@@ -102,7 +102,7 @@ def parse_event(
     count = parse_condition(inner.get("count", _DEFAULT_COUNT), f"{field}.count", errors, "number")
     if count is not None and count.type != "number":
         errors.append((f"{field}.count.type", "must be number"))
-    window = _window(inner, field, errors)
+    window = _window(inner, field, errors, default_days)
     if len(errors) > before or count is None or window is None:
         return None
     wanted_name = name.lower() if isinstance(name, str) else None
