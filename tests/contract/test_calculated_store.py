@@ -4,6 +4,7 @@ through the CA phase (exactly once under redelivery), seeds, backfill leases, an
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 
 from fermion.adapters.sql.calculated_store import SqlCalculatedStore
 from fermion.adapters.sql.event_store import SqlEventStore
+from fermion.calculated.records import CaRecord
 from fermion.calculated.seeds import seed_part
 from fermion.model.codec import decode_batch_obj
 from fermion.model.records import InboundRecord
@@ -228,3 +230,30 @@ def test_backfill_equals_incremental(sql_engine: Engine) -> None:
     assert values.values_for(WS, [20, 21], NOW) == {}  # the old generation no longer counts
     assert Backfill(store, owner="w1", page=5).run_once(NOW)
     assert values.values_for(WS, [20, 21], NOW) == incremental
+
+
+class ActivatesWhileProcessing(SqlCalculatedStore):
+    """The real store, with a CA activated right after the phase has read the active CAs (the race
+    between activation and a group in flight)."""
+
+    def __init__(self, engine: Engine, ca_id: int) -> None:
+        super().__init__(engine)
+        self.ca_id = ca_id
+
+    def active(self, workspace_ids: Sequence[int]) -> dict[int, list[CaRecord]]:
+        found = super().active(workspace_ids)
+        self.activate(WS, self.ca_id, "me", NOW, 100)
+        return found
+
+
+def test_a_ca_activated_while_a_group_is_in_flight_counts_it_once(sql_engine: Engine) -> None:
+    store = SqlCalculatedStore(sql_engine)
+    other = store.create(WS, "Spent", "", definition("sum", "amount"), NOW)
+    store.activate(WS, other.id, "me", NOW - 3_600_000, 100)
+    assert Backfill(store, owner="w0").run_once(NOW)  # nothing stored yet: completed at once
+    ca = store.create(WS, "Buys", "", definition(), NOW)
+    report = ProcessingReport()
+    group = StoreEvents(SqlEventStore(sql_engine)).run([item(1, 10, [1.0]), item(2, 10, [1.0])], NOW, report)
+    CalculatedPhase(ActivatesWhileProcessing(sql_engine, ca.id)).run(group, NOW, report)
+    assert Backfill(store, owner="w1").run_once(NOW)
+    assert CalculatedValuesService(store).values_for(WS, [10], NOW) == {10: {"Buys": "2", "Spent": "2"}}

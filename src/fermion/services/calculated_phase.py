@@ -106,7 +106,7 @@ class CalculatedPhase:
         extra: dict[int, dict[str, Value]] = {}
         mpids = sorted({i.batch.mpid for i in group if i.batch.mpid is not None})
         self._store.apply_live(
-            workspace_id, mpids, batch_ids, self._compute(group, seqs, now_ms, extra), now_ms
+            workspace_id, mpids, batch_ids, self._compute(group, seqs, records, now_ms, extra), now_ms
         )
         for index, item in enumerate(group):
             values = extra.get(index)
@@ -118,13 +118,18 @@ class CalculatedPhase:
         self,
         group: list[WorkItem],
         seqs: dict[int, int] | None,
+        seen_before: list[CaRecord],
         now_ms: int,
         extra: dict[int, dict[str, Value]],
     ) -> LiveCompute:
+        # A CA (or generation) activated after `seen_before` was read came after this group's batches
+        # were stored: its backfill covers them, and the seqs that would show it were not looked up.
+        known = {(r.id, r.generation) for r in seen_before}
+
         def compute(
             records: list[CaRecord], rows: dict[int, StateRow], applied: set[int]
         ) -> list[StateWrite]:
-            cas = self._cache.all(records)
+            cas = self._cache.all([r for r in records if (r.id, r.generation) in known])
             users: dict[int, _User] = {}
             seen: set[int] = set()
             for index, item in enumerate(group):
