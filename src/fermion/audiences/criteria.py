@@ -1,9 +1,14 @@
 """Audience criteria: a JSON tree validated and compiled in one pass into fast closures.
 
 Combinators: `{"and": [...]}`, `{"or": [...]}`, `{"not": c}`, `{"exclude": [a, b]}` (a and not b).
-Leaves: `event`, `user_attribute`, `identity`, `consent`, `calculated_attribute`, `audience`,
-`device`, `first_seen` (see docs in README). Each compiled node answers "does the user match now"
-and "when may that answer change with time alone".
+Leaves (a condition is `{"type", "operator", "value" | "values" | "min"/"max"}`, see conditions.py):
+`{"event": {"type": family, "name"?, "custom_event_type"?, "product_action"?, "attributes"?: [{"name",
+...condition}], "count"?: number condition, "window_days" | "window_hours" | "between_days": [N, M]}}`,
+`{"user_attribute": {"name", "condition"}}`, `{"calculated_attribute": {"name", "condition"}}`,
+`{"identity": {"type", "condition"?}}` (default: exists), `{"consent": {"regulation": "gdpr",
+"purpose", "consented"?} | {"regulation": "ccpa", "opted_out"?}}`, `{"audience": {"id", "member"?}}`,
+`{"device": {"field", "condition"?}}`, `{"first_seen": date condition}`. Each compiled node answers
+"does the user match now" and "when may that answer change with time alone".
 """
 
 from __future__ import annotations
