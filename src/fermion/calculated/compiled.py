@@ -238,25 +238,29 @@ class CompiledCa:
         oldest = self._oldest_day(now_ms)
         cutoff = cutoff_ms if seed is not None else self.definition.seeding_cutoff_ms
         cutoff_day = None if cutoff is None else cutoff // DAY_MS
-        merged = Part()
+        parts: list[Part] = [] if seed is None else [seed]
         seen = seed is not None
-        if seed is not None:
-            absorb(merged, seed)
         for state in states:
             # A running total holds every day; with a seed, days before its cutoff must be left out.
             if oldest is None and state.total is not None and (seed is None or not state.days):
-                absorb(merged, state.total)
+                parts.append(state.total)
                 seen = True
                 continue
             for day, part in state.days.items():
                 seen = True
                 if (oldest is not None and day < oldest) or (cutoff_day is not None and day < cutoff_day):
                     continue
-                absorb(merged, part)
+                parts.append(part)
         if not seen:
             return None
+        if len(parts) == 1:  # the common case: one running total, read as it is
+            merged = parts[0]
+        else:
+            merged = Part()
+            for part in parts:
+                absorb(merged, part)
         if merged.v is not None and len(merged.v) > self.cap:
-            merged.v = cap_values(merged.v, self.cap)
+            merged = Part(v=cap_values(merged.v, self.cap))  # only `v` is read for these types
         return render(self.calculation_type, merged)
 
 
