@@ -197,13 +197,6 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     app.include_router(calculated_router(bearer, CalculatedAdmin(calculated, CalculatedSettings.from_env())))
     app.include_router(
         seeding_router(
-            SeedingService(authenticator.authenticate, authenticator.workspace, calculated, identities)
-        )
-    )
-    calculated = SqlCalculatedStore(stores.engine)
-    app.include_router(calculated_router(bearer, CalculatedAdmin(calculated, CalculatedSettings.from_env())))
-    app.include_router(
-        seeding_router(
             SeedingService(
                 authenticator.authenticate, authenticator.workspace, calculated, identities, ingest.ingest_as
             )
