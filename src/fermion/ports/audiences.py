@@ -43,6 +43,10 @@ class AudienceStore(Protocol):
     def list_audiences(self, workspace_ids: Sequence[int] | None = None) -> list[Audience]:
         """Audiences that are not deleted, of the given workspaces (all when None)."""
 
+    def start_calculation(self, audience: Audience) -> Audience:
+        """Save the audience as calculating, with the newest stored batch's seq of its workspace as the
+        boundary, read atomically with respect to batches being stored."""
+
     def versions(self, workspace_id: int) -> list[tuple[int, str, int, int]]:
         """(id, status, activated_ms, updated_ms) of the workspace's audiences that are not deleted: a
         cheap check of whether the definitions changed."""

@@ -158,13 +158,10 @@ class AudienceAdmin:
         if audience.status == Status.CALCULATING:
             raise Conflict("the audience is already calculating")
         audience.criteria = audience.draft_criteria
-        audience.status = Status.CALCULATING
-        audience.boundary_seq = self._store.max_seq(audience.workspace_id)
-        audience.progress_seq = 0
         audience.updated_ms = audience.activated_ms = max(self._clock(), audience.activated_ms + 1)
-        self._store.update(audience)
+        started = self._store.start_calculation(audience)
         self._engine.invalidate(audience.workspace_id)
-        return audience
+        return started
 
     def delete(self, audience: Audience) -> None:
         now = self._clock()

@@ -24,6 +24,7 @@ from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, 
 from fermion.ports.audiences import AlreadyApplied, StaleState
 
 _CHUNK = 500  # keys per IN list / rows per statement
+_PG_EVENT_SAVE_LOCK = 0x6665726D696F6E  # the event store's save lock ("fermion")
 _USER_COLUMNS = ("workspace_id", "mpid", "state", "updated_ms", "next_check_ms", "version")
 _encode = msgspec.json.Encoder().encode
 # User state is read and written for every user of every processing group: MessagePack is quicker
@@ -137,6 +138,27 @@ class SqlAudienceStore:
             stmt = stmt.where(audiences.c.workspace_id.in_(list(workspace_ids)))
         with self._engine.connect() as conn:
             return [_audience(r) for r in conn.execute(stmt)]
+
+    def start_calculation(self, audience: Audience) -> Audience:
+        """The audience as `audience` says, now calculating over history up to the newest stored batch:
+        the boundary is read while no batch is being stored (the event store's save lock on PostgreSQL;
+        SQLite's write lock), so every batch is either at most the boundary or processed after the
+        audience is seen calculating."""
+        with self._write.begin() as conn:
+            if self._dialect == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(_PG_EVENT_SAVE_LOCK)))
+            boundary = conn.execute(
+                select(func.coalesce(func.max(batches.c.seq), 0)).where(
+                    batches.c.workspace_id == audience.workspace_id
+                )
+            ).scalar_one()
+            started = msgspec.structs.replace(
+                audience, status=Status.CALCULATING, boundary_seq=int(boundary), progress_seq=0
+            )
+            conn.execute(
+                update(audiences).where(audiences.c.id == audience.id).values(**_audience_values(started))
+            )
+        return started
 
     def versions(self, workspace_id: int) -> list[tuple[int, str, int, int]]:
         t = audiences.c
