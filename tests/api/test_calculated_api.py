@@ -248,6 +248,7 @@ def test_cli(fermion: FermionProcess) -> None:
     assert created["name"] == "Cli"
     listed = cli(fermion, "list", "--workspace", ws)
     assert "Cli" in [c["name"] for c in listed]
-    cli(fermion, "activate", "--workspace", ws, "--id", str(created["id"]))
+    activated = cli(fermion, "activate", "--workspace", ws, "--id", str(created["id"]))
+    assert activated["activation_status"]["is_activated"] is True
     status = cli(fermion, "status", "--workspace", ws, "--id", str(created["id"]))
-    assert status["status"] in ("calculating", "completed")
+    assert status["status"] in ("calculating", "completed") and "estimated_completion" in status
