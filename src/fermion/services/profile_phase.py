@@ -6,6 +6,7 @@ to a batch are stored (and later forwarded) with it.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -31,6 +32,8 @@ class _ClientBatch(msgspec.Struct):
 
 
 _decode_client_batch = msgspec.json.Decoder(_ClientBatch).decode
+# item.notes[NOTE]: (monotonic ns taken before the load, the user's merged profile) for later phases.
+NOTE = "profile"
 
 
 def client_event_times(record: InboundRecord) -> tuple[int, ...] | None:
@@ -67,6 +70,7 @@ class ProfilePhase:
         return items
 
     def _merge_group(self, workspace_id: int, group: list[WorkItem]) -> list[ProfileWrite]:
+        loaded_ns = time.monotonic_ns()
         loaded = self._store.load(workspace_id, [i.batch.mpid for i in group if i.batch.mpid is not None])
         working: dict[int, Profile] = {}
         touched: dict[int, Touched] = {}
@@ -84,4 +88,6 @@ class ProfilePhase:
             touched.setdefault(mpid, Touched()).update(applied.touched)
             if applied.events:
                 item.batch = structs.replace(item.batch, events=[*item.batch.events, *applied.events])
+        for item in group:
+            item.notes[NOTE] = (loaded_ns, working[item.batch.mpid])  # type: ignore[index]
         return [write_of(working[mpid], touched[mpid]) for mpid in sorted(working)]
