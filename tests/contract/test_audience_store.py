@@ -19,11 +19,13 @@ from fermion.model.records import InboundRecord
 from fermion.pipeline.store_rows import to_processed
 from fermion.ports import NoIdentities
 from fermion.ports.audiences import AlreadyApplied, StaleState
+from fermion.profiles.state import Profile
 from fermion.services.audience_admin import AudienceAdmin
 from fermion.services.audience_engine import AudienceEngine
 from fermion.services.audience_jobs import AudienceJobs
 from fermion.services.audience_phase import AudiencePhase
 from fermion.services.processing import ProcessingReport, WorkItem
+from fermion.services.profile_phase import ProfilePhase
 
 NOW = 1_780_000_000_000
 
@@ -202,3 +204,44 @@ def test_a_stale_state_is_not_saved(sql_engine: Engine) -> None:
     with pytest.raises(StaleState):
         store.save(1, {7: UserState(), 6: UserState()}, [], [])  # 6 exists already
     assert store.load_users(1, [7]) == {}
+
+
+class CountingProfiles(SqlProfileStore):
+    """The real profile store, counting the users the audience phase reads again."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.read: list[int] = []
+
+    def load(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, Profile]:
+        self.read.extend(mpids)
+        return super().load(workspace_id, mpids)
+
+
+def test_a_noted_profile_is_used_only_while_no_other_worker_saved_the_user(sql_engine: Engine) -> None:
+    store, _engine, sink, admin = setup(sql_engine)
+    profiles = CountingProfiles(sql_engine)
+    engine = AudienceEngine(store, SqlConfigStore(sql_engine), profiles, NoIdentities())
+    gold = {
+        "user_attribute": {
+            "name": "tier",
+            "condition": {"type": "string", "operator": "exact_match", "value": "gold"},
+        }
+    }
+    a = admin.create(1, 1, {"name": "gold", "criteria": gold})
+    admin.activate(a)
+    AudienceJobs(engine, SqlEventStore(sql_engine), sink, HeldLease(), clock=lambda: NOW).tick()
+    merge = ProfilePhase(SqlProfileStore(sql_engine))
+    here, elsewhere = AudiencePhase(engine, sink), AudiencePhase(engine, sink)  # two worker processes
+    stale = merge.run([item(1, 5, [], tier="silver")], NOW, ProcessingReport())
+    newer = merge.run([item(2, 5, [], tier="gold")], NOW, ProcessingReport())
+    elsewhere.run(newer, NOW, ProcessingReport())  # a user new to audiences: the noted profile serves
+    assert store.size(a.id) == 1 and profiles.read == []
+    # The other worker saved the user after this group's profile was read: read it again, so the
+    # older profile does not undo the newer answer.
+    here.run(stale, NOW, ProcessingReport())
+    assert store.size(a.id) == 1 and profiles.read == [5]
+    # This worker saved the user last, before the next group's profile was read: the note serves.
+    here.run(merge.run([item(3, 5, [], tier="silver")], NOW, ProcessingReport()), NOW, ProcessingReport())
+    assert store.size(a.id) == 0 and profiles.read == [5]
+    assert [c.action for c in sink.changes] == [ChangeAction.ADD, ChangeAction.REMOVE]

@@ -18,6 +18,7 @@ from fermion.model.codec import decode_batch_obj
 from fermion.model.records import InboundRecord
 from fermion.ports.calculated import ActiveLimitReached, NameTaken
 from fermion.services.calculated_backfill import Backfill
+from fermion.services.calculated_phase import NOTE as CALCULATED_NOTE
 from fermion.services.calculated_phase import CalculatedPhase
 from fermion.services.calculated_values import CalculatedValuesService
 from fermion.services.processing import ProcessingReport, StoreEvents, WorkItem
@@ -257,3 +258,23 @@ def test_a_ca_activated_while_a_group_is_in_flight_counts_it_once(sql_engine: En
     CalculatedPhase(ActivatesWhileProcessing(sql_engine, ca.id)).run(group, NOW, report)
     assert Backfill(store, owner="w1").run_once(NOW)
     assert CalculatedValuesService(store).values_for(WS, [10], NOW) == {10: {"Buys": "2", "Spent": "2"}}
+
+
+def test_the_phase_notes_the_values_readers_see(sql_engine: Engine) -> None:
+    store = SqlCalculatedStore(sql_engine)
+    values = CalculatedValuesService(store)
+    activate_all_types(store, NOW - 3_600_000)
+    past = history()
+    process(sql_engine, past[:6])
+    for ca in store.find(WS)[:3]:  # re-activated: their backfill writes base documents, older entries go
+        store.activate(WS, ca.id, "me", NOW, 100)
+    assert Backfill(store, owner="w1", page=5).run_once(NOW)
+    names = {ca.name for ca in store.find(WS)}
+    # New batches, a duplicate within a group, and a redelivered group (its users' documents unchanged).
+    for group in (past[6:], [item(200, 20, [7]), item(200, 20, [7])], history()[6:]):
+        done = process(sql_engine, group)
+        mpids = sorted({i.batch.mpid for i in done if i.batch.mpid is not None})
+        _read_ns, noted = done[0].notes[CALCULATED_NOTE]
+        found = {m: v for m, v in noted.values_of(mpids, names).items() if v}
+        assert found == values.values_for(WS, mpids, NOW) and len(found[20]) == len(ALL_TYPES)
+        assert noted.values_of(mpids, {"count"}) == {m: {"count": found[m]["count"]} for m in mpids}

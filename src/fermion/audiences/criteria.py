@@ -63,6 +63,7 @@ class Compiled:
     uses_identities: bool = False
     uses_profile: bool = False  # user attributes, consent, first seen, device platform
     uses_calculated: bool = False
+    calculated_names: set[str] = field(default_factory=set)  # calculated attribute names read
     attributes: set[str] = field(default_factory=set)  # user attribute names read
     other_profile: bool = False  # consent, first seen, device
     event_keys: set[str] = field(default_factory=set)
@@ -199,6 +200,7 @@ class _Compiler:
         if name is None or cond is None:
             return None
         self.out.uses_calculated = True
+        self.out.calculated_names.add(name)
         return self._valued(cond, lambda v: v.calculated.get(name))
 
     def _c_identity(self, inner: Any, field: str) -> tuple[Test, Changes] | None:

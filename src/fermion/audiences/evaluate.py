@@ -30,6 +30,7 @@ class WorkspaceAudiences:
     by_family: dict[tuple[str, str | None], list[EventCriterion]] = field(default_factory=dict)
     windows: dict[str, Window] = field(default_factory=dict)
     uses_identities: bool = False
+    calculated_names: set[str] = field(default_factory=set)  # CA names the evaluated audiences read
 
     @property
     def empty(self) -> bool:
@@ -74,6 +75,8 @@ def build_workspace(
         out.uses_identities |= c.compiled.uses_identities
         for crit in c.compiled.event_criteria:
             out.windows[crit.key] = crit.window
+    for c in out.evaluated:
+        out.calculated_names |= c.compiled.calculated_names
     for a in kept:
         c = get(a)
         for crit in c.compiled.event_criteria if c is not None else ():

@@ -4,7 +4,7 @@ history and rows. Shared by the processing phase, the re-check job and calculati
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from fermion.audiences.criteria import UserView
@@ -127,6 +127,8 @@ class AudienceEngine:
         publish: bool = True,
         all_audiences: bool = True,
         touches: dict[int, Touch] | None = None,
+        known_profiles: Mapping[int, Profile] | None = None,
+        known_calculated: Mapping[int, dict[str, str]] | None = None,
     ) -> Decisions:
         """Evaluate `audiences` for the users. `versions[mpid]` names what caused the evaluation (a
         batch's receive time, a re-check time), so evaluating the same cause again yields the same
@@ -136,7 +138,9 @@ class AudienceEngine:
         Each user's re-check time (`users[mpid].next_check_ms`, the earliest time an answer may change
         with time alone) is set from these audiences; with all_audiences=False (some of the workspace's
         audiences only) it can only move earlier. With `touches`, only the audiences reading what
-        changed for a user are evaluated (the others keep their answer; see evaluate.Touch)."""
+        changed for a user are evaluated (the others keep their answer; see evaluate.Touch).
+        `known_profiles` / `known_calculated`: current profiles / CA values of some users (from the
+        earlier phases), which are then not read again."""
         out = Decisions()
         ordered = sorted(set(mpids))
         if not ordered:
@@ -144,11 +148,20 @@ class AudienceEngine:
         states = {m: users.setdefault(m, UserState()) for m in ordered}
         touch_of = touches.get if touches is not None else (lambda _m: None)
         index = AffectIndex(audiences)
-        profiles = self._profiles.load(
-            workspace_id, self._needing(audiences, index, ordered, touch_of, "uses_profile")
-        )
-        need_ca = self._needing(audiences, index, ordered, touch_of, "uses_calculated")
-        calculated = self._calculated.values_for(workspace_id, need_ca, now_ms) if need_ca else {}
+        profiles = dict(known_profiles or {})
+        need_profiles = [
+            m for m in self._needing(audiences, index, ordered, touch_of, "uses_profile") if m not in profiles
+        ]
+        if need_profiles:
+            profiles.update(self._profiles.load(workspace_id, need_profiles))
+        calculated = dict(known_calculated or {})
+        need_ca = [
+            m
+            for m in self._needing(audiences, index, ordered, touch_of, "uses_calculated")
+            if m not in calculated
+        ]
+        if need_ca:
+            calculated.update(self._calculated.values_for(workspace_id, need_ca, now_ms))
         uses_identities = any(c.compiled.uses_identities for c in audiences)
         by_id = {c.audience.id: c for c in audiences}
         live = set(by_id)

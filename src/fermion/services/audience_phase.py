@@ -4,19 +4,29 @@ workspace's active real-time audiences for the group's users, store memberships,
 Runs after StoreEvents and the calculated-attributes phase (criteria read stored CA values) and
 before forwarding. Counting is idempotent through applied-markers written with the state: a batch
 StoreEvents saw before is counted only if no marker says it was.
+
+The profiles and CA values the earlier phases computed for the group are used instead of reading them
+again, for users whose audience state was last saved by this phase in this process before those were
+read: otherwise another evaluation may have seen newer data, which this one must not undo.
 """
 
 from __future__ import annotations
+
+import time
 
 from fermion.audiences.evaluate import Touch, apply_events, prune_state
 from fermion.audiences.events import device_facts, facts_of
 from fermion.audiences.records import Status, UserState
 from fermion.model.events import UserAttributeChangeEvent
 from fermion.ports.audiences import MembershipSink
+from fermion.profiles.state import Profile
 from fermion.services.audience_engine import AudienceEngine
+from fermion.services.calculated_phase import NOTE as CALCULATED_NOTE
 from fermion.services.processing import ProcessingReport, WorkItem
+from fermion.services.profile_phase import NOTE as PROFILE_NOTE
 
 _IDENTITY_EVENT = "user_identity_change"
+_MAX_SAVES_KEPT = 500_000  # past this the record of saves starts over (users are then read again)
 
 
 def _may_change_identities(item: WorkItem) -> bool:
@@ -30,6 +40,8 @@ class AudiencePhase:
     def __init__(self, engine: AudienceEngine, sink: MembershipSink) -> None:
         self._engine = engine
         self._sink = sink
+        # (workspace, mpid) -> (state version, monotonic ns) of this phase's last save of the user.
+        self._saved: dict[tuple[int, int], tuple[int, int]] = {}
 
     def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
         by_workspace: dict[int, list[WorkItem]] = {}
@@ -97,12 +109,23 @@ class AudiencePhase:
             touch.keys |= apply_events(ws, state.events, facts_of(item.batch, item.record.received_ms), only)
         for state in users.values():
             prune_state(ws, state.events, now_ms)
+        profiles, calculated = self._noted(workspace_id, group, users, ws.calculated_names)
         decided = engine.decide(
-            workspace_id, ws.evaluated, users, mpids, now_ms, versions, hints, touches=touches
+            workspace_id,
+            ws.evaluated,
+            users,
+            mpids,
+            now_ms,
+            versions,
+            hints,
+            touches=touches,
+            known_profiles=profiles,
+            known_calculated=calculated,
         )
         if decided.changes:
             # Before saving: a crash in between re-evaluates the batch, producing the same change ids.
             self._sink.publish(decided.changes, now_ms)
+        saved_ns = time.monotonic_ns()  # after every input of this evaluation was read
         store.save(
             workspace_id,
             users,
@@ -111,3 +134,33 @@ class AudiencePhase:
             applied_batch_ids=sorted(to_apply),
             now_ms=now_ms,
         )
+        if len(self._saved) > _MAX_SAVES_KEPT:
+            self._saved.clear()
+        for mpid, state in users.items():
+            self._saved[workspace_id, mpid] = (state.version + 1, saved_ns)
+
+    def _noted(
+        self, workspace_id: int, group: list[WorkItem], users: dict[int, UserState], ca_names: set[str]
+    ) -> tuple[dict[int, Profile], dict[int, dict[str, str]]]:
+        """The profiles and CA values noted by the earlier phases that are still current for this
+        evaluation: no audience state saved since they were read, except by this phase here."""
+
+        def unmoved(mpid: int, read_ns: int) -> bool:
+            state = users.get(mpid)
+            if state is None or state.version == 0:  # none stored: one saved meanwhile fails ours
+                return True
+            saved = self._saved.get((workspace_id, mpid))
+            return saved is not None and saved[0] == state.version and saved[1] < read_ns
+
+        profiles: dict[int, Profile] = {}
+        for item in group:
+            mpid = item.batch.mpid
+            noted = item.notes.get(PROFILE_NOTE)
+            if mpid is not None and noted is not None and mpid not in profiles and unmoved(mpid, noted[0]):
+                profiles[mpid] = noted[1]
+        calculated: dict[int, dict[str, str]] = {}
+        ca_noted = group[0].notes.get(CALCULATED_NOTE)
+        if ca_noted is not None and ca_names:
+            read_ns, noted_values = ca_noted
+            calculated = noted_values.values_of([m for m in users if unmoved(m, read_ns)], ca_names)
+        return profiles, calculated

@@ -7,13 +7,15 @@ batch the backfill covers (seq <= the CA's boundary) is left to the backfill.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Set
 from typing import Any
 
 import msgspec
 from msgspec import structs
 
-from fermion.calculated.catalog import CompiledCache
-from fermion.calculated.compiled import CompiledCa, Value
+from fermion.calculated.catalog import CompiledCache, current_values
+from fermion.calculated.compiled import CompiledCa, Value, flat
 from fermion.calculated.extract import BatchView
 from fermion.calculated.records import CaRecord, StateRow, StateWrite
 from fermion.calculated.state import (
@@ -31,6 +33,9 @@ from fermion.services.processing import ProcessingReport, WorkItem
 # A CA activated this recently may have a boundary at or above batches stored just before its
 # activation: their seqs are looked up (otherwise only when a CA is calculating or a batch is not new).
 RECENT_ACTIVATION_MS = 15 * 60 * 1000
+# item.notes[NOTE]: (monotonic ns taken before the states were read, NotedValues) so the audience
+# phase need not read and decode the group's users' states again.
+NOTE = "calculated"  # (ns, NotedValues)
 
 
 class _User:
@@ -62,6 +67,30 @@ class _User:
         seed = self.seeds.get(record.id)
         return compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms)
 
+    def stored_values(
+        self, cas: list[tuple[CaRecord, CompiledCa]], row: StateRow | None, now_ms: int
+    ) -> dict[str, str]:
+        """The values a reader of the document this group leaves would see (as values_for gives
+        them): an unchanged user's stored row, a changed one's live entries of current generation."""
+        if not self.changed:
+            stored = current_values(cas, [row], now_ms).get(row.mpid, {}) if row is not None else {}
+            return {name: flat(value) for name, value in stored.items()}
+        values: dict[str, str] = {}
+        for record, compiled in cas:
+            parts = []
+            for doc in (self._base, self._live):
+                entry = doc.get(record.id)
+                if isinstance(entry, msgspec.Raw):
+                    entry = doc[record.id] = decode_entry(entry)
+                if entry is not None and entry.g == record.generation:
+                    parts.append(entry.s)
+            seed = self.seeds.get(record.id)
+            if parts or seed is not None:
+                value = compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms)
+                if value is not None:
+                    values[compiled.name] = flat(value)
+        return values
+
     def doc(self, records: list[CaRecord]) -> bytes:
         """The live document of the active CAs only (entries of deleted or re-activated CAs go)."""
         current = {r.id: r.generation for r in records}
@@ -73,6 +102,29 @@ class _User:
             elif current.get(ca) == entry.g:
                 kept[ca] = entry
         return encode_doc(kept)
+
+
+class NotedValues:
+    """The CA values of a group's users as the CA phase left their documents, computed on request."""
+
+    def __init__(
+        self,
+        cas: list[tuple[CaRecord, CompiledCa]],
+        rows: dict[int, StateRow],
+        users: dict[int, _User],
+        now_ms: int,
+    ) -> None:
+        self._cas, self._rows, self._users, self._now_ms = cas, rows, users, now_ms
+
+    def values_of(self, mpids: Iterable[int], names: Set[str]) -> dict[int, dict[str, str]]:
+        """Values of the CAs named `names` for those of the users the phase saw."""
+        cas = [(r, c) for r, c in self._cas if c.name in names]
+        found = {}
+        for mpid in mpids:
+            user = self._users.get(mpid)
+            if user is not None:
+                found[mpid] = user.stored_values(cas, self._rows.get(mpid), self._now_ms)
+        return found
 
 
 class CalculatedPhase:
@@ -105,9 +157,16 @@ class CalculatedPhase:
         seqs = self._store.seqs_of(batch_ids) if need_seqs else None
         extra: dict[int, dict[str, Value]] = {}
         mpids = sorted({i.batch.mpid for i in group if i.batch.mpid is not None})
+        read_ns = time.monotonic_ns()
+        seen: list[Any] = []  # what compute saw: the active CAs, the rows, the users
         self._store.apply_live(
-            workspace_id, mpids, batch_ids, self._compute(group, seqs, records, now_ms, extra), now_ms
+            workspace_id, mpids, batch_ids, self._compute(group, seqs, records, now_ms, extra, seen), now_ms
         )
+        if seen:
+            cas, rows, users = seen
+            note = (read_ns, NotedValues(cas, rows, users, now_ms))
+            for item in group:
+                item.notes[NOTE] = note
         for index, item in enumerate(group):
             values = extra.get(index)
             if values:
@@ -121,6 +180,7 @@ class CalculatedPhase:
         seen_before: list[CaRecord],
         now_ms: int,
         extra: dict[int, dict[str, Value]],
+        seen_out: list[Any],
     ) -> LiveCompute:
         # A CA (or generation) activated after `seen_before` was read came after this group's batches
         # were stored: its backfill covers them, and the seqs that would show it were not looked up.
@@ -165,6 +225,7 @@ class CalculatedPhase:
                             synced[compiled.name] = value
                 if synced:
                     extra[index] = synced
+            seen_out[:] = [self._cache.all(records), rows, users]
             return [StateWrite(mpid=m, doc=u.doc(records)) for m, u in users.items() if u.changed]
 
         return compute
