@@ -26,6 +26,8 @@ from fermion.ports.audiences import AlreadyApplied, StaleState
 _CHUNK = 500  # keys per IN list / rows per statement
 _PG_EVENT_SAVE_LOCK = 0x6665726D696F6E  # the event store's save lock ("fermion")
 _USER_COLUMNS = ("workspace_id", "mpid", "state", "updated_ms", "next_check_ms", "version")
+_MEMBER_COLUMNS = ("audience_id", "mpid", "workspace_id", "member", "joined_ms", "left_ms", "identities")
+_HISTORY_COLUMNS = ("audience_id", "mpid", "action", "changed_ms")
 _encode = msgspec.json.Encoder().encode
 # User state is read and written for every user of every processing group: MessagePack is quicker
 # to encode and decode than JSON, and smaller.
@@ -113,6 +115,26 @@ class SqlAudienceStore:
         )
         self._raw_users = (
             RawMany(self._upsert_users, engine.dialect, _USER_COLUMNS) if self._dialect == "sqlite" else None
+        )
+        members = self._insert(audience_members)
+        t, new = audience_members.c, members.excluded
+        self._upsert_members = members.on_conflict_do_update(
+            index_elements=[t.audience_id, t.mpid],
+            # A change carries only its own time (0 for the other): keep the later.
+            set_={
+                "member": new.member,
+                "identities": new.identities,
+                "joined_ms": case((new.joined_ms > t.joined_ms, new.joined_ms), else_=t.joined_ms),
+                "left_ms": case((new.left_ms > t.left_ms, new.left_ms), else_=t.left_ms),
+            },
+        )
+        self._insert_history = insert(audience_history)
+        sqlite_only = self._dialect == "sqlite"
+        self._raw_members = (
+            RawMany(self._upsert_members, engine.dialect, _MEMBER_COLUMNS) if sqlite_only else None
+        )
+        self._raw_history = (
+            RawMany(self._insert_history, engine.dialect, _HISTORY_COLUMNS) if sqlite_only else None
         )
 
     def _insert(self, table: Any) -> Any:
@@ -275,41 +297,29 @@ class SqlAudienceStore:
                     }
                     for m in sorted(memberships, key=lambda m: (m.audience_id, m.mpid))
                 ]
-                stmt = self._insert(audience_members)
-                t, new = audience_members.c, stmt.excluded
                 for part in _chunks(rows):
-                    conn.execute(
-                        stmt.on_conflict_do_update(
-                            index_elements=[t.audience_id, t.mpid],
-                            # A change carries only its own time (0 for the other): keep the later.
-                            set_={
-                                "member": new.member,
-                                "identities": new.identities,
-                                "joined_ms": case(
-                                    (new.joined_ms > t.joined_ms, new.joined_ms), else_=t.joined_ms
-                                ),
-                                "left_ms": case((new.left_ms > t.left_ms, new.left_ms), else_=t.left_ms),
-                            },
-                        ),
-                        part,
-                    )
+                    if self._raw_members is not None:
+                        self._raw_members.run(conn, part)
+                    else:
+                        conn.execute(self._upsert_members, part)
             if progress is not None:
                 conn.execute(
                     update(audiences).where(audiences.c.id == progress[0]).values(progress_seq=progress[1])
                 )
             if history:
-                conn.execute(
-                    insert(audience_history),
-                    [
-                        {
-                            "audience_id": h.audience_id,
-                            "mpid": h.mpid,
-                            "action": h.action,
-                            "changed_ms": h.changed_ms,
-                        }
-                        for h in history
-                    ],
-                )
+                entries = [
+                    {
+                        "audience_id": h.audience_id,
+                        "mpid": h.mpid,
+                        "action": h.action,
+                        "changed_ms": h.changed_ms,
+                    }
+                    for h in history
+                ]
+                if self._raw_history is not None:
+                    self._raw_history.run(conn, entries)
+                else:
+                    conn.execute(self._insert_history, entries)
 
     def due(self, now_ms: int, limit: int) -> list[tuple[int, int, int]]:
         t = audience_users.c
