@@ -117,7 +117,8 @@ class Touch:
     keys: set[str] = field(default_factory=set)  # event criteria that counted new events
     attributes: set[str] = field(default_factory=set)  # user attributes that changed
     profile: bool = False  # consent or device changed
-    calculated: bool = False  # calculated attribute values may have changed
+    calculated: bool = False  # any calculated attribute value may have changed
+    calculated_names: set[str] = field(default_factory=set)  # these CAs' values may have changed
     identities: bool = False
 
 
@@ -131,6 +132,7 @@ def affected(c: CompiledAudience, touch: Touch | None, changed: set[int]) -> boo
         or (compiled.attributes and not touch.attributes.isdisjoint(compiled.attributes))
         or (compiled.other_profile and touch.profile)
         or (compiled.uses_calculated and touch.calculated)
+        or (compiled.calculated_names and not touch.calculated_names.isdisjoint(compiled.calculated_names))
         or (compiled.uses_identities and touch.identities)
     )
 
@@ -165,6 +167,7 @@ class AffectIndex:
         self.by_attribute: dict[str, list[int]] = {}
         self.profile: list[int] = []
         self.calculated: list[int] = []
+        self.by_calculated: dict[str, list[int]] = {}
         self.identities: list[int] = []
         self.referencing: list[int] = []
         for pos, c in enumerate(audiences):
@@ -177,6 +180,8 @@ class AffectIndex:
                 self.profile.append(pos)
             if compiled.uses_calculated:
                 self.calculated.append(pos)
+            for name in compiled.calculated_names:
+                self.by_calculated.setdefault(name, []).append(pos)
             if compiled.uses_identities:
                 self.identities.append(pos)
             if compiled.references:
@@ -193,6 +198,8 @@ class AffectIndex:
             found.update(self.profile)
         if touch.calculated:
             found.update(self.calculated)
+        for name in touch.calculated_names:
+            found.update(self.by_calculated.get(name, ()))
         if touch.identities:
             found.update(self.identities)
         return found

@@ -21,6 +21,7 @@ from fermion.model.events import UserAttributeChangeEvent
 from fermion.ports.audiences import MembershipSink
 from fermion.profiles.state import Profile
 from fermion.services.audience_engine import AudienceEngine
+from fermion.services.calculated_phase import NAMES_NOTE as CALCULATED_NAMES_NOTE
 from fermion.services.calculated_phase import NOTE as CALCULATED_NOTE
 from fermion.services.processing import ProcessingReport, WorkItem
 from fermion.services.profile_phase import NOTE as PROFILE_NOTE
@@ -95,7 +96,11 @@ class AudiencePhase:
                 touch.identities = True
             if item.record.batch_id not in to_apply:
                 continue
-            touch.calculated |= bool(item.batch.events)
+            names = item.notes.get(CALCULATED_NAMES_NOTE)
+            if names is None:  # the CA phase did not see the batch: any value may have changed
+                touch.calculated |= bool(item.batch.events)
+            else:
+                touch.calculated_names |= names
             only = None
             if calculating:
                 seq = seqs.get(item.record.batch_id, 0)

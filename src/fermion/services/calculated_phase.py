@@ -36,6 +36,9 @@ RECENT_ACTIVATION_MS = 15 * 60 * 1000
 # item.notes[NOTE]: (monotonic ns taken before the states were read, NotedValues) so the audience
 # phase need not read and decode the group's users' states again.
 NOTE = "calculated"  # (ns, NotedValues)
+# item.notes[NAMES_NOTE]: the names of the CAs whose values the batch may change (it has data for them,
+# or their backfill covers it), so the audience phase re-evaluates only audiences reading those.
+NAMES_NOTE = "calculated_names"
 
 
 class _User:
@@ -190,6 +193,7 @@ class CalculatedPhase:
             records: list[CaRecord], rows: dict[int, StateRow], applied: set[int]
         ) -> list[StateWrite]:
             cas = self._cache.all([r for r in records if (r.id, r.generation) in known])
+            left_to_backfill = frozenset(r.name for r in records if (r.id, r.generation) not in known)
             users: dict[int, _User] = {}
             seen: set[int] = set()
             for index, item in enumerate(group):
@@ -207,12 +211,15 @@ class CalculatedPhase:
                     user = users[mpid] = _User(rows.get(mpid))
                 view = BatchView(item.batch, item.record.received_ms)
                 synced: dict[str, Any] = {}
+                names = set(left_to_backfill)
                 for record, compiled in cas:
                     if seq is not None and seq <= record.boundary_seq:
+                        names.add(compiled.name)
                         continue  # the backfill covers it
                     observations = compiled.observe(view)
                     if not observations:
                         continue
+                    names.add(compiled.name)
                     seed = user.seeds.get(record.id)
                     if fold and compiled.fold_observations(
                         user.entry(record).s, observations, now_ms, seed.c if seed else None
@@ -225,6 +232,7 @@ class CalculatedPhase:
                             synced[compiled.name] = value
                 if synced:
                     extra[index] = synced
+                item.notes[NAMES_NOTE] = names
             seen_out[:] = [self._cache.all(records), rows, users]
             return [StateWrite(mpid=m, doc=u.doc(records)) for m, u in users.items() if u.changed]
 
