@@ -4,7 +4,6 @@ valid bodies and arbitrary JSON get a 2xx or a 4xx whose `errors` body names wha
 from __future__ import annotations
 
 import base64
-import copy
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,21 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from support.fermion_proc import FermionProcess
-
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3)
-    ),
-    max_leaves=8,
-)
+from support.fuzzing import json_values, mutations_of
 
 CA_DEFINITION: dict[str, Any] = {
     "name": "Spent",
@@ -103,33 +88,8 @@ CONNECTION: dict[str, Any] = {
 }
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield prefix
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, (*prefix, i))
-
-
 def mutated(base: dict[str, Any]) -> st.SearchStrategy[Any]:
-    @st.composite
-    def build(draw: st.DrawFn) -> Any:
-        body: Any = copy.deepcopy(base)
-        for _ in range(draw(st.integers(1, 3))):
-            path = draw(st.sampled_from(list(_paths(body))))
-            replacement = draw(json_values)
-            if not path:
-                body = replacement
-                continue
-            target = body
-            for step in path[:-1]:
-                target = target[step]
-            target[path[-1]] = replacement
-        return body
-
-    return build() | json_values
+    return mutations_of(lambda _draw: base) | json_values
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,48 +14,9 @@ from hypothesis import strategies as st
 
 from support.batches import all_fixture_names, load_fixture
 from support.fermion_proc import FermionProcess
+from support.fuzzing import json_values, mutations_of
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield prefix
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, (*prefix, i))
-
-
-@st.composite
-def mutated_batches(draw: st.DrawFn) -> Any:
-    batch = copy.deepcopy(load_fixture(draw(st.sampled_from(all_fixture_names()))))
-    for _ in range(draw(st.integers(1, 3))):
-        paths = list(_paths(batch))
-        path = draw(st.sampled_from(paths))
-        replacement = draw(json_values)
-        if not path:
-            batch = replacement
-            continue
-        target = batch
-        for step in path[:-1]:
-            target = target[step]
-        target[path[-1]] = replacement
-    return batch
+mutated_batches = mutations_of(lambda draw: load_fixture(draw(st.sampled_from(all_fixture_names()))))
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +39,13 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(Heal
 
 
 @FUZZ
-@given(body=mutated_batches())
+@given(body=mutated_batches)
 def test_mutated_single_batches(client: httpx.Client, body: Any) -> None:
     check(client.post("/v2/events", content=json.dumps(body).encode()))
 
 
 @FUZZ
-@given(bodies=st.lists(mutated_batches(), max_size=4))
+@given(bodies=st.lists(mutated_batches, max_size=4))
 def test_mutated_bulk_requests(client: httpx.Client, bodies: list[Any]) -> None:
     check(client.post("/v2/bulkevents", content=json.dumps(bodies).encode()))
 
