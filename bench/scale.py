@@ -3,8 +3,9 @@
 Run: .venv/bin/python bench/scale.py [--batches 20000] [--bulk 50] [--clients 6]. Needs the local PostgreSQL
 and NATS (JetStream). Embedded runs `serve --role all` (the API and its one worker: the SQLite inbound log
 has one reader, so embedded mode has no 2-worker figure); scale-out runs one `--role api` and N
-`--role worker` processes. Figures are batches per second from the first request until every accepted
-batch is in the event store; the ratio compares scale-out with embedded at 1 worker.
+`--role worker` processes (each keeps two groups in flight, see services/worker.py). Figures are
+batches per second from the first request until every accepted batch is in the event store; the ratio
+compares scale-out with embedded at 1 worker.
 """
 
 from __future__ import annotations

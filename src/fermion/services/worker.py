@@ -14,6 +14,7 @@ from fermion.services.processing import Processor
 
 log = logging.getLogger(__name__)
 _FAILED_GROUP_PAUSE_S = 1.0
+_EXTRA_GROUP_POLL_S = 0.02  # how soon an idle extra group notices a backlog
 
 
 def _settle_gc() -> None:
@@ -39,9 +40,10 @@ class Worker:
         on_error: Callable[[str], None] | None = None,
         groups_in_flight: int = 1,
     ) -> None:
-        """`groups_in_flight` > 1 processes that many groups at once (each fetched, processed and acked
-        on its own), overlapping one group's database waits with another's work; only for inbound logs
-        that hand records to concurrent readers (NATS; processing is safe across workers anyway)."""
+        """`groups_in_flight` > 1 processes up to that many groups at once (each fetched, processed and
+        acked on its own), overlapping one group's database waits with another's work, for inbound logs
+        that hand records to concurrent readers (NATS). The extra groups start only while there is a
+        backlog (the last fetch came back full): under light load a user's batches stay in log order."""
         self._inbound = inbound
         self._processor = processor
         self._archiver = archiver
@@ -50,6 +52,7 @@ class Worker:
         self._archived_at = 0.0
         self._archiving = False
         self._groups_in_flight = max(1, groups_in_flight)
+        self._backlog = False  # the last fetch returned a full group
         self._on_error = on_error or (lambda kind: None)
         self.processed = 0
 
@@ -57,14 +60,18 @@ class Worker:
         """Run until `stop` is set, finishing the round in hand (nothing is acked unprocessed)."""
         _settle_gc()
 
-        async def loop() -> None:
+        async def loop(extra: bool) -> None:
             while not stop.is_set():
+                if extra and not self._backlog:
+                    await asyncio.sleep(_EXTRA_GROUP_POLL_S)
+                    continue
                 await self.run_once(wait_s=0.25)
 
-        await asyncio.gather(*(loop() for _ in range(self._groups_in_flight)))
+        await asyncio.gather(*(loop(extra=n > 0) for n in range(self._groups_in_flight)))
 
     async def run_once(self, wait_s: float = 0.0) -> int:
         records = await self._inbound.fetch(self._fetch_size, wait_s)
+        self._backlog = len(records) >= self._fetch_size
         if records:
             done = await self._process(records)
             await self._inbound.ack(done)

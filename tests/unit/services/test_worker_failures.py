@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 
 from fermion.model.records import InboundRecord
@@ -108,3 +109,37 @@ def test_groups_in_flight_process_concurrently_and_ack_each_record_once() -> Non
     asyncio.run(run())
     assert phase.most == 2
     assert sorted(log.acked) == list(range(1, 21)) and sorted(phase.seen) == list(range(1, 21))
+
+
+class Trickle(FakeLog):
+    """Records arrive one at a time: no fetch ever comes back full."""
+
+    async def fetch(self, max_records: int, wait_s: float) -> list[InboundRecord]:
+        return await super().fetch(1, wait_s)
+
+
+class Slow(Overlap):
+    def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
+        self.inside += 1
+        self.most = max(self.most, self.inside)
+        time.sleep(0.03)  # long enough for an extra group to start, were it allowed to
+        self.seen += [i.record.batch_id for i in items]
+        self.inside -= 1
+        return items
+
+
+def test_without_a_backlog_groups_stay_one_at_a_time_in_log_order() -> None:
+    log = Trickle([record(i) for i in range(1, 6)])
+    phase = Slow()
+    worker = Worker(log, Processor([phase]), fetch_size=5, groups_in_flight=2)
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        task = asyncio.create_task(worker.run(stop))
+        while worker.processed < 5:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+
+    asyncio.run(run())
+    assert phase.most == 1 and phase.seen == [1, 2, 3, 4, 5] and log.acked == [1, 2, 3, 4, 5]
