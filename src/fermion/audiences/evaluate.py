@@ -212,22 +212,26 @@ def evaluate_user(
     now_ms: int,
     touch: Touch | None = None,
     index: AffectIndex | None = None,
+    chosen: set[int] | None = None,
 ) -> list[Outcome]:
-    """The decisions of the audiences the touch affects (all without one). `view.memberships` is
-    updated as audiences are decided, so audiences referencing others (evaluated last) see the new
-    answers, and are re-evaluated when a referenced membership changed."""
+    """The decisions of the audiences the touch affects (all without one; `chosen`: the touch's
+    positions when the caller has them). `view.memberships` is updated as audiences are decided, so
+    audiences referencing others (evaluated last) see the new answers, and are re-evaluated when a
+    referenced membership changed."""
     outcomes = []
     changed: set[int] = set()
     was_in = set(members)
-    chosen: set[int] | None = None
-    referencing: set[int] = set()
-    if touch is not None and not touch.everything:
+    order: Iterable[int]
+    if touch is None or touch.everything:
+        chosen, order = None, range(len(audiences))
+    else:
         index = index or AffectIndex(audiences)
-        chosen = index.positions(touch)
-        referencing = set(index.referencing)
-    for pos, c in enumerate(audiences):
-        skipped = chosen is not None and pos not in chosen
-        if skipped and (pos not in referencing or not c.compiled.references & changed):
+        chosen = index.positions(touch) if chosen is None else chosen
+        # Only the chosen ones and those that may follow a referenced change, in list order.
+        order = sorted(chosen.union(index.referencing)) if index.referencing else sorted(chosen)
+    for pos in order:
+        c = audiences[pos]
+        if chosen is not None and pos not in chosen and not c.compiled.references & changed:
             continue
         aid = c.audience.id
         was = aid in was_in

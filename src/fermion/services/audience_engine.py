@@ -4,7 +4,7 @@ history and rows. Shared by the processing phase, the re-check job and calculati
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from fermion.audiences.criteria import UserView
@@ -148,16 +148,24 @@ class AudienceEngine:
         states = {m: users.setdefault(m, UserState()) for m in ordered}
         touch_of = touches.get if touches is not None else (lambda _m: None)
         index = AffectIndex(audiences)
+        # The audiences each partially touched user's changes affect (no entry: every audience).
+        chosen_of: dict[int, set[int]] = {}
+        for mpid in ordered:
+            touch = touch_of(mpid)
+            if touch is not None and not touch.everything:
+                chosen_of[mpid] = index.positions(touch)
         profiles = dict(known_profiles or {})
         need_profiles = [
-            m for m in self._needing(audiences, index, ordered, touch_of, "uses_profile") if m not in profiles
+            m
+            for m in self._needing(audiences, index, ordered, chosen_of, "uses_profile")
+            if m not in profiles
         ]
         if need_profiles:
             profiles.update(self._profiles.load(workspace_id, need_profiles))
         calculated = dict(known_calculated or {})
         need_ca = [
             m
-            for m in self._needing(audiences, index, ordered, touch_of, "uses_calculated")
+            for m in self._needing(audiences, index, ordered, chosen_of, "uses_calculated")
             if m not in calculated
         ]
         if need_ca:
@@ -177,19 +185,22 @@ class AudienceEngine:
             touch = touch_of(mpid)
             partial = not all_audiences or (touch is not None and not touch.everything)
             next_check = state.next_check_ms if partial else None
-            outcomes = evaluate_user(audiences, view, state.members, now_ms, touch, index)
+            outcomes = evaluate_user(
+                audiences, view, state.members, now_ms, touch, index, chosen_of.get(mpid)
+            )
             for outcome in outcomes:
                 check = outcome.next_check_ms if outcome.audience.kind == Kind.REAL_TIME else None
                 if check is not None and (next_check is None or check < next_check):
                     next_check = check
             state.next_check_ms = next_check
-            # Memberships of audiences not evaluated here stay, unless the audience is gone.
-            known = self._known.get(workspace_id) if all_audiences else None
-            kept = [a for a in state.members if a not in live and (known is None or a in known)]
-            state.members = sorted(
-                {*kept, *(a for a, member in view.memberships.items() if member and a in live)}
-            )
-            transitions = [o for o in outcomes if o.joined or o.left]
+            transitions = [o for o in outcomes if o.member != o.was_member]
+            if transitions or not live.issuperset(state.members):
+                # Memberships of audiences not evaluated here stay, unless the audience is gone.
+                known = self._known.get(workspace_id) if all_audiences else None
+                kept = [a for a in state.members if a not in live and (known is None or a in known)]
+                state.members = sorted(
+                    {*kept, *(a for a, member in view.memberships.items() if member and a in live)}
+                )
             if mpid in identity_hints:
                 # Every audience the user stays a member of (evaluated now or not) re-checks the
                 # identities it last sent.
@@ -253,7 +264,7 @@ class AudienceEngine:
         audiences: Sequence[CompiledAudience],
         index: AffectIndex,
         mpids: list[int],
-        touch_of: Callable[[int], Touch | None],
+        chosen_of: dict[int, set[int]],
         flag: str,
     ) -> list[int]:
         """The users for whom an audience reading `flag`'s data will be evaluated (audiences that
@@ -263,13 +274,12 @@ class AudienceEngine:
             return []
         referencing = not readers.isdisjoint(index.referencing)
 
-        def needs(touch: Touch | None) -> bool:
-            if touch is None or touch.everything:
+        def needs(chosen: set[int] | None) -> bool:
+            if chosen is None:
                 return True
-            chosen = index.positions(touch)
             return not readers.isdisjoint(chosen) or (referencing and bool(chosen))
 
-        return [mpid for mpid in mpids if needs(touch_of(mpid))]
+        return [mpid for mpid in mpids if needs(chosen_of.get(mpid))]
 
     @staticmethod
     def change(
