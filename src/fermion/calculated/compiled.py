@@ -170,6 +170,9 @@ class CompiledCa:
     since_ms: int
     window_days: int | None
     keeps_days: bool  # CAs without a window keep day partials only when seeding is declared
+    # The (lower-case) event name the data point requires, if it reads events of one name: a batch
+    # without such an event has nothing for the CA.
+    event_name: str | None = None
 
     def _oldest_day(self, now_ms: int) -> int | None:
         days = self.window_days
@@ -267,6 +270,7 @@ class CompiledCa:
 def compile_ca(ca_id: int, name: str, definition: Definition) -> CompiledCa:
     ctype = definition.calculation_type
     where = compile_all(definition.conditions)
+    point = definition.data_point
     return CompiledCa(
         id=ca_id,
         name=name,
@@ -279,6 +283,9 @@ def compile_ca(ca_id: int, name: str, definition: Definition) -> CompiledCa:
         since_ms=definition.time_period.since_ms or 0,
         window_days=definition.time_period.window_days,
         keeps_days=definition.seeding_cutoff_ms is not None,
+        event_name=(
+            point.event_name.lower() if point.type != "user_attribute" and point.event_name else None
+        ),
     )
 
 

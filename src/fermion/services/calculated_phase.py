@@ -210,12 +210,15 @@ class CalculatedPhase:
                 if user is None:
                     user = users[mpid] = _User(rows.get(mpid))
                 view = BatchView(item.batch, item.record.received_ms)
+                in_batch = {name for ev in view.events for name in ev.names}
                 synced: dict[str, Any] = {}
                 names = set(left_to_backfill)
                 for record, compiled in cas:
                     if seq is not None and seq <= record.boundary_seq:
                         names.add(compiled.name)
                         continue  # the backfill covers it
+                    if compiled.event_name is not None and compiled.event_name not in in_batch:
+                        continue
                     observations = compiled.observe(view)
                     if not observations:
                         continue
