@@ -192,6 +192,8 @@ def prune(state: EventState, spans: dict[str, Window], now: int) -> None:
             continue
         oldest = (now - window.span_ms) // window.unit_ms
         buckets = state[key]
+        if buckets and min(buckets) >= oldest:
+            continue  # the usual case, checked at C speed
         for bucket in [b for b in buckets if b < oldest]:
             del buckets[bucket]
         if not buckets:
