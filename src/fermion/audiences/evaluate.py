@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from fermion.audiences.criteria import Compiled, EventCriterion, UserView, compile_criteria
 from fermion.audiences.event_leaf import MAX_DAYS as FULL_HISTORY_DAYS
-from fermion.audiences.events import EventFact, EventState, Window, prune, record
+from fermion.audiences.events import EventFact, EventState, Window, prune, prune_many, record
 from fermion.audiences.records import Audience, Kind
 
 
@@ -106,6 +106,10 @@ def apply_events(
 
 def prune_state(ws: WorkspaceAudiences, state: EventState, now_ms: int) -> None:
     prune(state, ws.windows, now_ms)
+
+
+def prune_states(ws: WorkspaceAudiences, states: Iterable[EventState], now_ms: int) -> None:
+    prune_many(states, ws.windows, now_ms)
 
 
 @dataclass

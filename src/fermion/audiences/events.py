@@ -186,15 +186,18 @@ def count_and_next(state: EventState, key: str, window: Window, now: int) -> tup
 def prune(state: EventState, spans: dict[str, Window], now: int) -> None:
     """Drop buckets no window can count any more. Keys of unknown criteria are kept: the caller's
     list of audiences may be a moment older than the audience that built them."""
-    for key in list(state):
-        window = spans.get(key)
-        if window is None:
-            continue
-        oldest = (now - window.span_ms) // window.unit_ms
-        buckets = state[key]
-        if buckets and min(buckets) >= oldest:
-            continue  # the usual case, checked at C speed
-        for bucket in [b for b in buckets if b < oldest]:
-            del buckets[bucket]
-        if not buckets:
-            del state[key]
+    prune_many([state], spans, now)
+
+
+def prune_many(states: Iterable[EventState], spans: dict[str, Window], now: int) -> None:
+    """`prune` for many users' states (each window's oldest bucket worked out once)."""
+    oldest_of = {key: (now - w.span_ms) // w.unit_ms for key, w in spans.items()}
+    for state in states:
+        for key, buckets in list(state.items()):
+            oldest = oldest_of.get(key)
+            if oldest is None or (buckets and min(buckets) >= oldest):
+                continue  # unknown, or nothing to drop (the usual case, checked at C speed)
+            for bucket in [b for b in buckets if b < oldest]:
+                del buckets[bucket]
+            if not buckets:
+                del state[key]

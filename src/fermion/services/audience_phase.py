@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from fermion.audiences.evaluate import Touch, apply_events, prune_state
+from fermion.audiences.evaluate import Touch, apply_events, prune_states
 from fermion.audiences.events import device_facts, facts_of
 from fermion.audiences.records import Status, UserState
 from fermion.model.events import UserAttributeChangeEvent
@@ -112,8 +112,7 @@ class AudiencePhase:
                 }
                 only = set(ws.windows) - skipped if skipped else None
             touch.keys |= apply_events(ws, state.events, facts_of(item.batch, item.record.received_ms), only)
-        for state in users.values():
-            prune_state(ws, state.events, now_ms)
+        prune_states(ws, [state.events for state in users.values()], now_ms)
         profiles, calculated = self._noted(workspace_id, group, users, ws.calculated_names)
         decided = engine.decide(
             workspace_id,
