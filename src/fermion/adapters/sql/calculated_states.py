@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import BigInteger, Connection, Engine, bindparam, cast, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from fermion.adapters.sql.raw_many import RawMany
 from fermion.adapters.sql.schema_calculated import calculated_applied as applied_t
 from fermion.adapters.sql.schema_calculated import calculated_attributes as cas_t
 from fermion.adapters.sql.schema_calculated import calculated_states as states_t
@@ -81,6 +82,17 @@ class CalculatedStates:
         self._seed_upsert = self._upsert(["seeds"])
         dialect_insert = postgresql.insert if self._pg else sqlite.insert
         self._mark_applied = dialect_insert(applied_t).on_conflict_do_nothing()
+        # SQLite: the live phase's per-group writes straight through the DB-API (SQLAlchemy's per-row
+        # parameter work costs more than SQLite's own here).
+        dialect = self._engine.dialect
+        self._raw_live = (
+            None if self._pg else RawMany(self._live_upsert, dialect, ("workspace_id", "mpid", "live"))
+        )
+        self._raw_marks = (
+            None
+            if self._pg
+            else RawMany(self._mark_applied, dialect, ("batch_id", "workspace_id", "applied_ms"))
+        )
 
     def _upsert(self, parts: list[str]) -> Any:
         stmt = (postgresql.insert if self._pg else sqlite.insert)(states_t)
@@ -144,13 +156,20 @@ class CalculatedStates:
             applied: set[int] = set()
             for cond in self._in(applied_t.c.batch_id, list(batch_ids)):
                 applied.update(conn.execute(select(applied_t.c.batch_id).where(cond)).scalars())
-            self._save(conn, self._live_upsert, "live", workspace_id, compute(cas, rows, applied))
+            writes = compute(cas, rows, applied)
+            if self._raw_live is not None:
+                self._raw_live.run(
+                    conn, [{"workspace_id": workspace_id, "mpid": w.mpid, "live": w.doc} for w in writes]
+                )
+            else:
+                self._save(conn, self._live_upsert, "live", workspace_id, writes)
             fresh = [b for b in batch_ids if b not in applied]
             if fresh:
-                conn.execute(
-                    self._mark_applied,
-                    [{"batch_id": b, "workspace_id": workspace_id, "applied_ms": now_ms} for b in fresh],
-                )
+                marks = [{"batch_id": b, "workspace_id": workspace_id, "applied_ms": now_ms} for b in fresh]
+                if self._raw_marks is not None:
+                    self._raw_marks.run(conn, marks)
+                else:
+                    conn.execute(self._mark_applied, marks)
 
     def prune_applied(self, before_ms: int) -> int:
         with self._write.begin() as conn:
