@@ -7,6 +7,7 @@ processing hot path (thousands of rows per group) that costs more than SQLite's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Boolean, Connection, Dialect, LargeBinary
@@ -36,13 +37,18 @@ class RawMany:
         self._getters: list[Callable[[Mapping[str, Any]], Any]] = [
             _constant(fixed[key]) if key in fixed else _item(key) for key in order
         ]
+        # Without fixed parameters a row's tuple is one C-level itemgetter call.
+        self._tuple_of = itemgetter(*order) if len(order) > 1 and not fixed else None
 
     def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Execute for every row inside `conn`'s transaction; the rows the statement changed."""
         if not rows:
             return 0
-        getters = self._getters
-        params = [tuple(get(row) for get in getters) for row in rows]
+        if self._tuple_of is not None:
+            params = list(map(self._tuple_of, rows))
+        else:
+            getters = self._getters
+            params = [tuple(get(row) for get in getters) for row in rows]
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(self.sql, params)
