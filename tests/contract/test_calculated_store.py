@@ -18,6 +18,7 @@ from fermion.model.codec import decode_batch_obj
 from fermion.model.records import InboundRecord
 from fermion.ports.calculated import ActiveLimitReached, NameTaken
 from fermion.services.calculated_backfill import Backfill
+from fermion.services.calculated_phase import NAMES_NOTE as CALCULATED_NAMES_NOTE
 from fermion.services.calculated_phase import NOTE as CALCULATED_NOTE
 from fermion.services.calculated_phase import CalculatedPhase
 from fermion.services.calculated_values import CalculatedValuesService
@@ -278,3 +279,4 @@ def test_the_phase_notes_the_values_readers_see(sql_engine: Engine) -> None:
         found = {m: v for m, v in noted.values_of(mpids, names).items() if v}
         assert found == values.values_for(WS, mpids, NOW) and len(found[20]) == len(ALL_TYPES)
         assert noted.values_of(mpids, {"count"}) == {m: {"count": found[m]["count"]} for m in mpids}
+        assert all(i.notes[CALCULATED_NAMES_NOTE] == names for i in done)  # each batch has data for all

@@ -242,6 +242,20 @@ def test_touch_limits_evaluation_to_what_changed() -> None:
     assert len(evaluate_user(ws.evaluated, view, {2, 3}, NOW, Touch(everything=True))) == 3
 
 
+def test_a_touched_calculated_attribute_evaluates_only_the_audiences_reading_it() -> None:
+    def reading(aid: int, name: str) -> Audience:
+        condition = {"type": "number", "operator": "greater_than", "value": 1}
+        return audience(aid, {"calculated_attribute": {"name": name, "condition": condition}})
+
+    ws = build_workspace([reading(1, "spend"), reading(2, "visits"), reading(3, "spend")])
+    assert ws.calculated_names == {"spend", "visits"}
+    view = UserView(mpid=7, calculated={"spend": "5", "visits": "0"})
+    spend = evaluate_user(ws.evaluated, view, set(), NOW, Touch(calculated_names={"spend", "other"}))
+    assert [(o.audience.id, o.member) for o in spend] == [(1, True), (3, True)]
+    assert evaluate_user(ws.evaluated, view, set(), NOW, Touch(calculated_names={"other"})) == []
+    assert len(evaluate_user(ws.evaluated, view, set(), NOW, Touch(calculated=True))) == 3
+
+
 def test_standard_audiences_look_back_over_the_full_history() -> None:
     old = [custom("Buy", NOW - 400 * DAY_MS)]
     standard = audience(1, {"event": {"type": "custom_event", "name": "Buy"}})
