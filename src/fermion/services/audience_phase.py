@@ -27,7 +27,8 @@ from fermion.services.processing import ProcessingReport, WorkItem
 from fermion.services.profile_phase import NOTE as PROFILE_NOTE
 
 _IDENTITY_EVENT = "user_identity_change"
-_MAX_SAVES_KEPT = 500_000  # past this the record of saves starts over (users are then read again)
+# Past this (about 25 MB) the record of saves starts over: those users' data are then read again once.
+_MAX_SAVES_KEPT = 100_000
 
 
 def _may_change_identities(item: WorkItem) -> bool:
