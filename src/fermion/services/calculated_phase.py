@@ -94,9 +94,9 @@ class _User:
                     values[compiled.name] = flat(value)
         return values
 
-    def doc(self, records: list[CaRecord]) -> bytes:
-        """The live document of the active CAs only (entries of deleted or re-activated CAs go)."""
-        current = {r.id: r.generation for r in records}
+    def doc(self, current: dict[int, int]) -> bytes:
+        """The live document of the active CAs only (`current`: their generations by id; entries of
+        deleted or re-activated CAs go)."""
         kept: dict[int, msgspec.Raw | Entry] = {}
         for ca, entry in self._live.items():
             if isinstance(entry, msgspec.Raw):
@@ -237,6 +237,7 @@ class CalculatedPhase:
                     extra[index] = synced
                 item.notes[NAMES_NOTE] = names
             seen_out[:] = [self._cache.all(records), rows, users]
-            return [StateWrite(mpid=m, doc=u.doc(records)) for m, u in users.items() if u.changed]
+            current = {r.id: r.generation for r in records}
+            return [StateWrite(mpid=m, doc=u.doc(current)) for m, u in users.items() if u.changed]
 
         return compute
