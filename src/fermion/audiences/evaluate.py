@@ -3,7 +3,7 @@ membership, and say what changed (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from fermion.audiences.criteria import Compiled, EventCriterion, UserView, compile_criteria
@@ -108,7 +108,10 @@ def prune_state(ws: WorkspaceAudiences, state: EventState, now_ms: int) -> None:
     prune(state, ws.windows, now_ms)
 
 
-def prune_states(ws: WorkspaceAudiences, states: Iterable[EventState], now_ms: int) -> None:
+def prune_states(
+    ws: WorkspaceAudiences, states: Iterable[tuple[EventState, Collection[str] | None]], now_ms: int
+) -> None:
+    """Prune many users' states, each only at the given criterion keys (None: all of them)."""
     prune_many(states, ws.windows, now_ms)
 
 

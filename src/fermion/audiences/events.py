@@ -7,7 +7,7 @@ the next expiry is the time to re-evaluate the user.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,15 +186,19 @@ def count_and_next(state: EventState, key: str, window: Window, now: int) -> tup
 def prune(state: EventState, spans: dict[str, Window], now: int) -> None:
     """Drop buckets no window can count any more. Keys of unknown criteria are kept: the caller's
     list of audiences may be a moment older than the audience that built them."""
-    prune_many([state], spans, now)
+    prune_many([(state, None)], spans, now)
 
 
-def prune_many(states: Iterable[EventState], spans: dict[str, Window], now: int) -> None:
-    """`prune` for many users' states (each window's oldest bucket worked out once)."""
+def prune_many(
+    states: Iterable[tuple[EventState, Collection[str] | None]], spans: dict[str, Window], now: int
+) -> None:
+    """`prune` for many users' states, each only at the given keys (None: all), with each window's
+    oldest bucket worked out once."""
     oldest_of = {key: (now - w.span_ms) // w.unit_ms for key, w in spans.items()}
-    for state in states:
-        for key, buckets in list(state.items()):
+    for state, keys in states:
+        for key in list(state) if keys is None else [k for k in keys if k in state]:
             oldest = oldest_of.get(key)
+            buckets = state[key]
             if oldest is None or (buckets and min(buckets) >= oldest):
                 continue  # unknown, or nothing to drop (the usual case, checked at C speed)
             for bucket in [b for b in buckets if b < oldest]:

@@ -113,7 +113,11 @@ class AudiencePhase:
                 }
                 only = set(ws.windows) - skipped if skipped else None
             touch.keys |= apply_events(ws, state.events, facts_of(item.batch, item.record.received_ms), only)
-        prune_states(ws, [state.events for state in users.values()], now_ms)
+        # Buckets only age out of the windows of criteria that counted something now (others keep
+        # theirs until they count again or the re-check job prunes them; windows ignore old buckets).
+        prune_states(
+            ws, [(users[m].events, None if t.everything else t.keys) for m, t in touches.items()], now_ms
+        )
         profiles, calculated = self._noted(workspace_id, group, users, ws.calculated_names)
         decided = engine.decide(
             workspace_id,
