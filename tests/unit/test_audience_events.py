@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from fermion.audiences.criteria import UserView
-from fermion.audiences.evaluate import Touch, apply_events, build_workspace, evaluate_user, prune_state
+from fermion.audiences.evaluate import (
+    Touch,
+    apply_events,
+    build_workspace,
+    evaluate_transitions,
+    evaluate_user,
+    prune_state,
+)
 from fermion.audiences.events import DAY_MS, HOUR_MS, facts_of
 from fermion.audiences.records import Audience, Kind, Status
 from fermion.model.codec import decode_batch_obj
@@ -254,6 +261,23 @@ def test_a_touched_calculated_attribute_evaluates_only_the_audiences_reading_it(
     assert [(o.audience.id, o.member) for o in spend] == [(1, True), (3, True)]
     assert evaluate_user(ws.evaluated, view, set(), NOW, Touch(calculated_names={"other"})) == []
     assert len(evaluate_user(ws.evaluated, view, set(), NOW, Touch(calculated=True))) == 3
+
+
+def test_transitions_and_recheck_time_agree_with_the_full_decisions() -> None:
+    twice = {
+        "event": {"type": "custom_event", "name": "a", "count": {"operator": "greater_or_equal", "value": 2}}
+    }
+    tier = {"user_attribute": {"name": "tier", "condition": {"type": "string", "operator": "exists"}}}
+    ws = build_workspace([audience(1, twice), audience(2, tier), audience(3, {"audience": {"id": 2}})])
+    state: dict[str, dict[int, int]] = {}
+    apply_events(ws, state, facts_of(batch(custom("a", NOW - HOUR_MS), custom("a", NOW)), NOW))
+    for members in (set(), {1, 2, 3}, {2}):
+        full = evaluate_user(ws.evaluated, UserView(mpid=7, events=state), members, NOW)
+        moved, check = evaluate_transitions(ws.evaluated, UserView(mpid=7, events=state), members, NOW)
+        assert [(o.audience.id, o.member) for o in moved] == [
+            (o.audience.id, o.member) for o in full if o.member != o.was_member
+        ]
+        assert check == min(o.next_check_ms for o in full if o.next_check_ms is not None)
 
 
 def test_standard_audiences_look_back_over_the_full_history() -> None:

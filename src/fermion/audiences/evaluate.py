@@ -212,6 +212,21 @@ class AffectIndex:
         return found
 
 
+def _visit_order(
+    audiences: Sequence[CompiledAudience],
+    touch: Touch | None,
+    index: AffectIndex | None,
+    chosen: set[int] | None,
+) -> tuple[Iterable[int], set[int] | None]:
+    """The positions to visit, in list order, and the chosen ones (None: all are)."""
+    if touch is None or touch.everything:
+        return range(len(audiences)), None
+    index = index or AffectIndex(audiences)
+    chosen = index.positions(touch) if chosen is None else chosen
+    # Only the chosen ones and those that may follow a referenced change.
+    return (sorted(chosen.union(index.referencing)) if index.referencing else sorted(chosen)), chosen
+
+
 def evaluate_user(
     audiences: Sequence[CompiledAudience],
     view: UserView,
@@ -228,14 +243,7 @@ def evaluate_user(
     outcomes = []
     changed: set[int] = set()
     was_in = set(members)
-    order: Iterable[int]
-    if touch is None or touch.everything:
-        chosen, order = None, range(len(audiences))
-    else:
-        index = index or AffectIndex(audiences)
-        chosen = index.positions(touch) if chosen is None else chosen
-        # Only the chosen ones and those that may follow a referenced change, in list order.
-        order = sorted(chosen.union(index.referencing)) if index.referencing else sorted(chosen)
+    order, chosen = _visit_order(audiences, touch, index, chosen)
     for pos in order:
         c = audiences[pos]
         if chosen is not None and pos not in chosen and not c.compiled.references & changed:
@@ -248,3 +256,38 @@ def evaluate_user(
         view.memberships[aid] = member
         outcomes.append(Outcome(c.audience, member, was, c.compiled.changes(view, now_ms)))
     return outcomes
+
+
+def evaluate_transitions(
+    audiences: Sequence[CompiledAudience],
+    view: UserView,
+    members: Iterable[int],
+    now_ms: int,
+    touch: Touch | None = None,
+    index: AffectIndex | None = None,
+    chosen: set[int] | None = None,
+) -> tuple[list[Outcome], int | None]:
+    """evaluate_user for the hot path: only the joins and leaves, and the earliest time a real-time
+    audience evaluated here may change its answer with time alone."""
+    transitions = []
+    changed: set[int] = set()
+    was_in = set(members)
+    next_check: int | None = None
+    order, chosen = _visit_order(audiences, touch, index, chosen)
+    for pos in order:
+        c = audiences[pos]
+        compiled = c.compiled
+        if chosen is not None and pos not in chosen and not compiled.references & changed:
+            continue
+        aid = c.audience.id
+        was = aid in was_in
+        member = compiled.test(view, now_ms)
+        view.memberships[aid] = member
+        if member != was:
+            changed.add(aid)
+            transitions.append(Outcome(c.audience, member, was, None))
+        if c.audience.kind == Kind.REAL_TIME:
+            check = compiled.changes(view, now_ms)
+            if check is not None and (next_check is None or check < next_check):
+                next_check = check
+    return transitions, next_check

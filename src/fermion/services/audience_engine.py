@@ -15,7 +15,7 @@ from fermion.audiences.evaluate import (
     Touch,
     WorkspaceAudiences,
     build_workspace,
-    evaluate_user,
+    evaluate_transitions,
 )
 from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, Status, UserState
 from fermion.model.audiences import ChangeAction, MembershipChange, change_id_of
@@ -185,15 +185,12 @@ class AudienceEngine:
             touch = touch_of(mpid)
             partial = not all_audiences or (touch is not None and not touch.everything)
             next_check = state.next_check_ms if partial else None
-            outcomes = evaluate_user(
+            transitions, check = evaluate_transitions(
                 audiences, view, state.members, now_ms, touch, index, chosen_of.get(mpid)
             )
-            for outcome in outcomes:
-                check = outcome.next_check_ms if outcome.audience.kind == Kind.REAL_TIME else None
-                if check is not None and (next_check is None or check < next_check):
-                    next_check = check
+            if check is not None and (next_check is None or check < next_check):
+                next_check = check
             state.next_check_ms = next_check
-            transitions = [o for o in outcomes if o.member != o.was_member]
             if transitions or not live.issuperset(state.members):
                 # Memberships of audiences not evaluated here stay, unless the audience is gone.
                 known = self._known.get(workspace_id) if all_audiences else None
