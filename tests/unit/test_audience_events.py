@@ -15,6 +15,7 @@ from fermion.audiences.evaluate import (
     evaluate_transitions,
     evaluate_user,
     prune_state,
+    prune_states,
 )
 from fermion.audiences.events import DAY_MS, HOUR_MS, facts_of
 from fermion.audiences.records import Audience, Kind, Status
@@ -202,6 +203,12 @@ def test_prune_drops_expired_buckets_only() -> None:
     key = ws.counted[0].compiled.event_criteria[0].key
     assert list(state[key]) == [NOW // DAY_MS]
     assert state["other@0.0"] == {1: 1}  # may belong to an audience activated a moment ago
+    # Limited to some keys, only those are pruned.
+    state[key][NOW // DAY_MS - 10] = 1
+    prune_states(ws, [(state, set())], NOW)
+    assert len(state[key]) == 2
+    prune_states(ws, [(state, {key})], NOW)
+    assert list(state[key]) == [NOW // DAY_MS]
 
 
 def test_transitions_and_references() -> None:
