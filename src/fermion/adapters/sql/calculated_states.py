@@ -35,6 +35,9 @@ _PG_BASE_LOCK = 0x63616C62 << 32  # "calb" + workspace id
 _PG_SEED_LOCK = 0x63616C73 << 32  # "cals" + workspace id
 _PG_LIVE_LOCK = 0x4C  # "L", mixed with the workspace id and the MPID's low 48 bits
 _IN_CHUNK = 500
+_SQLITE_LOAD_STATES = (
+    "SELECT mpid, base, live, seeds FROM calculated_states WHERE workspace_id = ? AND mpid IN (%s)"
+)
 
 
 def _state_row(row: Any) -> StateRow:
@@ -122,6 +125,16 @@ class CalculatedStates:
 
     def _load_rows(self, conn: Connection, workspace_id: int, mpids: Sequence[int]) -> dict[int, StateRow]:
         rows: dict[int, StateRow] = {}
+        if not self._pg:  # read for every processing group: SQLAlchemy's per-row work skipped
+            wanted = sorted(set(mpids))
+            for start in range(0, len(wanted), _IN_CHUNK):
+                part = wanted[start : start + _IN_CHUNK]
+                found = conn.exec_driver_sql(
+                    _SQLITE_LOAD_STATES % ",".join("?" * len(part)), (workspace_id, *part)
+                )
+                for mpid, base, live, seeds in found:
+                    rows[mpid] = StateRow(mpid=mpid, base=base, live=live, seeds=seeds)
+            return rows
         for cond in self._in(states_t.c.mpid, sorted(set(mpids))):
             query = select(states_t).where(states_t.c.workspace_id == workspace_id, cond)
             for row in conn.execute(query):
