@@ -7,11 +7,12 @@ moment of evaluation, so a compiled date test also tells when its answer may cha
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from fermion.model.values import iso_to_ms, number_or_none
 
 DAY_MS = 86_400_000
 
@@ -61,37 +62,19 @@ def _never(_: Any, __: int) -> int | None:
     return None
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
+_num = number_or_none
 
 
 def parse_date_ms(value: Any) -> int | None:
-    """Epoch milliseconds (numbers), or an ISO 8601 date/datetime string (UTC unless it says otherwise)."""
+    """Epoch milliseconds (numbers or digit strings), or an ISO 8601 date/datetime string (UTC unless it
+    says otherwise)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return int(value)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return int(text)
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp() * 1000)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return iso_to_ms(value)
 
 
 def _day_start(ms: int) -> int:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
+
+from fermion.model.values import iso_to_ms, number_or_none
 
 CALCULATION_TYPES = (
     "count",
@@ -121,18 +122,7 @@ def canonical_type(name: str) -> str:
     return _TYPE_ALIASES.get(name, name)
 
 
-def parse_date_ms(text: Any) -> int | None:
-    """ISO 8601 date or date-time (naive means UTC) -> epoch ms; None if it is not one."""
-    if not isinstance(text, str) or not text.strip():
-        return None
-    raw = text.strip().replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
+parse_date_ms = iso_to_ms
 
 
 class _Checker:
@@ -299,17 +289,7 @@ def _check_operands(ctype: str, operator: str, given: dict[str, Any], c: _Checke
             c.err(f"{key}.value", f"is not a valid pattern: {exc}.")
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
+_number = number_or_none
 
 
 def _date_operand(value: Any) -> int | None:
