@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -23,6 +23,7 @@ from moto.server import ThreadedMotoServer
 from support.fermion_proc import FermionProcess, fermion_cmd, run_cli
 from support.outputs_api import admin, input_id, ok
 from support.recorder import Recorder
+from support.waiting import wait_until
 
 STREAM = "realtime-audience"
 
@@ -105,12 +106,6 @@ def wait_for(
 ) -> list[dict[str, Any]]:
     destination.wait_until(lambda d: len(records(d, audience_id)) >= count, timeout_s)
     return records(destination, audience_id)
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

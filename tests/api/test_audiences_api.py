@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from support.fermion_proc import FermionProcess, run_cli
+from support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +49,6 @@ def send(
 
 def custom(name: str) -> dict[str, Any]:
     return {"event_type": "custom_event", "data": {"event_name": name, "custom_event_type": "transaction"}}
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float = 20) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 class Api:

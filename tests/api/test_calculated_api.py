@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from support.fermion_proc import FermionProcess, run_cli
+from support.waiting import wait_until
 
 NOW = int(time.time() * 1000)
 DAY = 86_400_000
@@ -20,15 +20,6 @@ DAY = 86_400_000
 
 def basic(key: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()}
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float = 20) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def purchase(mpid: int, amount: float, ts: int, category: str = "shoes") -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 
 from fermion.adapters.sql import SqlConfigStore, make_engine
 from support.fermion_proc import FermionProcess, run_cli
+from support.waiting import wait_until
 
 T0 = int(time.time() * 1000) - 3_600_000
 
@@ -40,15 +40,6 @@ def send(fermion: FermionProcess, batch: dict[str, Any], creds: tuple[str, str] 
 def event(ts: int, name: str = "tap") -> dict[str, Any]:
     data = {"event_name": name, "custom_event_type": "other", "timestamp_unixtime_ms": ts}
     return {"event_type": "custom_event", "data": data}
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def config_store(fermion: FermionProcess) -> SqlConfigStore:
