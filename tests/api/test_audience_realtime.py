@@ -15,12 +15,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from support.fermion_proc import FermionProcess, fermion_cmd, run_cli
+from support.moto_aws import create_http_stream, moto_server
 from support.outputs_api import admin, input_id, ok
 from support.recorder import Recorder
 from support.waiting import wait_until
@@ -48,33 +47,9 @@ def fermion(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess
 @pytest.fixture(scope="module")
 def firehose() -> Iterator[tuple[str, Recorder]]:
     """A moto server with one Firehose stream delivering to a recorder."""
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    url = f"http://{host}:{port}"
-    client = boto3.client(
-        "firehose",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="t",
-        aws_secret_access_key="t",
-    )
-    with Recorder() as destination:
-        client.create_delivery_stream(
-            DeliveryStreamName=STREAM,
-            DeliveryStreamType="DirectPut",
-            HttpEndpointDestinationConfiguration={
-                "EndpointConfiguration": {"Url": destination.url("/stream")},
-                "S3Configuration": {
-                    "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                    "BucketARN": "arn:aws:s3:::firehose-backup",
-                },
-            },
-        )
-        try:
-            yield url, destination
-        finally:
-            moto.stop()
+    with moto_server("firehose") as (url, client), Recorder() as destination:
+        create_http_stream(client, STREAM, destination.url("/stream"))
+        yield url, destination
 
 
 def send(fermion: FermionProcess, identities: dict[str, str], **attributes: Any) -> None:

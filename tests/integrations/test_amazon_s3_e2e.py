@@ -10,12 +10,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from support.batches import load_fixture
 from support.fermion_proc import FermionProcess
+from support.moto_aws import moto_server
 from support.outputs_api import connect, data_points, put_filter, send
 
 NAME = re.compile(r"^(?P<app>[^/]+)_(?P<stamp>\d{20})_(?P<digits>\d{5})\.txt(?P<gz>\.gz)?$")
@@ -34,21 +33,8 @@ E2E_FIXTURES = [
 
 @pytest.fixture(scope="module")
 def moto_s3() -> Iterator[tuple[str, Any]]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    try:
+    with moto_server("s3") as (url, client):
         yield url, client
-    finally:
-        server.stop()
 
 
 def objects(client: Any, bucket: str) -> dict[str, Any]:

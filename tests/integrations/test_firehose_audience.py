@@ -12,9 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from fermion.adapters.delivery import AwsTransport
 from fermion.delivery.audience_forwarding import AudienceDelivery
@@ -26,6 +24,7 @@ from fermion.delivery.stages import ConnectionHooks
 from fermion.model.audiences import ChangeAction, MembershipChange, change_id_of
 from fermion.model.delivery import Connection
 from support.delivery_env import DeliveryEnv
+from support.moto_aws import create_http_stream, moto_server
 from support.recorder import Recorder
 
 AUDIENCE = 31
@@ -35,36 +34,12 @@ THROTTLED = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
 @pytest.fixture(scope="module")
 def moto() -> Iterator[tuple[str, Any, Recorder]]:
     """A moto server and a recorder that moto's Firehose streams deliver to (path = stream name)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    client = boto3.client(
-        "firehose",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="t",
-        aws_secret_access_key="t",
-    )
-    with Recorder() as destination:
-        try:
-            yield url, client, destination
-        finally:
-            server.stop()
+    with moto_server("firehose") as (url, client), Recorder() as destination:
+        yield url, client, destination
 
 
 def create_stream(client: Any, destination: Recorder, name: str) -> None:
-    client.create_delivery_stream(
-        DeliveryStreamName=name,
-        DeliveryStreamType="DirectPut",
-        HttpEndpointDestinationConfiguration={
-            "EndpointConfiguration": {"Url": destination.url(f"/{name}")},
-            "S3Configuration": {
-                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                "BucketARN": "arn:aws:s3:::firehose-backup",
-            },
-        },
-    )
+    create_http_stream(client, name, destination.url(f"/{name}"))
 
 
 def received(destination: Recorder, stream: str) -> list[dict[str, Any]]:
