@@ -9,16 +9,19 @@ from typing import Any
 
 def number_or_none(value: Any) -> float | None:
     """A number, or a string holding one (surrounding blanks allowed); booleans are not numbers."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
+    kind = type(value)  # exact types first: audience conditions call this per user and criterion
+    if kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
         return float(value)
-    if isinstance(value, str):
+    if kind is str:
         try:
             return float(value.strip())
         except ValueError:
             return None
-    return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def iso_to_ms(text: Any) -> int | None:
