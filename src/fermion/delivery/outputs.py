@@ -125,6 +125,19 @@ class OutputsService:
 
     # -- connections -------------------------------------------------------------------------
 
+    def _output_and_status(
+        self, workspace_id: int, output_id: int, status: str, errors: list[SettingError]
+    ) -> tuple[Output | None, ConnectionStatus]:
+        """The workspace's output and the parsed connection status; what is wrong goes on `errors`."""
+        out = self._store.get_output(output_id)
+        if out is None or out.workspace_id != workspace_id:
+            errors.append(SettingError("output_id", f"no output {output_id} in workspace {workspace_id}"))
+        try:
+            return out, ConnectionStatus(status)
+        except ValueError:
+            errors.append(SettingError("status", "must be active or inactive"))
+            return out, ConnectionStatus.INACTIVE
+
     def create_connection(
         self,
         workspace_id: int,
@@ -139,14 +152,7 @@ class OutputsService:
         inp = self._config.get_input(input_id)
         if inp is None or inp.workspace_id != workspace_id:
             errors.append(SettingError("input_id", f"no input {input_id} in workspace {workspace_id}"))
-        out = self._store.get_output(output_id)
-        if out is None or out.workspace_id != workspace_id:
-            errors.append(SettingError("output_id", f"no output {output_id} in workspace {workspace_id}"))
-        try:
-            conn_status = ConnectionStatus(status)
-        except ValueError:
-            errors.append(SettingError("status", "must be active or inactive"))
-            conn_status = ConnectionStatus.INACTIVE
+        out, conn_status = self._output_and_status(workspace_id, output_id, status, errors)
         if errors or out is None or inp is None:
             raise DeliveryError(errors)
         integration = registry.require(out.integration_id)
@@ -228,14 +234,7 @@ class OutputsService:
     ) -> tuple[Connection, SettingsModel]:
         """Connect an audience to an audience output (the audience id is the audiences area's)."""
         errors: list[SettingError] = []
-        out = self._store.get_output(output_id)
-        if out is None or out.workspace_id != workspace_id:
-            errors.append(SettingError("output_id", f"no output {output_id} in workspace {workspace_id}"))
-        try:
-            conn_status = ConnectionStatus(status)
-        except ValueError:
-            errors.append(SettingError("status", "must be active or inactive"))
-            conn_status = ConnectionStatus.INACTIVE
+        out, conn_status = self._output_and_status(workspace_id, output_id, status, errors)
         if errors or out is None:
             raise DeliveryError(errors)
         integration = registry.require(out.integration_id)
