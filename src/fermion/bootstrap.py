@@ -198,7 +198,12 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     app.include_router(
         seeding_router(
             SeedingService(
-                authenticator.authenticate, authenticator.workspace, calculated, identities, ingest.ingest_as
+                authenticator.authenticate,
+                authenticator.workspace,
+                calculated,
+                identities,
+                ingest.ingest_as,
+                ingest.take_rate,
             )
         )
     )

@@ -5,13 +5,15 @@ the CA Seeding API; plus validation errors, auth and the workspace check."""
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
 import time
 from typing import Any
 
 import httpx
 import pytest
 
-from support.fermion_proc import FermionProcess, run_cli
+from support.fermion_proc import FermionProcess, fermion_cmd, run_cli
 from support.waiting import wait_until
 
 NOW = int(time.time() * 1000)
@@ -243,3 +245,26 @@ def test_cli(fermion: FermionProcess) -> None:
     assert activated["activation_status"]["is_activated"] is True
     status = cli(fermion, "status", "--workspace", ws, "--id", str(created["id"]))
     assert status["status"] in ("calculating", "completed") and "estimated_completion" in status
+
+
+def test_seeding_shares_the_events_api_rate_limit(fermion: FermionProcess) -> None:
+    def set_limit(per_s: int) -> None:
+        cmd = fermion_cmd("workspaces", "set-rate-limit", "--workspace", str(fermion.workspace_id))
+        cmd += ["--per-second", str(per_s), "--data-dir", str(fermion.data_dir)]
+        subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, **fermion.env}, timeout=120)
+        time.sleep(0.6)  # the API re-reads workspace settings (TTL 0.3 s in tests)
+
+    set_limit(3)
+    try:
+        # Counted per seeded user, before the body is looked at further: 5 users are over 3 per second.
+        r = httpx.post(
+            fermion.base_url + "/v2/bulkcalculatedattributes",
+            json=[{"mpid": n} for n in range(5)],
+            headers=basic(*fermion.input_creds()),
+            timeout=30,
+        )
+        assert r.status_code == 429, r.text
+        assert r.headers["Retry-After"].isdigit() and r.headers["X-mp-rate-limit-exceeded"] == "workspace"
+        assert r.json()["errors"][0]["code"] == "TOO_MANY_REQUESTS"
+    finally:
+        set_limit(0)

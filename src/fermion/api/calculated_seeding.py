@@ -15,9 +15,12 @@ MAX_BODY = 1024 * 1024
 
 def _render(outcome: Outcome) -> Response:
     if outcome.status == 202:
-        return Response(status_code=202)
+        return Response(status_code=202, headers=outcome.headers)
     return Response(
-        orjson.dumps({"errors": outcome.errors}), status_code=outcome.status, media_type="application/json"
+        orjson.dumps({"errors": outcome.errors}),
+        status_code=outcome.status,
+        media_type="application/json",
+        headers=outcome.headers,
     )
 
 

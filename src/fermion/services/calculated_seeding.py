@@ -27,6 +27,17 @@ class _Invalid(Exception):
     pass
 
 
+def _user_count(body: bytes, bulk: bool) -> int:
+    """How many users a request seeds, for the rate limit (1 when it cannot tell: apply reports why)."""
+    if not bulk:
+        return 1
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return 1
+    return max(1, len(parsed)) if isinstance(parsed, list) else 1
+
+
 def _bad(message: str) -> Outcome:
     return Outcome(400, [{"code": "BAD_REQUEST", "message": message}])
 
@@ -39,12 +50,14 @@ class SeedingService:
         store: CalculatedStore,
         identities: IdentityLookup,
         ingest_as: Callable[[Input, bytes, str | None, str], Awaitable[Outcome]],
+        take_rate: Callable[[Workspace, int, dict[str, str]], Outcome | None] | None = None,
     ) -> None:
         self._authenticate = authenticate
         self._workspace_of = workspace_of
         self._store = store
         self._identities = identities
         self._ingest_as = ingest_as
+        self._take_rate = take_rate  # the Events API's workspace rate limit, which seeding shares
 
     async def authorize(self, authorization: str | None) -> tuple[Input, Workspace] | Outcome:
         """The input and its workspace for Basic key:secret credentials, or the 401/403 outcome."""
@@ -62,6 +75,11 @@ class SeedingService:
 
     async def seed(self, inp: Input, ws: Workspace, body: bytes, bulk: bool, source_ip: str) -> Outcome:
         """Stores the seeds, then sends each user's `user_attributes` as a batch through the input."""
+        if self._take_rate is not None:
+            # Each seeded user counts as one batch (their user attribute batches count again when sent).
+            refused = self._take_rate(ws, _user_count(body, bulk), {})
+            if refused is not None:
+                return refused
         outcome, batches = await asyncio.to_thread(self.apply, ws, body, bulk)
         for batch in batches if outcome.status == 202 else ():
             sent = await self._ingest_as(inp, batch, None, source_ip)

@@ -21,7 +21,7 @@ from fermion.model.batch import Batch
 from fermion.model.codec import BatchError, FieldError, decode_batch, decode_bulk
 from fermion.model.ids import BatchIdGenerator
 from fermion.model.records import InboundRecord
-from fermion.model.tenancy import Input
+from fermion.model.tenancy import Input, Workspace
 from fermion.ports import InboundLog
 from fermion.services.auth_cache import InputAuthenticator
 from fermion.services.rate_limit import RateLimiter
@@ -118,6 +118,22 @@ class IngestService:
         except Rejected as rejected:
             return rejected.outcome
 
+    def take_rate(self, workspace: Workspace, count: int, headers: dict[str, str]) -> Outcome | None:
+        """Takes `count` batches from the workspace's rate limit (when it has one): the 429 outcome
+        when over it, else None (and the percentage used goes on `headers`). Shared by every API that
+        counts against the Events API rate limit."""
+        if workspace.rate_limit_per_s <= 0:
+            return None
+        wait_s, used_pct = self._limiter.take(workspace.id, workspace.rate_limit_per_s, count, self._clock())
+        if wait_s > 0:
+            return Outcome(
+                429,
+                [{"code": "TOO_MANY_REQUESTS", "message": "Workspace rate limit exceeded."}],
+                {"Retry-After": str(max(1, math.ceil(wait_s))), "X-mp-rate-limit-exceeded": "workspace"},
+            )
+        headers["X-mp-rate-limit-percentage-used"] = str(used_pct)
+        return None
+
     async def _accept(
         self, endpoint: Endpoint, inp: Input, body: bytes, content_encoding: str | None, source_ip: str
     ) -> Outcome:
@@ -130,17 +146,10 @@ class IngestService:
         if not fresh:
             workspace = await self._auth.workspace(inp.workspace_id)
         headers: dict[str, str] = {}
-        if workspace is not None and workspace.rate_limit_per_s > 0:
-            wait_s, used_pct = self._limiter.take(
-                workspace.id, workspace.rate_limit_per_s, len(batches), self._clock()
-            )
-            if wait_s > 0:
-                return Outcome(
-                    429,
-                    [{"code": "TOO_MANY_REQUESTS", "message": "Workspace rate limit exceeded."}],
-                    {"Retry-After": str(max(1, math.ceil(wait_s))), "X-mp-rate-limit-exceeded": "workspace"},
-                )
-            headers["X-mp-rate-limit-percentage-used"] = str(used_pct)
+        if workspace is not None:
+            refused = self.take_rate(workspace, len(batches), headers)
+            if refused is not None:
+                return refused
         request_id = f"{self._request_prefix}-{next(self._request_counter):x}"
         records = [
             InboundRecord(
