@@ -3,7 +3,8 @@ latency (p50/p99) and where the time goes (processing backlog vs delivery backlo
 
 Run: .venv/bin/python bench/forwarding.py [--rate 10000] [--seconds 20] [--per-request 100] [--output s3]
 
-Fermion runs as `fermion serve` (role all: API process + worker process with the sender). A sink
+Fermion runs as `fermion serve` (role all: API process, worker process, sender process; with
+--sender-in-worker the sender runs inside the worker process instead). A sink
 process (aiohttp) plays the partner and measures latency as arrival time minus the batch's
 `timestamp_unixtime_ms` (the ingest time Fermion stamps). Load is open-loop: bulk requests of
 --bulk batches at --rate batches/s from this process. Everything shares this machine's cores.
@@ -337,9 +338,9 @@ def main() -> None:
     parser.add_argument("--per-request", type=int, default=100, help="webhook batches_per_request")
     parser.add_argument("--output", choices=["webhook", "s3"], default="webhook")
     parser.add_argument(
-        "--separate-sender",
+        "--sender-in-worker",
         action="store_true",
-        help="run the sender as its own process (serve --role sender)",
+        help="run the sender inside the worker process (the default gives it a process of its own)",
     )
     parser.add_argument(
         "--sender-only",
@@ -366,8 +367,8 @@ def main() -> None:
     moto: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory() as tmp:
         env = {"FERMION_DELIVERY_MAX_BATCH_SIZE": "500"}
-        if args.separate_sender:
-            env["FERMION_DELIVERY_SENDER_IN_WORKER"] = "0"
+        if args.sender_in_worker:
+            env["FERMION_DELIVERY_SENDER_PROCESS"] = "0"
         server = FermionProcess(Path(tmp), env=env)
         server.init()
         ws, input_id = (
@@ -378,19 +379,6 @@ def main() -> None:
         if args.output == "s3":
             moto, _ = s3_setup(server, ws, input_id)
         server.start()
-        sender: subprocess.Popen[bytes] | None = None
-        if args.separate_sender:
-            cmd = [
-                sys.executable,
-                "-m",
-                "fermion.cli",
-                "serve",
-                "--role",
-                "sender",
-                "--data-dir",
-                str(server.data_dir),
-            ]
-            sender = subprocess.Popen([*cmd, "--port", str(free_port())], env={**os.environ, **env})
         try:
             key, secret = server.input_creds()
             body = json.dumps([batch(i, args.events) for i in range(args.bulk)]).encode()
@@ -446,9 +434,6 @@ def main() -> None:
                     time.sleep(0.5)
             delivered_by = per_connection(db)
         finally:
-            if sender is not None:
-                sender.terminate()
-                sender.wait()
             server.stop()
             if moto is not None:
                 moto.terminate()

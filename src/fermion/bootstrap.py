@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -344,10 +345,14 @@ async def run_worker(
     parent_pid: int | None,
     metrics: Metrics | None = None,
     ops_port: int | None = None,
+    sender_pid: int | None = None,
 ) -> None:
     """Process until stopped (or until the parent process is gone, when started by `serve`); with
-    ops_port, serve /healthz, /readyz and /metrics there."""
+    ops_port, serve /healthz, /readyz and /metrics there; with sender_pid, wake that sender process
+    (SIGUSR1) whenever something was queued for delivery."""
     metrics = metrics or Metrics("worker")
+    if sender_pid is not None:
+        stores.delivery.listeners.append(lambda: _wake_process(sender_pid))
     worker, inbound = build_worker(settings, stores, metrics)
     await start_inbound(inbound)
 
@@ -355,13 +360,7 @@ async def run_worker(
         check_database(stores.engine)
         return {**inbound_details(inbound), "processed": worker.processed}
 
-    async def watch_parent() -> None:
-        while not stop.is_set():
-            if parent_pid is not None and os.getppid() != parent_pid:
-                stop.set()
-            await asyncio.sleep(0.2)
-
-    watcher = asyncio.create_task(watch_parent())
+    watcher = asyncio.create_task(_watch_parent(stop, parent_pid))
     jobs = [asyncio.create_task(job(stop)) for job in worker_jobs(settings, stores)]
     sender = None
     if settings.delivery.sender_in_worker:  # `serve --role all`: deliver from this process too
@@ -383,10 +382,15 @@ async def run_worker(
 
 
 async def run_sender(
-    settings: Settings, stores: Stores, stop: asyncio.Event, ops_port: int | None = None
+    settings: Settings,
+    stores: Stores,
+    stop: asyncio.Event,
+    ops_port: int | None = None,
+    parent_pid: int | None = None,
 ) -> None:
-    """The sender role: delivers what workers queued for outputs, until stopped (run workers with
-    FERMION_DELIVERY_SENDER_IN_WORKER=0 when senders run on their own)."""
+    """The sender role: delivers what workers queued for outputs, until stopped or the parent process
+    is gone (run workers with FERMION_DELIVERY_SENDER_IN_WORKER=0 when senders run on their own).
+    SIGUSR1 makes its lanes look for new items at once."""
     metrics = Metrics("sender")
     delivery_gauges(metrics, stores.delivery.outputs, stores.delivery.queue)
 
@@ -395,5 +399,36 @@ async def run_sender(
         return {}
 
     sender = build_sender(stores.config, stores.delivery, connection_hooks(stores))
-    async with serving(ops_app(readiness, metrics.render), settings.host, ops_port):
-        await sender.run(stop)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, sender.notify)
+    watcher = asyncio.create_task(_watch_parent(stop, parent_pid))
+    try:
+        async with serving(ops_app(readiness, metrics.render), settings.host, ops_port):
+            await sender.run(stop)
+    finally:
+        watcher.cancel()
+        loop.remove_signal_handler(signal.SIGUSR1)
+
+
+async def _watch_parent(stop: asyncio.Event, parent_pid: int | None) -> None:
+    """Sets `stop` once the process that started this one (`serve --role all`) is gone."""
+    while not stop.is_set():
+        if parent_pid is not None and os.getppid() != parent_pid:
+            stop.set()
+        await asyncio.sleep(0.2)
+
+
+def _wake_process(pid: int) -> None:
+    """SIGUSR1 to the sender started beside this worker, only while it still is our sibling (were it
+    gone, its pid could be reused by another process; the lanes of a new sender poll on their own)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # Fields after the parenthesised command name: state, ppid, ...
+            parent = int(stat.read().rsplit(b")", 1)[1].split()[1])
+    except FileNotFoundError:
+        return  # gone
+    except OSError:
+        parent = os.getppid()  # no /proc here: trust the pid
+    if parent == os.getppid():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGUSR1)

@@ -167,14 +167,22 @@ def serve(
         # died before the worker got this far), and serves no ops endpoints (it shares the API's port).
         supervisor = os.environ.get("FERMION_SUPERVISED", "")
         parent = int(supervisor) if supervisor.isdigit() and int(supervisor) > 1 else None
-        _run_role(role, settings, stores, parent, None if parent is not None else settings.port)
+        sender_pid = os.environ.get("FERMION_SENDER_PID", "")
+        _run_role(
+            role,
+            settings,
+            stores,
+            parent,
+            None if parent is not None else settings.port,
+            int(sender_pid) if sender_pid.isdigit() else None,
+        )
         return
     if demo:
         if not stores.config.get_meta(INITIALIZED):
             _initialize(settings, stores)
         creds = json.loads((settings.data_dir / CREDENTIALS_FILE).read_text())
         typer.echo(_banner(_with_urls(settings, creds)))
-    worker_proc = _spawn_worker(settings, config) if role == "all" else None
+    children = _spawn_roles(settings, config) if role == "all" else []
     try:
         app_ = bootstrap.create_app(settings, stores)
         # Everything allocated so far lives for the whole process: keep it out of the cyclic GC's
@@ -204,25 +212,42 @@ def serve(
         signal.signal(signal.SIGTERM, lambda *_: None)
         server.run()
     finally:
-        if worker_proc is not None:
-            worker_proc.send_signal(signal.SIGTERM)
+        for child in children:  # the worker first: it finishes its group, then the sender stops
+            child.send_signal(signal.SIGTERM)
             try:
-                worker_proc.wait(timeout=30)
+                child.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                worker_proc.kill()
+                child.kill()
 
 
-def _spawn_worker(settings: Settings, config: Path | None) -> subprocess.Popen[bytes]:
+def _spawn_roles(settings: Settings, config: Path | None) -> list[subprocess.Popen[bytes]]:
+    """The worker (and, unless the sender runs inside it, the sender) of `serve --role all`."""
     env = {**os.environ, "FERMION_SUPERVISED": str(os.getpid()), "FERMION_DATA_DIR": str(settings.data_dir)}
     if config is not None:
         env["FERMION_CONFIG"] = str(config.resolve())
     if settings.database_url:
         env["FERMION_DATABASE_URL"] = settings.database_url
-    return subprocess.Popen([sys.executable, "-m", "fermion.cli", "serve", "--role", "worker"], env=env)
+    command = [sys.executable, "-m", "fermion.cli", "serve", "--role"]
+    if not settings.delivery.sender_process:
+        return [subprocess.Popen([*command, "worker"], env=env)]
+    # The sender ignores SIGUSR1 (inherited through exec) until its handler is in place: the worker
+    # may wake it before then, and the default action would end it.
+    previous = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    try:
+        sender = subprocess.Popen([*command, "sender"], env=env)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    env = {**env, "FERMION_DELIVERY_SENDER_IN_WORKER": "0", "FERMION_SENDER_PID": str(sender.pid)}
+    return [subprocess.Popen([*command, "worker"], env=env), sender]
 
 
 def _run_role(
-    role: str, settings: Settings, stores: bootstrap.Stores, parent_pid: int | None, ops_port: int | None
+    role: str,
+    settings: Settings,
+    stores: bootstrap.Stores,
+    parent_pid: int | None,
+    ops_port: int | None,
+    sender_pid: int | None = None,
 ) -> None:
     async def main() -> None:
         stop = asyncio.Event()
@@ -230,9 +255,11 @@ def _run_role(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         if role == "worker":
-            await bootstrap.run_worker(settings, stores, stop, parent_pid, ops_port=ops_port)
+            await bootstrap.run_worker(
+                settings, stores, stop, parent_pid, ops_port=ops_port, sender_pid=sender_pid
+            )
         else:
-            await bootstrap.run_sender(settings, stores, stop, ops_port=ops_port)
+            await bootstrap.run_sender(settings, stores, stop, ops_port=ops_port, parent_pid=parent_pid)
 
     asyncio.run(main())
 

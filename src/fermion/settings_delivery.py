@@ -25,6 +25,9 @@ class DeliverySettings:
     live_per_s: int = 20  # outbound Live Stream sample per connection and second
     done_retention_s: float = 3600.0  # how long delivered items are remembered to dedupe re-enqueues
     sender_in_worker: bool = True  # run the sender inside the worker process
+    # `serve --role all`: the sender gets a process of its own (so delivery has a core of its own
+    # while the worker processes); the worker wakes it with SIGUSR1 when it queued something.
+    sender_process: bool = True
     aws_endpoint_url: str = ""  # S3/Firehose endpoint override (moto, MinIO, LocalStack)
     secret_key: str = ""  # Fernet key for secrets at rest; empty: <data dir>/secret.key (created)
 
