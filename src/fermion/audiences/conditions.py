@@ -62,9 +62,6 @@ def _never(_: Any, __: int) -> int | None:
     return None
 
 
-_num = number_or_none
-
-
 def parse_date_ms(value: Any) -> int | None:
     """Epoch milliseconds (numbers or digit strings), or an ISO 8601 date/datetime string (UTC unless it
     says otherwise)."""
@@ -138,7 +135,7 @@ def _need_text(body: dict[str, Any], key: str, field: str, errors: Errors) -> st
 def _need_number(
     body: dict[str, Any], key: str, field: str, errors: Errors, minimum: float | None = None
 ) -> float:
-    value = _num(body.get(key)) if not isinstance(body.get(key), str) else None
+    value = number_or_none(body.get(key)) if not isinstance(body.get(key), str) else None
     if value is None or (minimum is not None and value < minimum):
         bound = "" if minimum is None else f" >= {minimum:g}"
         errors.append((f"{field}.{key}", f"is required (a number{bound})"))
@@ -225,7 +222,7 @@ def _build_number(op: str, body: dict[str, Any], field: str, errors: Errors) -> 
         high = _need_number(body, "max", field, errors)
         if len(errors) == before and low > high:
             errors.append((f"{field}.max", "must be at least min"))
-        return (lambda v, _n: (x := _num(v)) is not None and low <= x <= high), None
+        return (lambda v, _n: (x := number_or_none(v)) is not None and low <= x <= high), None
     ref = _need_number(body, "value", field, errors)
     compare: dict[str, Callable[[float], bool]] = {
         "equals": lambda x: x == ref,
@@ -237,8 +234,8 @@ def _build_number(op: str, body: dict[str, Any], field: str, errors: Errors) -> 
     }
     check = compare[op]
     if op == "not_equals":
-        return (lambda v, _n: (x := _num(v)) is None or check(x)), None
-    return (lambda v, _n: (x := _num(v)) is not None and check(x)), None
+        return (lambda v, _n: (x := number_or_none(v)) is None or check(x)), None
+    return (lambda v, _n: (x := number_or_none(v)) is not None and check(x)), None
 
 
 def _build_date(op: str, body: dict[str, Any], field: str, errors: Errors) -> Built:

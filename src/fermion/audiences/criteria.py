@@ -124,23 +124,23 @@ class _Compiler:
         return None if any(b is None for b in built) else [b for b in built if b is not None]
 
     def _c_and(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
-        kids = self._children(inner, field)
-        if kids is None:
-            return None
-        tests = [k[0] for k in kids]
-        if len(tests) == 2:
-            first, second = tests
-            return (lambda v, n: first(v, n) and second(v, n)), self._join(kids)
-        return (lambda v, n: all(t(v, n) for t in tests)), self._join(kids)
+        return self._combine(inner, field, conjunction=True)
 
     def _c_or(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
+        return self._combine(inner, field, conjunction=False)
+
+    def _combine(self, inner: Any, field: str, conjunction: bool) -> tuple[Test, Changes] | None:
         kids = self._children(inner, field)
         if kids is None:
             return None
         tests = [k[0] for k in kids]
-        if len(tests) == 2:
+        if len(tests) == 2:  # the common case, without a generator per evaluation
             first, second = tests
+            if conjunction:
+                return (lambda v, n: first(v, n) and second(v, n)), self._join(kids)
             return (lambda v, n: first(v, n) or second(v, n)), self._join(kids)
+        if conjunction:
+            return (lambda v, n: all(t(v, n) for t in tests)), self._join(kids)
         return (lambda v, n: any(t(v, n) for t in tests)), self._join(kids)
 
     def _c_not(self, inner: Any, field: str) -> tuple[Test, Changes] | None:

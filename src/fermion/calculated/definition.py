@@ -122,9 +122,6 @@ def canonical_type(name: str) -> str:
     return _TYPE_ALIASES.get(name, name)
 
 
-parse_date_ms = iso_to_ms
-
-
 class _Checker:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -176,7 +173,7 @@ def parse_definition(obj: Any, prefix: str = "draft_definition") -> Definition:
     if isinstance(seeding, dict):
         raw_cutoff = seeding.get("cutoff_date", seeding.get("cuttoff_date"))
         if raw_cutoff is not None:
-            cutoff = parse_date_ms(raw_cutoff)
+            cutoff = iso_to_ms(raw_cutoff)
             if cutoff is None:
                 c.err("seeding.cutoff_date", "must be an ISO 8601 date.")
     elif seeding is not None:
@@ -276,7 +273,7 @@ def _check_operands(ctype: str, operator: str, given: dict[str, Any], c: _Checke
         for item in items:
             if _empty(item):
                 continue
-            if ctype == "number" and _number(item) is None:
+            if ctype == "number" and number_or_none(item) is None:
                 c.err(f"{key}.{name}", "must be a number.")
             elif ctype == "date" and _date_operand(item) is None:
                 c.err(f"{key}.{name}", "must be an ISO 8601 date.")
@@ -289,13 +286,10 @@ def _check_operands(ctype: str, operator: str, given: dict[str, Any], c: _Checke
             c.err(f"{key}.value", f"is not a valid pattern: {exc}.")
 
 
-_number = number_or_none
-
-
 def _date_operand(value: Any) -> int | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return int(value)
-    return parse_date_ms(value)
+    return iso_to_ms(value)
 
 
 def _time_period(obj: Any, c: _Checker) -> TimePeriod:
@@ -308,7 +302,7 @@ def _time_period(obj: Any, c: _Checker) -> TimePeriod:
     if ptype == "all":
         c.err("time_period.type", "'all' is not supported; use since or within.")
     elif ptype == "since":
-        since = parse_date_ms(obj.get("date"))
+        since = iso_to_ms(obj.get("date"))
         if since is None:
             c.err("time_period.date", "is required for since (an ISO 8601 date).")
         return TimePeriod("since", since_ms=since or 0)
@@ -329,7 +323,7 @@ def _time_period(obj: Any, c: _Checker) -> TimePeriod:
 
 def number_of(value: Any) -> float | None:
     """A number from a number or a numeric string (values are strings on the wire)."""
-    return _number(value)
+    return number_or_none(value)
 
 
 def date_of(value: Any) -> int | None:

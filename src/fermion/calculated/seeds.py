@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fermion.calculated.definition import DAY_MS, canonical_type, number_of, parse_date_ms
+from fermion.calculated.definition import DAY_MS, canonical_type, number_of
 from fermion.calculated.state import MAX_DISTINCT, MAX_TRACKED, CaState, Part, cap_values
+from fermion.model.values import iso_to_ms
 
 
 class InvalidSeed(ValueError):
@@ -89,7 +90,7 @@ def seed_part(calculation_type: str, seed: Any, cutoff_ms: int) -> Part:
 
 def parse_cutoff(text: Any) -> int:
     """A seed's cutoff date (yyyy-MM-dd or ISO 8601) as epoch ms at the start of that UTC day."""
-    ms = parse_date_ms(text)
+    ms = iso_to_ms(text)
     if ms is None:
         raise InvalidSeed("cutoff_date must be a date (yyyy-MM-dd).")
     return ms // DAY_MS * DAY_MS

@@ -75,7 +75,7 @@ class SeedingService:
 
     async def seed(self, inp: Input, ws: Workspace, body: bytes, bulk: bool, source_ip: str) -> Outcome:
         """Stores the seeds, then sends each user's `user_attributes` as a batch through the input."""
-        if self._take_rate is not None:
+        if self._take_rate is not None and ws.rate_limit_per_s > 0:
             # Each seeded user counts as one batch (their user attribute batches count again when sent).
             refused = self._take_rate(ws, _user_count(body, bulk), {})
             if refused is not None:
