@@ -161,25 +161,19 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
         )
     )
     identities = identity_lookup(stores)
+    calculated = SqlCalculatedStore(stores.engine)
     queries = ProfileQueries(
         stores.config,
         stores.profiles,
         identities,
         SqlEventTimeline(stores.engine),
-        CalculatedValuesService(SqlCalculatedStore(stores.engine)),
+        CalculatedValuesService(calculated),
     )
     editor = ProfileEditor(stores.config, stores.profiles, identities, ingest)
     app.include_router(oauth_router(bearer.oauth))
-    app.include_router(
-        delivery_router(bearer, delivery_api(stores.config, stores.delivery, connection_hooks(stores)))
-    )
-    app.include_router(
-        audience_connections_router(
-            bearer,
-            delivery_api(stores.config, stores.delivery, connection_hooks(stores)),
-            audience_workspace(stores.engine),
-        )
-    )
+    delivery = delivery_api(stores.config, stores.delivery, connection_hooks(stores))
+    app.include_router(delivery_router(bearer, delivery))
+    app.include_router(audience_connections_router(bearer, delivery, audience_workspace(stores.engine)))
     app.include_router(
         catalog_router(bearer, CatalogService(stores.catalog, stores.catalog), connection_workspace(stores))
     )
@@ -194,7 +188,6 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     )
     app.include_router(identity_admin_router(bearer, idsync))
     app.include_router(activity_router(bearer, queries, editor))
-    calculated = SqlCalculatedStore(stores.engine)
     app.include_router(calculated_router(bearer, CalculatedAdmin(calculated, CalculatedSettings.from_env())))
     app.include_router(
         seeding_router(
@@ -208,8 +201,9 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
             )
         )
     )
-    app.include_router(audiences_router(bearer, audience_admin(stores)))
-    app.include_router(audiences_platform_router(bearer, audience_admin(stores), connected_outputs(stores)))
+    audiences = audience_admin(stores)
+    app.include_router(audiences_router(bearer, audiences))
+    app.include_router(audiences_platform_router(bearer, audiences, connected_outputs(stores)))
     web_sdk = WebSdkService(ingest, KeyLookup(stores.config, settings.config_cache_ttl_s))
     browser_app = WebSdkApp(web_sdk, settings.limits.max_request_bytes, app)
     return EventsApp(ingest, settings.limits.max_request_bytes, browser_app)
@@ -376,7 +370,6 @@ async def run_worker(
         stop.set()
         await asyncio.gather(*jobs, return_exceptions=True)
         if sender is not None:
-            stop.set()
             await sender
         await inbound.close()
 
