@@ -7,5 +7,8 @@ if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install --quiet uv
 fi
 [ -x .venv/bin/python ] || uv venv --quiet --python python3 .venv
-uv pip sync --quiet --python .venv/bin/python "$lock"
+# Bytecode is compiled here because machines may set PYTHONDONTWRITEBYTECODE: without .pyc files every
+# process (each CLI call, each server role) would compile its imports again, seconds of CPU each.
+uv pip sync --quiet --compile-bytecode --python .venv/bin/python "$lock"
 uv pip install --quiet --python .venv/bin/python --no-deps -e .
+.venv/bin/python -m compileall -q -j 0 src >/dev/null
