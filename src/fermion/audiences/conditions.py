@@ -224,18 +224,20 @@ def _build_number(op: str, body: dict[str, Any], field: str, errors: Errors) -> 
             errors.append((f"{field}.max", "must be at least min"))
         return (lambda v, _n: (x := number_or_none(v)) is not None and low <= x <= high), None
     ref = _need_number(body, "value", field, errors)
-    compare: dict[str, Callable[[float], bool]] = {
-        "equals": lambda x: x == ref,
-        "not_equals": lambda x: x != ref,
-        "greater_than": lambda x: x > ref,
-        "greater_or_equal": lambda x: x >= ref,
-        "less_than": lambda x: x < ref,
-        "less_or_equal": lambda x: x <= ref,
-    }
-    check = compare[op]
+    # One closure per operator (no inner call): these run per user and criterion.
     if op == "not_equals":
-        return (lambda v, _n: (x := number_or_none(v)) is None or check(x)), None
-    return (lambda v, _n: (x := number_or_none(v)) is not None and check(x)), None
+        return (lambda v, _n: (x := number_or_none(v)) is None or x != ref), None
+    if op == "equals":
+        return (lambda v, _n: (x := number_or_none(v)) is not None and x == ref), None
+    if op == "greater_than":
+        return (lambda v, _n: (x := number_or_none(v)) is not None and x > ref), None
+    if op == "greater_or_equal":
+        return (lambda v, _n: (x := number_or_none(v)) is not None and x >= ref), None
+    if op == "less_than":
+        return (lambda v, _n: (x := number_or_none(v)) is not None and x < ref), None
+    if op == "less_or_equal":
+        return (lambda v, _n: (x := number_or_none(v)) is not None and x <= ref), None
+    raise KeyError(op)
 
 
 def _build_date(op: str, body: dict[str, Any], field: str, errors: Errors) -> Built:

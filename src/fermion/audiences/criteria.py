@@ -84,8 +84,12 @@ DEVICE_FIELDS = (
 )
 
 
-def _none(_: UserView, __: int) -> int | None:
+def no_changes(_: UserView, __: int) -> int | None:
+    """The `changes` of criteria that time alone never changes (evaluation skips calling it)."""
     return None
+
+
+_none = no_changes
 
 
 def _earliest(times: list[int | None]) -> int | None:
@@ -162,6 +166,16 @@ class _Compiler:
         timed = [k[1] for k in kids if k[1] is not _none]
         if not timed:
             return _none
+        if len(timed) == 1:
+            return timed[0]
+        if len(timed) == 2:  # the common case, without a list per evaluation
+            first, second = timed
+
+            def earlier(v: UserView, n: int) -> int | None:
+                a, b = first(v, n), second(v, n)
+                return b if a is None else a if b is None or a <= b else b
+
+            return earlier
         return lambda v, n: _earliest([c(v, n) for c in timed])
 
     def _cond(self, inner: dict[str, Any], field: str, default_type: str | None = None) -> Condition | None:

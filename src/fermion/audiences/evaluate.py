@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from fermion.audiences.criteria import Compiled, EventCriterion, UserView, compile_criteria
+from fermion.audiences.criteria import Compiled, EventCriterion, UserView, compile_criteria, no_changes
 from fermion.audiences.event_leaf import MAX_DAYS as FULL_HISTORY_DAYS
 from fermion.audiences.events import EventFact, EventState, Window, prune, prune_many, record
 from fermion.audiences.records import Audience, Kind
@@ -274,20 +274,25 @@ def evaluate_transitions(
     was_in = set(members)
     next_check: int | None = None
     order, chosen = _visit_order(audiences, touch, index, chosen)
+    memberships = view.memberships
     for pos in order:
         c = audiences[pos]
         compiled = c.compiled
-        if chosen is not None and pos not in chosen and not compiled.references & changed:
-            continue
-        aid = c.audience.id
+        if chosen is not None and pos not in chosen:
+            references = compiled.references
+            if not references or references.isdisjoint(changed):
+                continue
+        audience = c.audience
+        aid = audience.id
         was = aid in was_in
         member = compiled.test(view, now_ms)
-        view.memberships[aid] = member
+        memberships[aid] = member
         if member != was:
             changed.add(aid)
-            transitions.append(Outcome(c.audience, member, was, None))
-        if c.audience.kind == Kind.REAL_TIME:
-            check = compiled.changes(view, now_ms)
+            transitions.append(Outcome(audience, member, was, None))
+        changes = compiled.changes
+        if changes is not no_changes and audience.kind == Kind.REAL_TIME:
+            check = changes(view, now_ms)
             if check is not None and (next_check is None or check < next_check):
                 next_check = check
     return transitions, next_check

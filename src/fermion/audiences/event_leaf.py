@@ -118,4 +118,10 @@ def parse_event(
             return False
         return all(cond.test(fact.attributes.get(attr), fact.ts_ms) for attr, cond in conditions)
 
+    if not conditions and custom_type is None and action is None:
+        # The usual leaf (family and maybe name), called per event and criterion: no generator.
+        def matches_plain(fact: EventFact) -> bool:
+            return family in fact.families and (wanted_name is None or fact.name == wanted_name)
+
+        return str(family), wanted_name, matches_plain, window, count
     return str(family), wanted_name, matches, window, count

@@ -38,6 +38,7 @@ _IN_CHUNK = 500
 _SQLITE_LOAD_STATES = (
     "SELECT mpid, base, live, seeds FROM calculated_states WHERE workspace_id = ? AND mpid IN (%s)"
 )
+_SQLITE_APPLIED = "SELECT batch_id FROM calculated_applied WHERE batch_id IN (%s)"
 
 
 def _state_row(row: Any) -> StateRow:
@@ -49,7 +50,23 @@ def _state_row(row: Any) -> StateRow:
     )
 
 
+# Definitions are read for every processing group: rows seen before map to their record (a row is a
+# tuple of every column, so any change to the definition is a new key), skipping the JSON parsing.
+_RECORDS: dict[tuple[Any, ...], CaRecord] = {}
+_MAX_RECORDS = 10_000
+
+
 def record_of(row: Any) -> CaRecord:
+    key = tuple(row)
+    found = _RECORDS.get(key)
+    if found is None:
+        if len(_RECORDS) >= _MAX_RECORDS:
+            _RECORDS.clear()
+        found = _RECORDS[key] = _record_of(row)
+    return found
+
+
+def _record_of(row: Any) -> CaRecord:
     return CaRecord(
         id=row.id,
         workspace_id=row.workspace_id,
@@ -166,9 +183,7 @@ class CalculatedStates:
             if not cas:
                 return
             rows = self._load_rows(conn, workspace_id, mpids)
-            applied: set[int] = set()
-            for cond in self._in(applied_t.c.batch_id, list(batch_ids)):
-                applied.update(conn.execute(select(applied_t.c.batch_id).where(cond)).scalars())
+            applied = self._applied(conn, batch_ids)
             writes = compute(cas, rows, applied)
             if self._raw_live is not None:
                 self._raw_live.run(
@@ -183,6 +198,19 @@ class CalculatedStates:
                     self._raw_marks.run(conn, marks)
                 else:
                     conn.execute(self._mark_applied, marks)
+
+    def _applied(self, conn: Connection, batch_ids: Sequence[int]) -> set[int]:
+        applied: set[int] = set()
+        if not self._pg:  # read for every processing group: SQLAlchemy's IN-list expansion skipped
+            ids = list(batch_ids)
+            for start in range(0, len(ids), _IN_CHUNK):
+                part = ids[start : start + _IN_CHUNK]
+                found = conn.exec_driver_sql(_SQLITE_APPLIED % ",".join("?" * len(part)), tuple(part))
+                applied.update(r[0] for r in found)
+            return applied
+        for cond in self._in(applied_t.c.batch_id, list(batch_ids)):
+            applied.update(conn.execute(select(applied_t.c.batch_id).where(cond)).scalars())
+        return applied
 
     def prune_applied(self, before_ms: int) -> int:
         with self._write.begin() as conn:

@@ -18,6 +18,8 @@ from fermion.calculated.records import CaRecord
 from fermion.ports.calculated import ActiveLimitReached, NameTaken
 
 _PG_SAVE_LOCK = 0x6665726D696F6E  # event_store's save lock: activation reads the newest seq under it
+_IN_CHUNK = 500
+_SQLITE_SEQS = "SELECT batch_id, seq FROM batches WHERE batch_id IN (%s)"
 
 
 def _json(value: Any) -> str | None:
@@ -159,6 +161,13 @@ class SqlCalculatedStore(CalculatedStates):
     def seqs_of(self, batch_ids: Sequence[int]) -> dict[int, int]:
         found: dict[int, int] = {}
         with self._engine.connect() as conn:
+            if not self._pg:  # read for many processing groups: SQLAlchemy's IN-list expansion skipped
+                ids = list(batch_ids)
+                for start in range(0, len(ids), _IN_CHUNK):
+                    part = ids[start : start + _IN_CHUNK]
+                    rows = conn.exec_driver_sql(_SQLITE_SEQS % ",".join("?" * len(part)), tuple(part))
+                    found.update((r[0], r[1]) for r in rows)
+                return found
             for cond in self._in(batches_t.c.batch_id, list(batch_ids)):
                 found.update(
                     (r[0], r[1])
