@@ -342,6 +342,7 @@ def main() -> None:
         action="store_true",
         help="run the sender inside the worker process (the default gives it a process of its own)",
     )
+    parser.add_argument("--workers", type=int, default=1, help="processing worker processes (lanes)")
     parser.add_argument(
         "--sender-only",
         type=int,
@@ -366,7 +367,7 @@ def main() -> None:
         return
     moto: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"FERMION_DELIVERY_MAX_BATCH_SIZE": "500"}
+        env = {"FERMION_DELIVERY_MAX_BATCH_SIZE": "500", "FERMION_WORKERS": str(args.workers)}
         if args.sender_in_worker:
             env["FERMION_DELIVERY_SENDER_PROCESS"] = "0"
         server = FermionProcess(Path(tmp), env=env)

@@ -259,10 +259,16 @@ WorkerJob = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 def worker_jobs(settings: Settings, stores: Stores) -> list[WorkerJob]:
     """Background jobs every worker runs beside processing (one line per job; each must be safe to run
     in several workers at once, e.g. by claiming its work with a lease)."""
-    return [
-        Backfill(SqlCalculatedStore(stores.engine)).run,  # calculated attributes activated since
-        audience_jobs(stores).run,  # windows expiring, audiences calculating over history
-    ]
+    jobs: list[WorkerJob] = [Backfill(SqlCalculatedStore(stores.engine)).run]  # CAs activated since
+    if _singleton_worker(settings):
+        jobs.append(audience_jobs(stores).run)  # windows expiring, audiences calculating over history
+    return jobs
+
+
+def _singleton_worker(settings: Settings) -> bool:
+    """Whether this worker runs the jobs one worker at a time must run: on PostgreSQL every worker may
+    (an advisory lease picks one); embedded workers have no lease, so only the first lane's does."""
+    return settings.scale_out or settings.worker_lane == 0
 
 
 # The audience job's lease: next to the archive lease ("fermion" + 2).
@@ -286,7 +292,7 @@ def audience_admin(stores: Stores) -> AudienceAdmin:
 
 def audience_jobs(stores: Stores) -> AudienceJobs:
     """Re-checks expiring windows and runs calculations every FERMION_AUDIENCE_RECHECK_S (30 s), in one
-    worker at a time (a PostgreSQL advisory lease; SQLite has one worker)."""
+    worker at a time (a PostgreSQL advisory lease; embedded, the first lane's worker)."""
     return AudienceJobs(
         audience_engine(stores),
         stores.events,
@@ -321,7 +327,11 @@ def build_worker(
 ) -> tuple[Worker, MeteredInboundLog]:
     metrics = metrics or Metrics("worker")
     inbound = open_inbound(settings, metrics)
-    archiver = archive_runner(settings, stores.engine, stores.config, stores.events)
+    archiver = (
+        archive_runner(settings, stores.engine, stores.config, stores.events)
+        if _singleton_worker(settings)
+        else None
+    )
     worker = Worker(
         inbound,
         Processor(processing_phases(stores, settings)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import os
@@ -155,10 +156,20 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Create a demo workspace on first start; print keys.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processing worker processes for --role all (FERMION_WORKERS; default 1)."),
+    ] = None,
     config: Config = None,
 ) -> None:
     """Run Fermion: the Events API and admin API, the processing worker, the sender (or one --role)."""
     settings = _settings(data_dir, host, port, config)
+    if workers is not None:
+        settings = dataclasses.replace(settings, workers=workers)
+        try:
+            check(settings)
+        except ValueError as exc:
+            _fail(str(exc), 2)
     if role not in ROLES:
         _fail("--role must be all, api, worker or sender", 2)
     stores = bootstrap.open_stores(settings)
@@ -221,15 +232,22 @@ def serve(
 
 
 def _spawn_roles(settings: Settings, config: Path | None) -> list[subprocess.Popen[bytes]]:
-    """The worker (and, unless the sender runs inside it, the sender) of `serve --role all`."""
+    """The workers (one per lane) and, unless the sender runs inside the first, the sender of
+    `serve --role all`."""
     env = {**os.environ, "FERMION_SUPERVISED": str(os.getpid()), "FERMION_DATA_DIR": str(settings.data_dir)}
     if config is not None:
         env["FERMION_CONFIG"] = str(config.resolve())
     if settings.database_url:
         env["FERMION_DATABASE_URL"] = settings.database_url
+    env["FERMION_WORKERS"] = str(settings.workers)
     command = [sys.executable, "-m", "fermion.cli", "serve", "--role"]
-    if not settings.delivery.sender_process:
-        return [subprocess.Popen([*command, "worker"], env=env)]
+
+    def worker(lane: int, extra: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([*command, "worker"], env={**env, **extra, "FERMION_WORKER_LANE": str(lane)})
+
+    apart = {"FERMION_DELIVERY_SENDER_IN_WORKER": "0"}
+    if not settings.delivery.sender_process:  # the sender runs inside the first worker
+        return [worker(lane, apart if lane else {}) for lane in range(settings.workers)]
     # The sender ignores SIGUSR1 (inherited through exec) until its handler is in place: the worker
     # may wake it before then, and the default action would end it.
     previous = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
@@ -237,8 +255,8 @@ def _spawn_roles(settings: Settings, config: Path | None) -> list[subprocess.Pop
         sender = subprocess.Popen([*command, "sender"], env=env)
     finally:
         signal.signal(signal.SIGUSR1, previous)
-    env = {**env, "FERMION_DELIVERY_SENDER_IN_WORKER": "0", "FERMION_SENDER_PID": str(sender.pid)}
-    return [subprocess.Popen([*command, "worker"], env=env), sender]
+    apart["FERMION_SENDER_PID"] = str(sender.pid)
+    return [*(worker(lane, apart) for lane in range(settings.workers)), sender]
 
 
 def _run_role(

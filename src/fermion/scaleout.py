@@ -56,7 +56,7 @@ def open_inbound(settings: Settings, metrics: Metrics) -> MeteredInboundLog:
         )
         inner = nats_log
     else:
-        inner = SqliteInboundLog(settings.inbound_path)
+        inner = SqliteInboundLog(settings.inbound_path, lane=(settings.worker_lane, settings.workers))
     inbound = MeteredInboundLog(inner, metrics)
     metrics.gauge(
         "fermion_inbound_pending", "Inbound batches not yet processed (queue depth).", inbound.pending

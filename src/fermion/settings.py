@@ -39,6 +39,10 @@ class Settings:
     # How long the API trusts its cached copy of workspace settings (rate limits) before re-reading.
     config_cache_ttl_s: float = 5.0
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    # Processing worker processes that `serve --role all` starts. Embedded, they split the inbound log
+    # into that many lanes by sender (fermion.identity.lanes); `worker_lane` is the one a worker takes.
+    workers: int = 1
+    worker_lane: int = 0
 
     @property
     def effective_database_url(self) -> str:
@@ -88,6 +92,10 @@ def check(settings: Settings) -> None:
         raise ValueError(
             "scale-out mode (nats_url) needs a PostgreSQL database_url (postgresql+psycopg://...)"
         )
+    if not 1 <= settings.workers <= 64:
+        raise ValueError("workers must be between 1 and 64")
+    if not 0 <= settings.worker_lane < settings.workers:
+        raise ValueError(f"worker_lane must be between 0 and {settings.workers - 1}")
 
 
 def from_env(config: Path | None = None, **overrides: object) -> Settings:
@@ -112,6 +120,9 @@ def from_env(config: Path | None = None, **overrides: object) -> Settings:
         values["port"] = int(env["FERMION_PORT"])
     if "FERMION_DATABASE_URL" in env:
         values["database_url"] = env["FERMION_DATABASE_URL"]
+    for name in ("workers", "worker_lane"):
+        if f"FERMION_{name.upper()}" in env:
+            values[name] = int(env[f"FERMION_{name.upper()}"])
     if "FERMION_CONFIG_CACHE_TTL_S" in env:
         values["config_cache_ttl_s"] = float(env["FERMION_CONFIG_CACHE_TTL_S"])
     values["delivery"] = delivery_from_env(env, values.get("delivery"))

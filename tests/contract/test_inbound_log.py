@@ -7,9 +7,11 @@ test; skipped when NATS is unreachable, unless CI=true).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from fermion.adapters.inbound_nats import NatsInboundLog, NatsOptions
@@ -108,3 +110,49 @@ def test_fetch_waits_for_new_records(open_log: LogFactory) -> None:
         return [r.batch_id for r in got]
 
     assert asyncio.run(scenario()) == [10_007]
+
+
+def test_sqlite_lanes_split_the_log_by_sender(tmp_path: Path) -> None:
+    """Embedded workers i of n each fetch only records whose lane % n == i, in log order."""
+
+    def laned(i: int) -> InboundRecord:
+        return msgspec.structs.replace(record(i), lane=1_000 + i)
+
+    async def scenario() -> None:
+        writer = SqliteInboundLog(tmp_path / "inbound.db")
+        await writer.append([laned(i) for i in range(9)])
+        readers = [SqliteInboundLog(tmp_path / "inbound.db", lane=(i, 3)) for i in range(3)]
+        got = [await r.fetch(100, 0) for r in readers]
+        for index, records in enumerate(got):
+            assert [r.lane % 3 for r in records] == [index] * 3
+            assert [r.seq for r in records] == sorted(r.seq for r in records)
+        assert sorted(r.batch_id for records in got for r in records) == [10_000 + i for i in range(9)]
+        await readers[0].ack(got[0])
+        assert writer.pending() == 6
+        for log in (writer, *readers):
+            await log.close()
+        with pytest.raises(ValueError):
+            SqliteInboundLog(tmp_path / "inbound.db", lane=(3, 3))
+
+    asyncio.run(scenario())
+
+
+def test_sqlite_log_written_before_lanes_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "inbound.db"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE inbound (seq INTEGER PRIMARY KEY AUTOINCREMENT, batch_id INTEGER NOT NULL,"
+            " workspace_id INTEGER NOT NULL, input_id INTEGER NOT NULL, environment TEXT NOT NULL,"
+            " received_ms INTEGER NOT NULL, source_ip TEXT NOT NULL, request_id TEXT NOT NULL,"
+            " historical INTEGER NOT NULL, payload BLOB NOT NULL)"
+        )
+        db.execute("INSERT INTO inbound VALUES (1, 7, 1, 2, 'production', 5, '::1', 'r', 0, x'7b7d')")
+    db.close()
+
+    async def scenario() -> list[InboundRecord]:
+        log = SqliteInboundLog(path, lane=(0, 2))
+        got = await log.fetch(10, 0)
+        await log.close()
+        return got
+
+    assert [(r.batch_id, r.lane) for r in asyncio.run(scenario())] == [(7, 0)]

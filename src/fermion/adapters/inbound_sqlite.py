@@ -29,18 +29,20 @@ CREATE TABLE IF NOT EXISTS inbound (
     source_ip TEXT NOT NULL,
     request_id TEXT NOT NULL,
     historical INTEGER NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    lane INTEGER NOT NULL DEFAULT 0
 )
 """
 _INSERT_PREFIX = (
     "INSERT INTO inbound (batch_id, workspace_id, input_id, environment, received_ms, source_ip,"
-    " request_id, historical, payload) VALUES "
+    " request_id, historical, payload, lane) VALUES "
 )
-_ROW = "(?,?,?,?,?,?,?,?,?)"
-_ROWS_PER_STATEMENT = 500  # 4,500 variables, well under SQLite's 32,766
+_COLUMNS = 10
+_ROW = "(?,?,?,?,?,?,?,?,?,?)"
+_ROWS_PER_STATEMENT = 500  # 5,000 variables, well under SQLite's 32,766
 _SELECT = (
     "SELECT seq, batch_id, workspace_id, input_id, environment, received_ms, source_ip, request_id,"
-    " historical, payload FROM inbound WHERE seq > ? ORDER BY seq LIMIT ?"
+    " historical, payload, lane FROM inbound WHERE seq > ?{lanes} ORDER BY seq LIMIT ?"
 )
 _POLL_S = 0.01
 _CHECKPOINT_EVERY_S = 0.5
@@ -84,14 +86,23 @@ def _settle(group: list[_Op], error: BaseException | None) -> None:
 class SqliteInboundLog:
     """InboundLog over a SQLite file; safe to open from several processes at once.
 
-    Appends and acks must come from one event loop (the one that first calls them).
+    Appends and acks must come from one event loop (the one that first calls them). With
+    `lane=(i, n)`, fetch hands out only records whose lane % n == i: n workers share the log, each
+    taking the batches of its own senders in log order.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lane: tuple[int, int] = (0, 1)) -> None:
+        index, count = lane
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"lane {index} of {count} does not exist")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._writer = _connect(path)
         self._writer.execute(_SCHEMA)
+        columns = {row[1] for row in self._writer.execute("PRAGMA table_info(inbound)")}
+        if "lane" not in columns:  # a log written before lanes existed
+            self._writer.execute("ALTER TABLE inbound ADD COLUMN lane INTEGER NOT NULL DEFAULT 0")
+        self._select = _SELECT.format(lanes=f" AND lane % {count} = {index}" if count > 1 else "")
         # Checkpoints copy the WAL into the database file and fsync it; done inside a commit they
         # would delay every waiter, so a background thread does them (PASSIVE never blocks writers).
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
@@ -158,7 +169,7 @@ class SqliteInboundLog:
 
     def _read(self, max_records: int) -> list[InboundRecord]:
         with self._reader_lock:
-            rows = self._reader.execute(_SELECT, (self._cursor, max_records)).fetchall()
+            rows = self._reader.execute(self._select, (self._cursor, max_records)).fetchall()
             if rows:
                 self._cursor = rows[-1][0]
         return [
@@ -173,6 +184,7 @@ class SqliteInboundLog:
                 request_id=r[7],
                 historical=bool(r[8]),
                 payload=r[9],
+                lane=r[10],
             )
             for r in rows
         ]
@@ -218,14 +230,15 @@ class SqliteInboundLog:
                     r.request_id,
                     int(r.historical),
                     r.payload,
+                    r.lane,
                 )
             ]
-            for start in range(0, len(rows), _ROWS_PER_STATEMENT * 9):
-                chunk = rows[start : start + _ROWS_PER_STATEMENT * 9]
-                conn.execute(_INSERT_PREFIX + ",".join([_ROW] * (len(chunk) // 9)), chunk)
+            for start in range(0, len(rows), _ROWS_PER_STATEMENT * _COLUMNS):
+                chunk = rows[start : start + _ROWS_PER_STATEMENT * _COLUMNS]
+                conn.execute(_INSERT_PREFIX + ",".join([_ROW] * (len(chunk) // _COLUMNS)), chunk)
             deletes = [seq for op in group for seq in op.deletes]
-            for start in range(0, len(deletes), _ROWS_PER_STATEMENT * 9):
-                chunk_ids = deletes[start : start + _ROWS_PER_STATEMENT * 9]
+            for start in range(0, len(deletes), _ROWS_PER_STATEMENT * _COLUMNS):
+                chunk_ids = deletes[start : start + _ROWS_PER_STATEMENT * _COLUMNS]
                 conn.execute(
                     f"DELETE FROM inbound WHERE seq IN ({','.join('?' * len(chunk_ids))})", chunk_ids
                 )

@@ -20,6 +20,7 @@ class InboundRecord(msgspec.Struct, frozen=True, kw_only=True):
     historical: bool
     payload: bytes  # the batch JSON exactly as the client sent it
     seq: int = 0  # log position, assigned by the log on append
+    lane: int = 0  # hash of the sender (fermion.identity.lanes): embedded worker i of N takes lane % N == i
 
 
 class NewInput(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from fermion.identity.lanes import lane_of
 from fermion.model.batch import Batch
 from fermion.model.codec import BatchError, FieldError, decode_batch, decode_bulk
 from fermion.model.ids import BatchIdGenerator
@@ -162,6 +163,7 @@ class IngestService:
                 request_id=request_id,
                 historical=endpoint is Endpoint.HISTORICAL,
                 payload=raw,
+                lane=lane_of(batch),
             )
             for raw, batch in batches
         ]
