@@ -302,13 +302,20 @@ class _Compiler:
         self.out.event_keys.add(key)
         check = count.test
 
-        def counted(v: UserView, n: int) -> tuple[int, int | None]:
+        # The count and next change are worked out once per evaluation (test and changes share them).
+        def test(v: UserView, n: int) -> bool:
             hit = v.counts.get(key)
             if hit is None:
                 hit = v.counts[key] = count_and_next(v.events, key, window, n)
-            return hit
+            return check(hit[0], n)
 
-        return (lambda v, n: check(counted(v, n)[0], n)), (lambda v, n: counted(v, n)[1])
+        def changes(v: UserView, n: int) -> int | None:
+            hit = v.counts.get(key)
+            if hit is None:
+                hit = v.counts[key] = count_and_next(v.events, key, window, n)
+            return hit[1]
+
+        return test, changes
 
 
 def compile_criteria(

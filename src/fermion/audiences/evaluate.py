@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from fermion.audiences.criteria import Compiled, EventCriterion, UserView, compile_criteria, no_changes
 from fermion.audiences.event_leaf import MAX_DAYS as FULL_HISTORY_DAYS
-from fermion.audiences.events import EventFact, EventState, Window, prune, prune_many, record
+from fermion.audiences.events import EventFact, EventState, Window, prune, prune_many
 from fermion.audiences.records import Audience, Kind
 
 
@@ -31,6 +31,8 @@ class WorkspaceAudiences:
     windows: dict[str, Window] = field(default_factory=dict)
     uses_identities: bool = False
     calculated_names: set[str] = field(default_factory=set)  # CA names the evaluated audiences read
+    # by_family's criteria for (family, name) plus those matching any name, filled as facts come.
+    candidates: dict[tuple[str, str], tuple[EventCriterion, ...]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -95,12 +97,27 @@ def apply_events(
     """Count the facts into the user's state; `only` limits it to some criterion keys. Returns the
     keys that counted something."""
     changed: set[str] = set()
+    memo = ws.candidates
     for fact in facts:
         for fam in fact.families:
-            for crit in (*ws.by_family.get((fam, fact.name), ()), *ws.by_family.get((fam, None), ())):
-                if (only is None or crit.key in only) and crit.matches(fact):
-                    record(state, crit.key, fact.ts_ms, crit.window.unit_ms)
-                    changed.add(crit.key)
+            crits = memo.get((fam, fact.name))
+            if crits is None:
+                by_family = ws.by_family
+                crits = memo[fam, fact.name] = (
+                    *by_family.get((fam, fact.name), ()),
+                    *by_family.get((fam, None), ()),
+                )
+            for crit in crits:
+                key = crit.key
+                if (only is None or key in only) and crit.matches(fact):
+                    # record(), inlined: this runs per event and criterion
+                    unit = crit.window.unit_ms
+                    buckets = state.get(key)
+                    if buckets is None:
+                        buckets = state[key] = {}
+                    bucket = fact.ts_ms // unit
+                    buckets[bucket] = buckets.get(bucket, 0) + 1
+                    changed.add(key)
     return changed
 
 
