@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from fermion.adapters.sql.engine import write_engine
+from fermion.adapters.sql.raw_many import RawQuery
 from fermion.adapters.sql.schema_identity import (
     identity_aliases,
     identity_keys,
@@ -65,11 +66,31 @@ class SqlIdentityStore:
         # Built once: constructing a statement costs more than running these indexed lookups.
         links, profiles, keys = identity_links, identity_profiles, identity_keys
         org, kind = bindparam("org", type_=BigInteger()), bindparam("kind", type_=String())
-        self._q_links_of_values = select(links).where(
-            links.c.org_id == org, links.c.identity_type == kind, self._in(links.c.value)
+        # The hot lookups run through the DB-API (RawQuery), their rows in LinkRow/ProfileRow order.
+        link_row = (
+            links.c.identity_type,
+            links.c.value,
+            links.c.mpid,
+            links.c.created_ms,
+            links.c.created_by,
         )
-        self._q_links_of_mpids = select(links).where(links.c.org_id == org, self._in(links.c.mpid))
+        dialect = engine.dialect
+        self._q_links_of_values = RawQuery(
+            select(*link_row).where(
+                links.c.org_id == org, links.c.identity_type == kind, self._in(links.c.value)
+            ),
+            dialect,
+        )
+        self._q_links_of_mpids = RawQuery(
+            select(*link_row).where(links.c.org_id == org, self._in(links.c.mpid)), dialect
+        )
         self._q_profiles = select(profiles).where(profiles.c.org_id == org, self._in(profiles.c.mpid))
+        self._q_profile_rows = RawQuery(
+            select(
+                profiles.c.mpid, profiles.c.created_ms, profiles.c.workspace_id, profiles.c.created_by
+            ).where(profiles.c.org_id == org, self._in(profiles.c.mpid)),
+            dialect,
+        )
         self._q_lock_keys = (
             select(keys.c.value)
             .where(keys.c.org_id == org, keys.c.identity_type == kind, self._in(keys.c.value))
@@ -142,27 +163,26 @@ class SqlIdentityStore:
         links: dict[tuple[str, str, int], LinkRow] = {}
         with self._engine.connect() as conn:
             for row in self._links_of_keys(conn, org_id, asked_keys):
-                links[(row.identity_type, row.value, row.mpid)] = _link(row)
+                links[(row.identity_type, row.value, row.mpid)] = row
             holders = sorted({link.mpid for link in links.values()} | asked_mpids)
             for row in self._links_of_profiles(conn, org_id, holders):
-                links.setdefault((row.identity_type, row.value, row.mpid), _link(row))
+                links.setdefault((row.identity_type, row.value, row.mpid), row)
             profiles: list[ProfileRow] = []
             if asked_mpids:  # the others are known well enough through their links
                 params = {"org": org_id, "values": self._values(sorted(asked_mpids))}
-                profiles = [
-                    ProfileRow(r.mpid, r.created_ms, r.workspace_id, r.created_by)
-                    for r in conn.execute(self._q_profiles, params)
-                ]
+                profiles = [ProfileRow(*r) for r in self._q_profile_rows.run(conn, params)]
         return Snapshot(asked_keys, asked_mpids, list(links.values()), profiles)
 
-    def _links_of_keys(self, conn: Connection, org_id: int, keys: Iterable[Key]) -> Iterator[Any]:
+    def _links_of_keys(self, conn: Connection, org_id: int, keys: Iterable[Key]) -> Iterator[LinkRow]:
         for identity_type, values in _by_type(keys).items():
             params = {"org": org_id, "kind": identity_type, "values": self._values(values)}
-            yield from conn.execute(self._q_links_of_values, params)
+            for row in self._q_links_of_values.run(conn, params):
+                yield LinkRow(*row)
 
-    def _links_of_profiles(self, conn: Connection, org_id: int, mpids: Sequence[int]) -> Iterator[Any]:
+    def _links_of_profiles(self, conn: Connection, org_id: int, mpids: Sequence[int]) -> Iterator[LinkRow]:
         if mpids:
-            yield from conn.execute(self._q_links_of_mpids, {"org": org_id, "values": self._values(mpids)})
+            for row in self._q_links_of_mpids.run(conn, {"org": org_id, "values": self._values(mpids)}):
+                yield LinkRow(*row)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -329,7 +349,3 @@ class SqlIdentityStore:
         with self._engine.connect() as conn:
             row = conn.execute(query).first()
         return None if row is None else (row.status, row.reason, row.moved_events)
-
-
-def _link(row: Any) -> LinkRow:
-    return LinkRow(row.identity_type, row.value, row.mpid, row.created_ms, row.created_by)

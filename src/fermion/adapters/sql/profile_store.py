@@ -6,18 +6,21 @@ versioned value and the min/max of seen-times, so saves commute and repeat safel
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
-    Connection,
     Engine,
-    Row,
     Table,
     and_,
+    any_,
+    bindparam,
     case,
+    cast,
     func,
     or_,
     select,
@@ -25,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.engine import write_engine
-from fermion.adapters.sql.raw_many import RawMany
+from fermion.adapters.sql.raw_many import RawMany, RawQuery
 from fermion.adapters.sql.schema_profiles import (
     profile_attributes,
     profile_consent,
@@ -95,6 +98,9 @@ class SqlProfileStore:
             (profile_device_ids, self._upsert(profile_device_ids, self._device_id_set, None)),
             (profile_inputs, self._upsert(profile_inputs, self._seen_set, None)),
         ]
+        # Built once, all of a group's mpids in one parameter (a JSON list read by json_each() on
+        # SQLite, an array on PostgreSQL), run through the DB-API: the processing hot path.
+        self._loads = {table.name: self._load_query(table) for table, _ in self._statements}
 
     # -- statements ----------------------------------------------------------------------------
 
@@ -194,14 +200,29 @@ class SqlProfileStore:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def _load_query(self, table: Table) -> tuple[RawQuery, Callable[[Any], Any]]:
+        mpid = table.c.mpid
+        wanted: ColumnElement[bool]
+        if self._sqlite:
+            wanted = mpid.in_(select(func.json_each(bindparam("mpids")).table_valued("value").c.value))
+        else:
+            wanted = mpid == any_(cast(bindparam("mpids"), postgresql.ARRAY(BigInteger())))
+        query = RawQuery(
+            select(table).where(table.c.workspace_id == bindparam("ws", type_=BigInteger()), wanted),
+            self._engine.dialect,
+        )
+        row_type: Any = namedtuple(table.name, query.columns)  # type: ignore[misc]
+        return query, row_type._make
+
     def load(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, Profile]:
         wanted = sorted(set(mpids))
         if not wanted:
             return {}
-        parts: dict[str, list[Row[Any]]] = {}
-        with self._engine.connect() as conn:
-            for table, _ in self._statements:
-                parts[table.name] = self._rows(conn, table, workspace_id, wanted)
+        params = {"ws": workspace_id, "mpids": _json(wanted) if self._sqlite else wanted}
+        parts: dict[str, list[Any]] = {}
+        with self._engine.connect() as conn:  # one read transaction: the tables agree
+            for name, (query, row_of) in self._loads.items():
+                parts[name] = list(map(row_of, query.run(conn, params)))
         found: dict[int, dict[str, Any]] = {}
         for row in parts["profiles"]:
             found[row.mpid] = {"header": _header(row)}
@@ -217,14 +238,6 @@ class SqlProfileStore:
                     key, value = _READERS[table_name](row)
                     found[row.mpid].setdefault(target, {})[key] = value
         return {mpid: Profile(workspace_id=workspace_id, mpid=mpid, **kw) for mpid, kw in found.items()}
-
-    @staticmethod
-    def _rows(conn: Connection, table: Table, workspace_id: int, mpids: Sequence[int]) -> list[Row[Any]]:
-        out: list[Row[Any]] = []
-        for chunk in _chunks(mpids):
-            query = select(table).where(table.c.workspace_id == workspace_id, table.c.mpid.in_(chunk))
-            out.extend(conn.execute(query).all())
-        return out
 
     def get(self, workspace_id: int, mpid: int) -> Profile | None:
         return self.load(workspace_id, [mpid]).get(mpid)
@@ -320,7 +333,7 @@ def _device_id_row(owner: dict[str, int], i: DeviceIdentity) -> dict[str, Any]:
     }
 
 
-def _header(row: Row[Any]) -> Header:
+def _header(row: Any) -> Header:
     return Header(
         first_seen_ms=row.first_seen_ms,
         last_seen_ms=row.last_seen_ms,
@@ -330,7 +343,7 @@ def _header(row: Row[Any]) -> Header:
     )
 
 
-def _attribute(row: Row[Any]) -> tuple[str, Attribute]:
+def _attribute(row: Any) -> tuple[str, Attribute]:
     return row.name, Attribute(
         value=_unjson(row.value),
         ts_ms=row.ts,
@@ -341,7 +354,7 @@ def _attribute(row: Row[Any]) -> tuple[str, Attribute]:
     )
 
 
-def _consent(row: Row[Any]) -> tuple[tuple[str, str], ConsentEntry]:
+def _consent(row: Any) -> tuple[tuple[str, str], ConsentEntry]:
     entry = ConsentEntry(
         regulation=row.regulation,
         purpose=row.purpose,
@@ -355,7 +368,7 @@ def _consent(row: Row[Any]) -> tuple[tuple[str, str], ConsentEntry]:
     return entry.key, entry
 
 
-def _device(row: Row[Any]) -> tuple[str, Device]:
+def _device(row: Any) -> tuple[str, Device]:
     return row.device_key, Device(
         key=row.device_key,
         first_seen_ms=row.first_seen_ms,
@@ -367,15 +380,15 @@ def _device(row: Row[Any]) -> tuple[str, Device]:
     )
 
 
-def _device_id(row: Row[Any]) -> tuple[tuple[str, str], DeviceIdentity]:
+def _device_id(row: Any) -> tuple[tuple[str, str], DeviceIdentity]:
     return (row.id_type, row.value), DeviceIdentity(row.device_key, row.id_type, row.value, row.last_seen_ms)
 
 
-def _input(row: Row[Any]) -> tuple[int, InputSeen]:
+def _input(row: Any) -> tuple[int, InputSeen]:
     return row.input_id, InputSeen(row.input_id, row.first_seen_ms, row.last_seen_ms)
 
 
-_READERS: dict[str, Callable[[Row[Any]], tuple[Any, Any]]] = {
+_READERS: dict[str, Callable[[Any], tuple[Any, Any]]] = {
     "profile_attributes": _attribute,
     "profile_consent": _consent,
     "profile_devices": _device,

@@ -1,4 +1,4 @@
-"""RawMany: a bulk INSERT/UPSERT compiled once and run straight through the DB-API `executemany`.
+"""RawMany and RawQuery: a bulk INSERT/UPSERT or a SELECT compiled once, run straight through the DB-API.
 
 SQLAlchemy processes every row's parameters in Python before handing them to the driver; for the
 processing hot path (thousands of rows per group) that costs more than SQLite's own work.
@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Dialect, LargeBinary
+from sqlalchemy import Boolean, Connection, Dialect, LargeBinary, Select
 from sqlalchemy.sql.dml import ValuesBase
 
 
@@ -63,3 +63,37 @@ def _item(key: str) -> Callable[[Mapping[str, Any]], Any]:
 
 def _constant(value: Any) -> Callable[[Mapping[str, Any]], Any]:
     return lambda _row: value
+
+
+class RawQuery:
+    """A SELECT compiled once and run straight through the DB-API cursor; rows come back as tuples in
+    the order of the statement's columns (`columns`). Building, caching and executing a SQLAlchemy
+    statement, and wrapping each row, costs more than the indexed lookups of the processing hot path.
+
+    Works with positional (SQLite) and named (psycopg) parameter styles. Only for parameters the
+    driver takes as they are and for columns read without result processing (integers, text, and
+    booleans read through `bool()`); runs inside `conn`'s transaction, which it begins if needed (so
+    several queries in one `with engine.connect()` read one snapshot, as through `conn.execute`).
+    """
+
+    def __init__(self, stmt: Select[Any], dialect: Dialect) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.columns = tuple(str(c.key) for c in stmt.selected_columns)
+        for key, bind in compiled.binds.items():
+            if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
+                raise ValueError(f"parameter {key!r} needs bind processing; use Connection.execute")
+        self._order: tuple[str, ...] | None = (
+            tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        )
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        if not conn.in_transaction():
+            conn.begin()  # the engine's "begin" hook emits BEGIN (SQLite); psycopg begins on its own
+        args: Any = params if self._order is None else tuple(params[k] for k in self._order)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql, args)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
