@@ -7,6 +7,7 @@ identities use the IDSync `known_identities` names (`device_application_stamp`, 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 Key = tuple[str, str]  # (canonical identity type, value)
@@ -95,6 +96,7 @@ MAX_VALUE_LENGTH: Final = 512  # fits PostgreSQL index entries even in 4-byte UT
 _TYPE_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
+@lru_cache(maxsize=4096)  # a handful of keys recur in every batch
 def canonical_type(key: str) -> str | None:
     """The canonical name of an identity key, or None when it cannot name an identity type."""
     name = key.strip().lower()

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from fermion.ports import Archive, BatchFilter, ConfigStore, EventStore
 
 _CHUNK = 2000
 
 
+_DAY_MS = 86_400_000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def day_of(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d")
+    return _day(ms // _DAY_MS)  # the UTC day: formatting a datetime per batch was 2% of processing
+
+
+@lru_cache(maxsize=64)
+def _day(day: int) -> str:
+    return (_EPOCH + dt.timedelta(days=day)).strftime("%Y-%m-%d")
 
 
 class Archiver:
