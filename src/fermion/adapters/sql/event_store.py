@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     Connection,
@@ -25,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.engine import write_engine
-from fermion.adapters.sql.raw_many import RawMany
+from fermion.adapters.sql.raw_many import RawMany, RawQuery
 from fermion.adapters.sql.schema import batches as batches_t
 from fermion.adapters.sql.schema import events as events_t
 from fermion.ports import BatchFilter, BatchRow, EventRow, ProcessedBatch
@@ -35,15 +36,9 @@ from fermion.ports import BatchFilter, BatchRow, EventRow, ProcessedBatch
 # SQLite needs nothing: BEGIN IMMEDIATE already serializes writers.
 _PG_SAVE_LOCK = 0x6665726D696F6E  # "fermion"
 
-_IN_CHUNK = 500  # values per IN (...) list; keeps every statement far below parameter limits
 
 _encode_json = msgspec.json.Encoder().encode
 _decode_device_ids = msgspec.json.Decoder(list[str]).decode
-
-
-def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 _BATCH_COLUMNS = (
@@ -154,6 +149,15 @@ class SqlEventStore:
         else:
             raise ValueError(f"unsupported database dialect {self._dialect!r}")
         self._insert_batches = self._insert_batches.returning(batches_t.c.batch_id)
+        # The duplicate checks of `save`, built once with all values in one parameter (see `_values`).
+        b = batches_t.c
+        self._q_known_ids = RawQuery(select(b.batch_id).where(self._in_param(b.batch_id)), engine.dialect)
+        self._q_known_requests = RawQuery(
+            select(b.source_request_id).where(
+                b.input_id == bindparam("input", type_=BigInteger()), self._in_param(b.source_request_id)
+            ),
+            engine.dialect,
+        )
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -251,19 +255,18 @@ class SqlEventStore:
                 )
         return params
 
-    def _in(self, column: Column[Any], values: Sequence[Any]) -> Iterable[ColumnElement[bool]]:
-        """Conditions meaning "column IN values", one per query to run."""
-        if self._dialect == "postgresql":  # one array parameter: short SQL, cheap to plan
-            yield column == any_(cast(bindparam(None, list(values)), postgresql.ARRAY(column.type)))
-            return
-        for chunk in _chunks(values):
-            yield column.in_(chunk)
+    def _in_param(self, column: Column[Any]) -> ColumnElement[bool]:
+        """ "column IN :values" with every value in one parameter: an array on PostgreSQL, a JSON list
+        read by json_each() on SQLite (the SQL text never changes, so it is compiled once)."""
+        if self._dialect == "postgresql":
+            return column == any_(cast(bindparam("values"), postgresql.ARRAY(column.type)))
+        return column.in_(select(func.json_each(bindparam("values")).table_valued("value").c.value))
+
+    def _values(self, values: Sequence[Any]) -> Any:
+        return list(values) if self._dialect == "postgresql" else _encode_json(list(values)).decode()
 
     def _existing_batch_ids(self, conn: Connection, batch_ids: Sequence[int]) -> set[int]:
-        found: set[int] = set()
-        for cond in self._in(batches_t.c.batch_id, batch_ids):
-            found.update(conn.execute(select(batches_t.c.batch_id).where(cond)).scalars())
-        return found
+        return {row[0] for row in self._q_known_ids.run(conn, {"values": self._values(batch_ids)})}
 
     def _existing_requests(
         self, conn: Connection, requests: Sequence[tuple[int, str | None]]
@@ -275,9 +278,8 @@ class SqlEventStore:
             by_input.setdefault(input_id, []).append(request_id)
         found: set[tuple[int, str | None]] = set()
         for input_id, request_ids in by_input.items():
-            for cond in self._in(batches_t.c.source_request_id, request_ids):
-                query = select(batches_t.c.source_request_id).where(batches_t.c.input_id == input_id, cond)
-                found.update((input_id, request_id) for request_id in conn.execute(query).scalars())
+            params = {"input": input_id, "values": self._values(request_ids)}
+            found.update((input_id, row[0]) for row in self._q_known_requests.run(conn, params))
         return found
 
     # -- reading -------------------------------------------------------------------------------
