@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from typing import Any
 
 from fermion.audiences.criteria import UserView
 from fermion.audiences.evaluate import (
@@ -41,20 +42,26 @@ class Decisions:
 
 
 def view_of(mpid: int, profile: Profile | None, state: UserState | None) -> UserView:
-    view = UserView(mpid=mpid)
+    # Built in one call with every field given (made per user evaluated: no default factories).
+    attributes: dict[str, Any] = {}
+    consent: dict[tuple[str, str], bool] = {}
+    first_seen: int | None = None
+    device: dict[str, str] = {}
     if profile is not None:
-        view.attributes = profile.live_attributes()
-        view.consent = {k: c.consented for k, c in profile.consent.items()}
+        attributes = profile.live_attributes()
+        if profile.consent:
+            consent = {k: c.consented for k, c in profile.consent.items()}
         if profile.header is not None:
-            view.first_seen_ms = profile.header.first_seen_ms
+            first_seen = profile.header.first_seen_ms
         if "platform" not in (state.device if state else {}):
             platforms = [d.platform for d in profile.devices.values() if d.platform]
             if platforms:
-                view.device = {"platform": platforms[-1]}
+                device = {"platform": platforms[-1]}
+    events: dict[str, dict[int, int]] = {}
     if state is not None:
-        view.events = state.events
-        view.device = {**view.device, **state.device}
-    return view
+        events = state.events
+        device = {**device, **state.device} if device else dict(state.device)
+    return UserView(mpid, attributes, consent, {}, {}, {}, device, first_seen, events, {})
 
 
 class AudienceEngine:

@@ -196,6 +196,14 @@ class CalculatedPhase:
             left_to_backfill = frozenset(r.name for r in records if (r.id, r.generation) not in known)
             users: dict[int, _User] = {}
             seen: set[int] = set()
+            # Which CAs a batch may have data for, by the event names it holds (others are skipped
+            # without a look), unless the backfill covers the batch for some CA.
+            newest_boundary = max((r.boundary_seq for r, _ in cas), default=0)
+            unnamed = [pos for pos, (_, c) in enumerate(cas) if c.event_name is None]
+            by_name: dict[str, list[int]] = {}
+            for pos, (_, c) in enumerate(cas):
+                if c.event_name is not None:
+                    by_name.setdefault(c.event_name, []).append(pos)
             for index, item in enumerate(group):
                 batch_id = item.record.batch_id
                 seq = None if seqs is None else seqs.get(batch_id)
@@ -213,7 +221,15 @@ class CalculatedPhase:
                 in_batch = {name for ev in view.events for name in ev.names}
                 synced: dict[str, Any] = {}
                 names = set(left_to_backfill)
-                for record, compiled in cas:
+                if seq is not None and seq <= newest_boundary:
+                    candidates: list[tuple[CaRecord, CompiledCa]] = cas
+                else:
+                    positions = [p for name in in_batch for p in by_name.get(name, ())]
+                    if unnamed:
+                        positions += unnamed
+                    positions.sort()
+                    candidates = [cas[p] for p in positions]
+                for record, compiled in candidates:
                     if seq is not None and seq <= record.boundary_seq:
                         names.add(compiled.name)
                         continue  # the backfill covers it
