@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Row, and_, func, select, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.delivery_log import add_counts
@@ -124,6 +125,7 @@ class SqlDeliveryQueue:
         self._enqueue = self._insert.on_conflict_do_nothing(index_elements=["connection_id", "batch_id"])
         # SQLite: straight through the driver's executemany (the processing hot path).
         self._raw_enqueue = None if self._pg else RawMany(self._enqueue, engine.dialect, _QUEUE_COLUMNS)
+        self._claims = self._claim_statements()
 
     # -- queueing ------------------------------------------------------------------------------
 
@@ -176,71 +178,78 @@ class SqlDeliveryQueue:
 
     # -- claiming ------------------------------------------------------------------------------
 
-    def _due_ids(self, connection_id: int, status: str, now_ms: int, limit: int) -> Any:
-        sub = (
-            select(q.c.id)
-            .where(q.c.connection_id == connection_id, q.c.status == status, q.c.next_at_ms <= now_ms)
-            .order_by(q.c.next_at_ms)
-            .limit(limit)
-        )
+    def _claim_statements(self) -> tuple[Any, Any]:
+        """(anything due?, claim) built once: the sender runs them for every claim, and building and
+        cache-keying SQLAlchemy expressions each time cost more than the queries."""
+        due = (q.c.connection_id == bindparam("c_cid"), q.c.next_at_ms <= bindparam("c_now"))
+        anything = select(q.c.id).where(*due, q.c.status.in_((PENDING, INFLIGHT))).limit(1)
+        ids = select(q.c.id).where(*due, q.c.status == bindparam("c_status"))
+        ids = ids.order_by(q.c.next_at_ms).limit(bindparam("c_limit"))
         if self._pg:
-            sub = sub.with_for_update(skip_locked=True)
-        return sub.scalar_subquery()
+            ids = ids.with_for_update(skip_locked=True)
+        claim = (
+            update(q)
+            .where(q.c.id.in_(ids.scalar_subquery()))
+            .values(
+                status=INFLIGHT,
+                attempts=q.c.attempts + 1,
+                next_at_ms=bindparam("c_until"),
+                claim_token=bindparam("c_token"),
+            )
+            .returning(*_CLAIM_COLUMNS)
+        )
+        return anything, claim
 
     def claim(self, connection_id: int, limit: int, now_ms: int, lease_ms: int) -> list[ClaimedItem]:
+        anything, claim = self._claims
+        with self._engine.connect() as conn:  # the common idle case takes no write lock
+            if conn.execute(anything, {"c_cid": connection_id, "c_now": now_ms}).first() is None:
+                return []
         token = random.randint(1, 2**62)
-        values = {
-            "status": INFLIGHT,
-            "attempts": q.c.attempts + 1,
-            "next_at_ms": now_ms + lease_ms,
-            "claim_token": token,
-        }
-        rows: list[Row[Any]] = []
-        if not self._anything_due(connection_id, now_ms):
-            return []  # the common idle case takes no write lock
+        params = {"c_cid": connection_id, "c_now": now_ms, "c_until": now_ms + lease_ms, "c_token": token}
+        rows: list[Any] = []  # rows of _CLAIM_COLUMNS
         with self._write.begin() as conn:
             # Claims whose lease ran out (their sender died) first, then due pending items.
             for status in (INFLIGHT, PENDING):
                 if len(rows) >= limit:
                     break
-                ids = self._due_ids(connection_id, status, now_ms, limit - len(rows))
-                stmt = update(q).where(q.c.id.in_(ids)).values(values).returning(*_CLAIM_COLUMNS)
-                rows.extend(conn.execute(stmt).all())
+                found = conn.execute(claim, {**params, "c_status": status, "c_limit": limit - len(rows)})
+                rows.extend(found.all())
         # Stored batches never change: read them after the claim's transaction has let go of the lock.
         with self._engine.connect() as conn:
-            stored = self._stored_payloads(conn, [r.batch_id for r in rows if r.payload is None])
-        rows.sort(key=lambda r: r.id)
+            stored = self._stored_payloads(conn, [r[3] for r in rows if r[10] is None])
+        rows.sort(key=itemgetter(0))
         return [
             ClaimedItem(
-                id=r.id,
-                connection_id=r.connection_id,
-                workspace_id=r.workspace_id,
-                batch_id=r.batch_id,
-                input_id=r.input_id,
-                environment=r.environment,
-                mpid=r.mpid,
-                received_ms=r.received_ms,
-                enqueued_ms=r.enqueued_ms,
-                attempts=r.attempts,
-                payload=bytes(r.payload) if r.payload is not None else stored.get(r.batch_id, b""),
-                summary=_decode_summary(r.summary),
+                id=item_id,
+                connection_id=connection,
+                workspace_id=workspace,
+                batch_id=batch_id,
+                input_id=input_id,
+                environment=environment,
+                mpid=mpid,
+                received_ms=received,
+                enqueued_ms=enqueued,
+                attempts=attempts,
+                payload=bytes(payload) if payload is not None else stored.get(batch_id, b""),
+                summary=_decode_summary(summary),
                 token=token,
             )
-            for r in rows
+            for (
+                item_id,
+                connection,
+                workspace,
+                batch_id,
+                input_id,
+                environment,
+                mpid,
+                received,
+                enqueued,
+                attempts,
+                payload,
+                summary,
+            ) in rows
         ]
-
-    def _anything_due(self, connection_id: int, now_ms: int) -> bool:
-        query = (
-            select(q.c.id)
-            .where(
-                q.c.connection_id == connection_id,
-                q.c.status.in_((PENDING, INFLIGHT)),
-                q.c.next_at_ms <= now_ms,
-            )
-            .limit(1)
-        )
-        with self._engine.connect() as conn:
-            return conn.execute(query).first() is not None
 
     @staticmethod
     def _stored_payloads(conn: Connection, batch_ids: list[int]) -> dict[int, bytes]:
