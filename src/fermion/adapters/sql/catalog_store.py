@@ -10,11 +10,22 @@ from sqlalchemy import Engine, Insert, Table, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.engine import write_engine
+from fermion.adapters.sql.raw_many import RawMany
 from fermion.adapters.sql.schema_catalog import connection_filter_points, connection_filters, data_points
 from fermion.dataplans.catalog import ConnectionFilter, DataPoint, Observation
 from fermion.ports.catalog import DataPointRow
 
 _CHUNK = 500  # rows per statement, far below every parameter limit
+_RECORD_COLUMNS = (
+    "workspace_id",
+    "kind",
+    "event_type",
+    "name",
+    "attribute_name",
+    "count",
+    "first_seen_ms",
+    "last_seen_ms",
+)
 
 
 def _now_ms() -> int:
@@ -35,6 +46,11 @@ class SqlCatalogStore:
         self._dialect = engine.dialect.name
         if self._dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database dialect {self._dialect!r}")
+        # Built once (every processing group records): on SQLite straight through the DB-API.
+        self._record_stmt = self._record_statement()
+        self._record_raw = (
+            RawMany(self._record_stmt, engine.dialect, _RECORD_COLUMNS) if self._dialect == "sqlite" else None
+        )
 
     def _insert(self, table: Table) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
@@ -79,10 +95,12 @@ class SqlCatalogStore:
         rows.sort(
             key=lambda r: (r["workspace_id"], r["kind"], r["event_type"], r["name"], r["attribute_name"])
         )
-        stmt = self._record_statement()
         with self._write.begin() as conn:
+            if self._record_raw is not None:
+                self._record_raw.run(conn, rows)
+                return
             for start in range(0, len(rows), _CHUNK):
-                conn.execute(stmt, rows[start : start + _CHUNK])
+                conn.execute(self._record_stmt, rows[start : start + _CHUNK])
 
     def data_points(
         self, workspace_id: int, kind: str | None = None, limit: int = 10_000
