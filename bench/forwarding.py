@@ -33,6 +33,8 @@ import msgspec
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+from calibrate import machine_line  # noqa: E402
 from support.fermion_proc import FermionProcess, free_port, run_cli  # noqa: E402
 
 
@@ -112,6 +114,31 @@ def run_sink(port: int) -> None:
 
 
 # -- load, sampling, report ---------------------------------------------------------------------
+
+
+def role_cpu(server: FermionProcess) -> dict[str, float]:
+    """CPU seconds used so far by each role of the server's processes (api, worker(s), sender)."""
+    assert server.proc is not None
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes()
+            stat = (proc / "stat").read_bytes().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(proc.name) == server.proc.pid:
+            role = "api"
+        elif f"FERMION_SUPERVISED={server.proc.pid}".encode() in environ.split(b"\0"):
+            role = cmdline[cmdline.index(b"--role") + 1].decode() if b"--role" in cmdline else "?"
+        else:
+            continue
+        # utime and stime: fields 14 and 15 of /proc/<pid>/stat (11 and 12 after the command name).
+        used[role] = used.get(role, 0.0) + (int(stat[11]) + int(stat[12])) / tick
+    return used
 
 
 def batch(i: int, events: int) -> dict[str, Any]:
@@ -423,7 +450,9 @@ def main() -> None:
                 return result
 
             load_started = time.time()
+            cpu_before = role_cpu(server)
             result = asyncio.run(run())
+            cpu_used = {role: spent - cpu_before.get(role, 0.0) for role, spent in role_cpu(server).items()}
             stats = json.loads(
                 subprocess.run(
                     ["curl", "-s", f"{sink_url}/stats?since={load_started}"], capture_output=True, text=True
@@ -454,6 +483,13 @@ def main() -> None:
         f"end to end (drain after load: {result['drain_s']:.1f} s)"
     )
     print(f"ingest -> delivery latency : p50 {stats['p50']:.0f} ms  p99 {stats['p99']:.0f} ms")
+    print(
+        "CPU per delivered batch    : "
+        + ", ".join(
+            f"{role} {spent / max(stats['window'], 1) * 1e6:.0f} us" for role, spent in cpu_used.items()
+        )
+    )
+    print(machine_line())
     for connection_id, statuses in sorted(delivered_by.items()):
         name = "webhook" if connection_id == 1 else "amazon_s3"
         print(f"queue of connection {connection_id} ({name}) at the end: {statuses}")
