@@ -8,7 +8,6 @@ import gc
 import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +22,7 @@ from fermion.services.admin_auth import AdminAuth
 from fermion.services.oauth import OAuthService
 from fermion.services.tenancy import InvalidRequest, TenancyService
 from fermion.settings import Settings, check, from_env
+from fermion.supervisor import Supervisor
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Fermion customer data platform.")
 inputs_app = typer.Typer(no_args_is_help=True, help="Platform and feed inputs.")
@@ -193,7 +193,9 @@ def serve(
             _initialize(settings, stores)
         creds = json.loads((settings.data_dir / CREDENTIALS_FILE).read_text())
         typer.echo(_banner(_with_urls(settings, creds)))
-    children = _spawn_roles(settings, config) if role == "all" else []
+    children = Supervisor(settings, config) if role == "all" else None
+    if children is not None:
+        children.start()
     try:
         app_ = bootstrap.create_app(settings, stores)
         # Everything allocated so far lives for the whole process: keep it out of the cyclic GC's
@@ -223,40 +225,8 @@ def serve(
         signal.signal(signal.SIGTERM, lambda *_: None)
         server.run()
     finally:
-        for child in children:  # the worker first: it finishes its group, then the sender stops
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-
-
-def _spawn_roles(settings: Settings, config: Path | None) -> list[subprocess.Popen[bytes]]:
-    """The workers (one per lane) and, unless the sender runs inside the first, the sender of
-    `serve --role all`."""
-    env = {**os.environ, "FERMION_SUPERVISED": str(os.getpid()), "FERMION_DATA_DIR": str(settings.data_dir)}
-    if config is not None:
-        env["FERMION_CONFIG"] = str(config.resolve())
-    if settings.database_url:
-        env["FERMION_DATABASE_URL"] = settings.database_url
-    env["FERMION_WORKERS"] = str(settings.workers)
-    command = [sys.executable, "-m", "fermion.cli", "serve", "--role"]
-
-    def worker(lane: int, extra: dict[str, str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([*command, "worker"], env={**env, **extra, "FERMION_WORKER_LANE": str(lane)})
-
-    apart = {"FERMION_DELIVERY_SENDER_IN_WORKER": "0"}
-    if not settings.delivery.sender_process:  # the sender runs inside the first worker
-        return [worker(lane, apart if lane else {}) for lane in range(settings.workers)]
-    # The sender ignores SIGUSR1 (inherited through exec) until its handler is in place: the worker
-    # may wake it before then, and the default action would end it.
-    previous = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-    try:
-        sender = subprocess.Popen([*command, "sender"], env=env)
-    finally:
-        signal.signal(signal.SIGUSR1, previous)
-    apart["FERMION_SENDER_PID"] = str(sender.pid)
-    return [*(worker(lane, apart) for lane in range(settings.workers)), sender]
+        if children is not None:
+            children.stop()
 
 
 def _run_role(

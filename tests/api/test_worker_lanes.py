@@ -1,10 +1,13 @@
 """`serve --workers 2`: two processing workers share the embedded inbound log, each taking its own
-senders' batches (lanes), so every accepted batch is stored once and one device's batches keep order."""
+senders' batches (lanes), so every accepted batch is stored once and one device's batches keep order;
+a worker that dies is started again by `serve`."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -39,9 +42,9 @@ def device_batch(device: int, step: int) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[FermionProcess]:
-    s = FermionProcess(tmp_path)
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]:
+    s = FermionProcess(tmp_path_factory.mktemp("lanes"))
     s.init()
     s.start("--workers", "2")
     try:
@@ -52,8 +55,13 @@ def server(tmp_path: Path) -> Iterator[FermionProcess]:
 
 def worker_lanes(server: FermionProcess) -> list[str]:
     """FERMION_WORKER_LANE of each worker process the server started."""
+    return sorted(worker_pids(server))
+
+
+def worker_pids(server: FermionProcess) -> dict[str, int]:
+    """Worker processes of the server by their FERMION_WORKER_LANE."""
     assert server.proc is not None
-    lanes = []
+    lanes = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -64,8 +72,20 @@ def worker_lanes(server: FermionProcess) -> list[str]:
             continue
         supervised = f"FERMION_SUPERVISED={server.proc.pid}".encode()
         if b"worker" in cmdline and supervised in environ:
-            lanes += [v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"FERMION_WORKER_LANE=")]
-    return sorted(lanes)
+            for v in environ:
+                if v.startswith(b"FERMION_WORKER_LANE="):
+                    lanes[v.split(b"=", 1)[1].decode()] = int(proc.name)
+    return lanes
+
+
+def send(server: FermionProcess, devices: range, first_step: int, steps: int = PER_DEVICE) -> None:
+    key, secret = server.input_creds()
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()}
+    with httpx.Client(base_url=server.base_url, headers=auth, timeout=10) as client:
+        for step in range(first_step, first_step + steps):
+            for device in devices:
+                r = client.post("/v2/events", content=json.dumps(device_batch(device, step)).encode())
+                assert r.status_code == 202, r.text
 
 
 def test_two_workers_store_every_batch_once_in_device_order(server: FermionProcess) -> None:
@@ -73,17 +93,7 @@ def test_two_workers_store_every_batch_once_in_device_order(server: FermionProce
     lanes = {lane_of(decode_batch(json.dumps(device_batch(d, 0)).encode())) % 2 for d in range(DEVICES)}
     assert lanes == {0, 1}
     assert worker_lanes(server) == ["0", "1"]
-    key, secret = server.input_creds()
-    auth = {"Authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()}
-
-    def send(devices: range) -> None:
-        with httpx.Client(base_url=server.base_url, headers=auth, timeout=10) as client:
-            for step in range(PER_DEVICE):
-                for device in devices:
-                    r = client.post("/v2/events", content=json.dumps(device_batch(device, step)).encode())
-                    assert r.status_code == 202, r.text
-
-    threads = [threading.Thread(target=send, args=(range(i, DEVICES, 4),)) for i in range(4)]
+    threads = [threading.Thread(target=send, args=(server, range(i, DEVICES, 4), 0)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -111,3 +121,15 @@ def test_two_workers_store_every_batch_once_in_device_order(server: FermionProce
         ),
         timeout_s=10,
     )
+
+
+def test_a_killed_worker_is_started_again_and_its_lane_processed(server: FermionProcess) -> None:
+    before = worker_pids(server)
+    os.kill(before["1"], signal.SIGKILL)
+    send(server, range(DEVICES), PER_DEVICE, steps=2)  # both lanes, while lane 1 has no worker
+    after = wait_until(
+        lambda: (pids := worker_pids(server)) and "1" in pids and pids["1"] != before["1"] and pids
+    )
+    assert after["0"] == before["0"] and after["1"] != before["1"]
+    total = DEVICES * (PER_DEVICE + 2)
+    assert len(server.wait_for_events(total, timeout_s=60, limit=total + 10)) == total
