@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -261,8 +262,14 @@ class SqlProfileStore:
 
 
 def _add(rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]], table: Table, row: dict[str, Any]) -> None:
-    key = tuple(row[c.name] for c in table.primary_key.columns)
-    rows[table.name][key] = row  # later writes of one key in a call carry the merged state
+    rows[table.name][_KEY_OF[table.name](row)] = row  # later writes of a key carry the merged state
+
+
+# The primary key of a row (a tuple, for sorting), by table: one C-level call per row.
+_TABLES = (profiles, profile_attributes, profile_consent, profile_devices, profile_device_ids, profile_inputs)
+_KEY_OF: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {
+    t.name: itemgetter(*[c.name for c in t.primary_key.columns]) for t in _TABLES
+}
 
 
 def _seen(s: InputSeen) -> dict[str, Any]:
