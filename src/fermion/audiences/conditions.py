@@ -198,8 +198,8 @@ def _build_string(op: str, body: dict[str, Any], field: str, errors: Errors) -> 
         return (lambda v, _n: (t := _text(v)) is not None and needle in t), None
     if op == "not_contains":
         return (lambda v, _n: (t := _text(v)) is None or needle not in t), None
-    if op == "exact_match":
-        return (lambda v, _n: _text(v) == needle), None
+    if op == "exact_match":  # strings (the usual value) compared without _text's checks
+        return (lambda v, _n: v.lower() == needle if type(v) is str else _text(v) == needle), None
     if op == "not_match":
         return (lambda v, _n: _text(v) != needle), None
     regex = pattern_regex(needle)

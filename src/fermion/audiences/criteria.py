@@ -206,6 +206,9 @@ class _Compiler:
             return None
         self.out.uses_profile = True
         self.out.attributes.add(name)
+        if cond.changes_at is None:  # the usual case: one closure, no reader call
+            check = cond.test
+            return (lambda v, n: check(v.attributes.get(name), n)), _none
         return self._valued(cond, lambda v: v.attributes.get(name))
 
     def _c_calculated_attribute(self, inner: Any, field: str) -> tuple[Test, Changes] | None:
@@ -215,6 +218,9 @@ class _Compiler:
             return None
         self.out.uses_calculated = True
         self.out.calculated_names.add(name)
+        if cond.changes_at is None:  # the usual case: one closure, no reader call
+            check = cond.test
+            return (lambda v, n: check(v.calculated.get(name), n)), _none
         return self._valued(cond, lambda v: v.calculated.get(name))
 
     def _c_identity(self, inner: Any, field: str) -> tuple[Test, Changes] | None:

@@ -233,11 +233,12 @@ class AudienceEngine:
             version = versions.get(mpid, now_ms)
             for outcome in transitions:
                 a = outcome.audience
-                before = rows.get(a.id)
+                before = rows.get(a.id) if rows else None
                 sent = before.identities if before is not None else {}
-                if outcome.joined:
+                member, was_member = outcome.member, outcome.was_member
+                if member and not was_member:
                     action = ChangeAction.ADD
-                elif outcome.left:
+                elif was_member and not member:
                     action = ChangeAction.REMOVE
                 else:
                     ids = ids if ids is not None else self.identities_of(workspace_id, mpid)
@@ -250,10 +251,10 @@ class AudienceEngine:
                         audience_id=a.id,
                         workspace_id=workspace_id,
                         mpid=mpid,
-                        member=outcome.member,
-                        joined_ms=now_ms if action == ChangeAction.ADD else 0,  # 0: keeps the stored time
-                        left_ms=now_ms if action == ChangeAction.REMOVE else 0,
-                        identities=sent if action == ChangeAction.REMOVE else ids,
+                        member=member,
+                        joined_ms=now_ms if action is ChangeAction.ADD else 0,  # 0: keeps the stored time
+                        left_ms=now_ms if action is ChangeAction.REMOVE else 0,
+                        identities=sent if action is ChangeAction.REMOVE else ids,
                     )
                 )
                 out.history.append(

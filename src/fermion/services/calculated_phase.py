@@ -44,13 +44,16 @@ NAMES_NOTE = "calculated_names"
 class _User:
     """One user's documents during a group; each CA's entry is decoded only when a batch touches it."""
 
-    __slots__ = ("_base", "_live", "changed", "seeds")
+    __slots__ = ("_base", "_live", "changed", "seeds", "values")
 
     def __init__(self, row: StateRow | None) -> None:
         self._live: dict[int, msgspec.Raw | Entry] = dict(decode_raw_doc(row.live if row else None))
         self._base: dict[int, msgspec.Raw | Entry] = dict(decode_raw_doc(row.base if row else None))
         self.seeds: UserSeeds = decode_seeds(row.seeds if row else None)
         self.changed = False
+        # CA id -> its value as of the last `value` call, dropped when a fold changes the CA's state
+        # (the audience phase then reads it instead of working it out again).
+        self.values: dict[int, Value | None] = {}
 
     def entry(self, record: CaRecord) -> Entry:
         found = self._live.get(record.id)
@@ -68,7 +71,9 @@ class _User:
         if base is not None and base.g == record.generation:
             parts.append(base.s)
         seed = self.seeds.get(record.id)
-        return compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms)
+        value = compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms)
+        self.values[record.id] = value
+        return value
 
     def stored_values(
         self, cas: list[tuple[CaRecord, CompiledCa]], row: StateRow | None, now_ms: int
@@ -79,7 +84,13 @@ class _User:
             stored = current_values(cas, [row], now_ms).get(row.mpid, {}) if row is not None else {}
             return {name: flat(value) for name, value in stored.items()}
         values: dict[str, str] = {}
+        known = self.values
         for record, compiled in cas:
+            if record.id in known:
+                noted = known[record.id]
+                if noted is not None:
+                    values[compiled.name] = flat(noted)
+                continue
             parts = []
             for doc in (self._base, self._live):
                 entry = doc.get(record.id)
@@ -244,6 +255,7 @@ class CalculatedPhase:
                         user.entry(record).s, observations, now_ms, seed.c if seed else None
                     ):
                         user.changed = True
+                        user.values.pop(record.id, None)
                     # The batch carries the new values of the synchronous CAs it counts towards.
                     if compiled.synchronous:
                         value = user.value(record, compiled, now_ms)

@@ -293,6 +293,15 @@ class SqlAudienceStore:
                     if written != len(part):
                         raise StaleState(f"workspace {workspace_id}: a user's audience state moved meanwhile")
             if memberships:
+                # A user's memberships of one round usually share one identities dict: encoded once.
+                encoded: dict[int, tuple[dict[str, str], str]] = {}
+
+                def identities_json(ids: dict[str, str]) -> str:
+                    hit = encoded.get(id(ids))
+                    if hit is None:  # the dict is kept with its text, so its id stays its own
+                        hit = encoded[id(ids)] = (ids, _encode(ids).decode())
+                    return hit[1]
+
                 rows = [
                     {
                         "audience_id": m.audience_id,
@@ -301,7 +310,7 @@ class SqlAudienceStore:
                         "member": m.member,
                         "joined_ms": m.joined_ms,
                         "left_ms": m.left_ms,
-                        "identities": _encode(m.identities).decode(),
+                        "identities": identities_json(m.identities),
                     }
                     for m in sorted(memberships, key=lambda m: (m.audience_id, m.mpid))
                 ]
