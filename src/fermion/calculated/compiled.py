@@ -126,33 +126,73 @@ def _most_frequent(v: dict[str, tuple[float, int]]) -> str:
     return min(v.items(), key=lambda kv: (-kv[1][0], kv[0]))[0]
 
 
+def _render_count(part: Part) -> Value | None:
+    return format_number(part.n)
+
+
+def _render_sum(part: Part) -> Value | None:
+    return format_number(part.t) if part.n else None
+
+
+def _render_min(part: Part) -> Value | None:
+    return None if part.lo is None else format_number(part.lo)
+
+
+def _render_max(part: Part) -> Value | None:
+    return None if part.hi is None else format_number(part.hi)
+
+
+def _render_average(part: Part) -> Value | None:
+    return format_number(part.t / part.n) if part.n else None
+
+
+def _render_first(part: Part) -> Value | None:
+    return None if part.f is None else part.f[1]
+
+
+def _render_first_ts(part: Part) -> Value | None:
+    return None if part.f is None else format_ms(part.f[0])
+
+
+def _render_last(part: Part) -> Value | None:
+    return None if part.la is None else part.la[1]
+
+
+def _render_last_ts(part: Part) -> Value | None:
+    return None if part.la is None else format_ms(part.la[0])
+
+
+def _render_unique_list(part: Part) -> Value | None:
+    return sorted(part.v) if part.v else None
+
+
+def _render_unique_count(part: Part) -> Value | None:
+    return str(len(part.v)) if part.v else None
+
+
+def _render_most_frequent(part: Part) -> Value | None:
+    return _most_frequent(part.v) if part.v else None
+
+
+# By calculation type (one lookup: values are rendered per batch and CA on the hot path).
+_RENDER: dict[str, Callable[[Part], Value | None]] = {
+    "count": _render_count,
+    "sum": _render_sum,
+    "min": _render_min,
+    "max": _render_max,
+    "average": _render_average,
+    "first_occurrence": _render_first,
+    "first_occurrence_timestamp": _render_first_ts,
+    "last_occurrence": _render_last,
+    "last_occurrence_timestamp": _render_last_ts,
+    "unique_list": _render_unique_list,
+    "unique_values_count": _render_unique_count,
+}
+
+
 def render(ctype: str, part: Part) -> Value | None:
     """The value a merged partial stands for (None when it has none)."""
-    if ctype == "count":
-        return format_number(part.n)
-    if ctype == "sum":
-        return format_number(part.t) if part.n else None
-    if ctype == "min":
-        return None if part.lo is None else format_number(part.lo)
-    if ctype == "max":
-        return None if part.hi is None else format_number(part.hi)
-    if ctype == "average":
-        return format_number(part.t / part.n) if part.n else None
-    if ctype in ("first_occurrence", "first_occurrence_timestamp"):
-        if part.f is None:
-            return None
-        return part.f[1] if ctype == "first_occurrence" else format_ms(part.f[0])
-    if ctype in ("last_occurrence", "last_occurrence_timestamp"):
-        if part.la is None:
-            return None
-        return part.la[1] if ctype == "last_occurrence" else format_ms(part.la[0])
-    if not part.v:
-        return None
-    if ctype == "unique_list":
-        return sorted(part.v)
-    if ctype == "unique_values_count":
-        return str(len(part.v))
-    return _most_frequent(part.v)
+    return _RENDER.get(ctype, _render_most_frequent)(part)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,8 @@ def merge_states(a: CaState, b: CaState, cap: int) -> CaState:
 def format_number(x: float) -> str:
     if type(x) is int:  # counts: printed as they are (what the rounding below gives them)
         return str(x)
+    if type(x) is float and x.is_integer() and abs(x) < 1e15:  # likewise, without rounding
+        return str(int(x))
     # Rounded so that float sums taken in a different order print the same.
     r = round(x, 6)
     if r == int(r) and abs(r) < 1e15:
