@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from operator import itemgetter
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, Row, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from fermion.adapters.sql.delivery_claims import claim_statements, claimed_items, without_payload
 from fermion.adapters.sql.delivery_log import add_counts
 from fermion.adapters.sql.engine import write_engine
 from fermion.adapters.sql.event_store import _batch_row
@@ -33,7 +33,6 @@ from fermion.model.records import BatchRow
 
 _CHUNK = 500
 _encode = msgspec.json.Encoder().encode
-_decode_summary = msgspec.json.Decoder(list[tuple[str, str, int]]).decode
 PENDING, INFLIGHT, DONE, DEAD = (s.value for s in ItemStatus)
 
 
@@ -100,22 +99,6 @@ def _job(row: Row[Any]) -> ReplayJob:
     )
 
 
-_CLAIM_COLUMNS = (
-    q.c.id,
-    q.c.connection_id,
-    q.c.workspace_id,
-    q.c.batch_id,
-    q.c.input_id,
-    q.c.environment,
-    q.c.mpid,
-    q.c.received_ms,
-    q.c.enqueued_ms,
-    q.c.attempts,
-    q.c.payload,
-    q.c.summary,
-)
-
-
 class SqlDeliveryQueue:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -125,7 +108,7 @@ class SqlDeliveryQueue:
         self._enqueue = self._insert.on_conflict_do_nothing(index_elements=["connection_id", "batch_id"])
         # SQLite: straight through the driver's executemany (the processing hot path).
         self._raw_enqueue = None if self._pg else RawMany(self._enqueue, engine.dialect, _QUEUE_COLUMNS)
-        self._claims = self._claim_statements()
+        self._claims = claim_statements(self._pg)
 
     # -- queueing ------------------------------------------------------------------------------
 
@@ -178,28 +161,6 @@ class SqlDeliveryQueue:
 
     # -- claiming ------------------------------------------------------------------------------
 
-    def _claim_statements(self) -> tuple[Any, Any]:
-        """(anything due?, claim) built once: the sender runs them for every claim, and building and
-        cache-keying SQLAlchemy expressions each time cost more than the queries."""
-        due = (q.c.connection_id == bindparam("c_cid"), q.c.next_at_ms <= bindparam("c_now"))
-        anything = select(q.c.id).where(*due, q.c.status.in_((PENDING, INFLIGHT))).limit(1)
-        ids = select(q.c.id).where(*due, q.c.status == bindparam("c_status"))
-        ids = ids.order_by(q.c.next_at_ms).limit(bindparam("c_limit"))
-        if self._pg:
-            ids = ids.with_for_update(skip_locked=True)
-        claim = (
-            update(q)
-            .where(q.c.id.in_(ids.scalar_subquery()))
-            .values(
-                status=INFLIGHT,
-                attempts=q.c.attempts + 1,
-                next_at_ms=bindparam("c_until"),
-                claim_token=bindparam("c_token"),
-            )
-            .returning(*_CLAIM_COLUMNS)
-        )
-        return anything, claim
-
     def claim(self, connection_id: int, limit: int, now_ms: int, lease_ms: int) -> list[ClaimedItem]:
         anything, claim = self._claims
         with self._engine.connect() as conn:  # the common idle case takes no write lock
@@ -217,39 +178,8 @@ class SqlDeliveryQueue:
                 rows.extend(found.all())
         # Stored batches never change: read them after the claim's transaction has let go of the lock.
         with self._engine.connect() as conn:
-            stored = self._stored_payloads(conn, [r[3] for r in rows if r[10] is None])
-        rows.sort(key=itemgetter(0))
-        return [
-            ClaimedItem(
-                id=item_id,
-                connection_id=connection,
-                workspace_id=workspace,
-                batch_id=batch_id,
-                input_id=input_id,
-                environment=environment,
-                mpid=mpid,
-                received_ms=received,
-                enqueued_ms=enqueued,
-                attempts=attempts,
-                payload=bytes(payload) if payload is not None else stored.get(batch_id, b""),
-                summary=_decode_summary(summary),
-                token=token,
-            )
-            for (
-                item_id,
-                connection,
-                workspace,
-                batch_id,
-                input_id,
-                environment,
-                mpid,
-                received,
-                enqueued,
-                attempts,
-                payload,
-                summary,
-            ) in rows
-        ]
+            stored = self._stored_payloads(conn, without_payload(rows))
+        return claimed_items(rows, stored, token)
 
     @staticmethod
     def _stored_payloads(conn: Connection, batch_ids: list[int]) -> dict[int, bytes]:

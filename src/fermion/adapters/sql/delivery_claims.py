@@ -1,0 +1,95 @@
+"""The delivery queue's claim: its statements, built once (the sender claims all the time, and building
+and cache-keying SQLAlchemy expressions each time cost more than the queries), and its rows as items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
+
+import msgspec
+from sqlalchemy import bindparam, select, update
+
+from fermion.adapters.sql.schema_delivery import delivery_queue as q
+from fermion.model.delivery import ClaimedItem, ItemStatus
+
+_decode_summary = msgspec.json.Decoder(list[tuple[str, str, int]]).decode
+PENDING, INFLIGHT = ItemStatus.PENDING.value, ItemStatus.INFLIGHT.value
+
+_CLAIM_COLUMNS = (
+    q.c.id,
+    q.c.connection_id,
+    q.c.workspace_id,
+    q.c.batch_id,
+    q.c.input_id,
+    q.c.environment,
+    q.c.mpid,
+    q.c.received_ms,
+    q.c.enqueued_ms,
+    q.c.attempts,
+    q.c.payload,
+    q.c.summary,
+)
+
+
+def claim_statements(pg: bool) -> tuple[Any, Any]:
+    """(anything due?, claim): parameters c_cid, c_now; and c_status, c_limit, c_until, c_token."""
+    due = (q.c.connection_id == bindparam("c_cid"), q.c.next_at_ms <= bindparam("c_now"))
+    anything = select(q.c.id).where(*due, q.c.status.in_((PENDING, INFLIGHT))).limit(1)
+    ids = select(q.c.id).where(*due, q.c.status == bindparam("c_status"))
+    ids = ids.order_by(q.c.next_at_ms).limit(bindparam("c_limit"))
+    if pg:
+        ids = ids.with_for_update(skip_locked=True)
+    claim = (
+        update(q)
+        .where(q.c.id.in_(ids.scalar_subquery()))
+        .values(
+            status=INFLIGHT,
+            attempts=q.c.attempts + 1,
+            next_at_ms=bindparam("c_until"),
+            claim_token=bindparam("c_token"),
+        )
+        .returning(*_CLAIM_COLUMNS)
+    )
+    return anything, claim
+
+
+def without_payload(rows: Sequence[Any]) -> list[int]:
+    """Batch ids of claimed rows that carry no payload of their own (they send the stored batch)."""
+    return [row[3] for row in rows if row[10] is None]
+
+
+def claimed_items(rows: Sequence[Any], stored: dict[int, bytes], token: int) -> list[ClaimedItem]:
+    """Rows of _CLAIM_COLUMNS as items, in queue order; a row without its own payload takes the stored
+    batch's."""
+    return [
+        ClaimedItem(
+            id=item_id,
+            connection_id=connection,
+            workspace_id=workspace,
+            batch_id=batch_id,
+            input_id=input_id,
+            environment=environment,
+            mpid=mpid,
+            received_ms=received,
+            enqueued_ms=enqueued,
+            attempts=attempts,
+            payload=bytes(payload) if payload is not None else stored.get(batch_id, b""),
+            summary=_decode_summary(summary),
+            token=token,
+        )
+        for (
+            item_id,
+            connection,
+            workspace,
+            batch_id,
+            input_id,
+            environment,
+            mpid,
+            received,
+            enqueued,
+            attempts,
+            payload,
+            summary,
+        ) in sorted(rows, key=itemgetter(0))
+    ]
