@@ -111,15 +111,21 @@ def apply_batch(profile: Profile, batch: Batch, facts: BatchFacts) -> Applied:
     times = event_times(batch, facts)
     ts = write_time(times, facts.received_ms)
     first = first_time(times, facts.received_ms)
-    touched = Touched(header=True, inputs={facts.input_id})
+    # A part is touched (written) only when the merge changed it: what the profile held is stored
+    # already, or written by the earlier batch of the group that touched it.
+    touched = Touched()
     header = _merge_header(profile.header, batch, facts, ts, first)
+    touched.header = header != profile.header
     inputs = dict(profile.inputs)
     seen = inputs.get(facts.input_id)
-    inputs[facts.input_id] = InputSeen(
+    now_seen = InputSeen(
         facts.input_id,
         first if seen is None else min(seen.first_seen_ms, first),
         ts if seen is None else max(seen.last_seen_ms, ts),
     )
+    if now_seen != seen:
+        inputs[facts.input_id] = now_seen
+        touched.inputs.add(facts.input_id)
     attributes, events = _merge_attributes(profile.attributes, batch, facts.batch_id, ts, touched)
     consent = _merge_consent(profile.consent, batch, facts.batch_id, ts, touched)
     devices, device_ids = _merge_device(profile, batch, facts.batch_id, ts, first, touched)
@@ -296,7 +302,7 @@ def _merge_device(
     version = (ts, batch_id)
     newer_platform = platform is not None and version > current.platform_version
     newer_lat = lat is not None and version > current.lat_version
-    devices[key] = Device(
+    device = Device(
         key,
         min(current.first_seen_ms, first),
         max(current.last_seen_ms, ts),
@@ -305,15 +311,17 @@ def _merge_device(
         lat if newer_lat else current.limit_ad_tracking,
         version if newer_lat else current.lat_version,
     )
-    touched.devices.add(key)
+    if device != profile.devices.get(key):
+        devices[key] = device
+        touched.devices.add(key)
     device_ids = dict(profile.device_ids)
     for id_type, value in ids:
         known = device_ids.get((id_type, value))
         last = ts if known is None else max(known.last_seen_ms, ts)
-        device_ids[(id_type, value)] = DeviceIdentity(
-            known.device_key if known else key, id_type, value, last
-        )
-        touched.device_ids.add((id_type, value))
+        identity = DeviceIdentity(known.device_key if known else key, id_type, value, last)
+        if identity != known:
+            device_ids[(id_type, value)] = identity
+            touched.device_ids.add((id_type, value))
     return devices, device_ids
 
 
