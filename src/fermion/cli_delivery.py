@@ -155,8 +155,7 @@ def connections_list(
             {**connection_json(conn, settings), "queue": stores.delivery.queue.count_by_status(conn.id)}
         )
     human = "\n".join(
-        f"{r['id']}\tinput {r['input_id']} -> output {r['output_id']}\t{r['status']}\tqueue {r['queue']}"
-        for r in rows
+        f"{r['id']}\t{_source(r)} -> output {r['output_id']}\t{r['status']}\tqueue {r['queue']}" for r in rows
     )
     _emit(as_json, {"connections": rows}, human or "no connections")
 
@@ -248,3 +247,10 @@ def replay(
         f"{progress['pending'] + progress['inflight']} waiting of {progress['job']['enqueued']}"
     )
     _emit(as_json, progress, human)
+
+
+def _source(connection: dict[str, Any]) -> str:
+    """What a listed connection forwards: an input's batches, or an audience's membership changes."""
+    if connection.get("audience_id") is not None:
+        return f"audience {connection['audience_id']}"
+    return f"input {connection['input_id']}"

@@ -315,6 +315,14 @@ def test_cli(fermion: FermionProcess) -> None:
     listed = run_cli(d, "audience-connections", "list", "--workspace", ws, "--audience", aid, env=env)
     assert [c["id"] for c in listed["connections"]] == [conn["id"]]
     assert listed["connections"][0]["queue"]["pending"] == 0
+    human = subprocess.run(
+        fermion_cmd("connections", "list", "--workspace", ws, "--data-dir", str(d)),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
+    ).stdout
+    assert f"{conn['id']}\taudience {aid} -> output {output_id}\t" in human
     unknown = subprocess.run(
         fermion_cmd(
             *(
