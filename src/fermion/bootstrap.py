@@ -177,7 +177,7 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     app.include_router(
         catalog_router(bearer, CatalogService(stores.catalog, stores.catalog), connection_workspace(stores))
     )
-    app.include_router(profile_router(bearer, queries))
+    app.include_router(profile_router(bearer, queries, settings.profile_api_requests_per_s))
     idsync = identity_service(stores, settings)
     authenticator = InputAuthenticator(stores.config, settings.config_cache_ttl_s)
     app.include_router(

@@ -43,6 +43,8 @@ class Settings:
     # into that many lanes by sender (fermion.identity.lanes); `worker_lane` is the one a worker takes.
     workers: int = 1
     worker_lane: int = 0
+    # Profile API requests per second per workspace (spec 3: 15 by default; 0 turns the limit off).
+    profile_api_requests_per_s: int = 15
 
     @property
     def effective_database_url(self) -> str:
@@ -120,7 +122,7 @@ def from_env(config: Path | None = None, **overrides: object) -> Settings:
         values["port"] = int(env["FERMION_PORT"])
     if "FERMION_DATABASE_URL" in env:
         values["database_url"] = env["FERMION_DATABASE_URL"]
-    for name in ("workers", "worker_lane"):
+    for name in ("workers", "worker_lane", "profile_api_requests_per_s"):
         if f"FERMION_{name.upper()}" in env:
             values[name] = int(env[f"FERMION_{name.upper()}"])
     if "FERMION_CONFIG_CACHE_TTL_S" in env:

@@ -399,3 +399,23 @@ def test_edits_validate_their_input(fermion: FermionProcess, token: str, user: d
         r = httpx.post(url + path, json=body, headers=bearer(token))
         assert r.status_code == 400, (path, body, r.text)
         assert any(e["field"].startswith(field) for e in r.json()["errors"]), (field, r.text)
+
+
+def test_profile_api_rate_limit_is_per_workspace(
+    fermion: FermionProcess, token: str, user: dict[str, Any]
+) -> None:
+    """Spec 3: 15 requests per second by default; above it 429 with Retry-After, naming the workspace."""
+    busy = config_store(fermion).create_workspace(fermion.info["account_id"], "Busy")
+    org_token = token_for(fermion, create_credentials(fermion))
+    url = profile_url(fermion, user["mpid"], busy.id)
+    with httpx.Client(headers=bearer(org_token), timeout=30) as c:
+        answers = [c.get(url, params={"fields": "user_attributes"}) for _ in range(40)]
+        limited = [r for r in answers if r.status_code == 429]
+        assert limited and len(limited) < 40, [r.status_code for r in answers]
+        assert {r.status_code for r in answers} - {429} == {200}, [r.status_code for r in answers]
+        assert int(limited[0].headers["Retry-After"]) >= 1
+        assert limited[0].json()["errors"][0]["field"] == "workspace_id"
+        # Another workspace's callers are not slowed by this one.
+        assert get_profile(fermion, token, user["mpid"]).status_code == 200
+        time.sleep(1.1)
+        assert c.get(url, params={"fields": "user_attributes"}).status_code == 200

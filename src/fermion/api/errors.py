@@ -50,11 +50,14 @@ def errors_response(
 class ApiError(Exception):
     """Raised by route code for an error the caller can act on."""
 
-    def __init__(self, status: int, message: str, field: str = "") -> None:
+    def __init__(
+        self, status: int, message: str, field: str = "", headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.headers = headers
 
 
 def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -81,7 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_api(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.message, exc.field)
+        return error_response(exc.status, exc.message, exc.field, exc.headers)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

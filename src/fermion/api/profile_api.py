@@ -4,6 +4,8 @@
 # inside profile_router.
 
 import asyncio
+import math
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -18,6 +20,10 @@ from fermion.profiles.identity_types import user_identity_name
 from fermion.profiles.views import PROFILE_FIELDS
 from fermion.services.bearer_auth import BearerAuth
 from fermion.services.profile_queries import ProfileQueries
+from fermion.services.rate_limit import RateLimiter
+
+# Spec 3: "Rate limit: 15 RPS by default" (per workspace here).
+DEFAULT_REQUESTS_PER_S = 15
 
 
 class IdentityBody(BaseModel):
@@ -42,8 +48,12 @@ def parse_fields(fields: str | None) -> frozenset[str]:
     return wanted
 
 
-def profile_router(auth: BearerAuth, queries: ProfileQueries) -> APIRouter:
+def profile_router(
+    auth: BearerAuth, queries: ProfileQueries, requests_per_s: int = DEFAULT_REQUESTS_PER_S
+) -> APIRouter:
+    """`requests_per_s` per workspace (0: no limit); above it, 429 with Retry-After."""
     router = APIRouter(prefix="/userprofile/v1")
+    limiter = RateLimiter()
 
     async def workspace_of(
         org_id: int, account_id: int, workspace_id: int, authorization: Annotated[str | None, Header()] = None
@@ -54,6 +64,15 @@ def profile_router(auth: BearerAuth, queries: ProfileQueries) -> APIRouter:
             raise ApiError(404, f"No organization {org_id} with workspace {workspace_id}.", "org_id")
         if ws.account_id != account_id:
             raise ApiError(404, f"No account {account_id} with workspace {workspace_id}.", "account_id")
+        if requests_per_s > 0:
+            wait_s, _ = limiter.take(ws.id, requests_per_s, 1, time.monotonic())
+            if wait_s > 0:
+                raise ApiError(
+                    429,
+                    f"More than {requests_per_s} Profile API requests a second for this workspace.",
+                    "workspace_id",
+                    {"Retry-After": str(max(1, math.ceil(wait_s)))},
+                )
         return ws
 
     Ws = Annotated[Workspace, Depends(workspace_of)]
