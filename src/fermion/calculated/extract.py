@@ -174,6 +174,27 @@ def make_observer(dp: DataPoint, where: Predicate | None) -> Observer:
 
     key: MatchKey = (dp.event_type, dp.event_name.lower() if dp.event_name else None, dp.custom_event_type)
 
+    if not by_item and where is None:
+        # The usual data points (an event, or one of its attributes, without conditions): run per
+        # batch and CA on the hot path, so without the general case's branches.
+        if attribute is None:
+
+            def observe_events(view: BatchView) -> list[Observation]:
+                return [(ev.ts, [("", 1.0)]) for ev in view.matching(key, matches)]
+
+            return observe_events
+        wanted = attribute
+
+        def observe_attribute(view: BatchView) -> list[Observation]:
+            found: list[Observation] = []
+            for ev in view.matching(key, matches):
+                value = ev.get(wanted)
+                if value is not MISSING and value is not None:
+                    found.append((ev.ts, [(value, 1.0)]))
+            return found
+
+        return observe_attribute
+
     def observe(view: BatchView) -> list[Observation]:
         found: list[Observation] = []
         for ev in view.matching(key, matches):

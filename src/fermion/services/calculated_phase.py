@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Set
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from msgspec import structs
@@ -47,8 +47,9 @@ class _User:
     __slots__ = ("_base", "_live", "changed", "seeds", "values")
 
     def __init__(self, row: StateRow | None) -> None:
-        self._live: dict[int, msgspec.Raw | Entry] = dict(decode_raw_doc(row.live if row else None))
-        self._base: dict[int, msgspec.Raw | Entry] = dict(decode_raw_doc(row.base if row else None))
+        # decode_raw_doc gives a fresh dict each time: it is this user's own, entries decoded in place.
+        self._live = cast(dict[int, msgspec.Raw | Entry], decode_raw_doc(row.live if row else None))
+        self._base = cast(dict[int, msgspec.Raw | Entry], decode_raw_doc(row.base if row else None))
         self.seeds: UserSeeds = decode_seeds(row.seeds if row else None)
         self.changed = False
         # CA id -> its value as of the last `value` call, dropped when a fold changes the CA's state
