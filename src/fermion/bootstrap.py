@@ -6,11 +6,10 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from fermion.adapters.sql.audience_store import SqlAudienceStore
@@ -20,34 +19,14 @@ from fermion.adapters.sql.config_store import SqlConfigStore
 from fermion.adapters.sql.engine import make_engine, migrate
 from fermion.adapters.sql.event_alias import SqlEventReattribution
 from fermion.adapters.sql.event_store import SqlEventStore
-from fermion.adapters.sql.event_timeline import SqlEventTimeline
 from fermion.adapters.sql.identity_store import SqlIdentityStore
 from fermion.adapters.sql.profile_store import SqlProfileStore
 from fermion.adapters.sql.scaleout import AdvisoryLease
-from fermion.api.activity import activity_router
-from fermion.api.admin import admin_router
-from fermion.api.audience_connections import audience_connections_router
-from fermion.api.audiences import audiences_router
-from fermion.api.audiences_platform import audiences_platform_router
-from fermion.api.calculated import calculated_router
-from fermion.api.calculated_seeding import seeding_router
-from fermion.api.catalog import catalog_router
-from fermion.api.delivery import delivery_router
-from fermion.api.errors import install_error_handlers
-from fermion.api.events import EventsApp
-from fermion.api.health import health_routes
-from fermion.api.identity import identity_router
-from fermion.api.identity_admin import identity_admin_router
-from fermion.api.oauth import oauth_router
-from fermion.api.ops import metrics_route, ops_app, serving
-from fermion.api.profile_api import profile_router
-from fermion.api.websdk import WebSdkApp
+from fermion.api.ops import ops_app, serving
 from fermion.bootstrap_delivery import (
     DeliveryStores,
     audience_sink,
-    audience_workspace,
     build_sender,
-    delivery_api,
     forwarding_phase,
     open_delivery,
 )
@@ -63,38 +42,23 @@ from fermion.scaleout import (
     check_database,
     delivery_gauges,
     inbound_details,
-    node_id,
     open_inbound,
     start_inbound,
 )
-from fermion.services.admin_auth import AdminAuth
 from fermion.services.audience_admin import AudienceAdmin
 from fermion.services.audience_engine import AudienceEngine
 from fermion.services.audience_jobs import AudienceJobs
 from fermion.services.audience_phase import AudiencePhase
-from fermion.services.auth_cache import InputAuthenticator
-from fermion.services.bearer_auth import BearerAuth
-from fermion.services.calculated_admin import CalculatedAdmin, CalculatedSettings
 from fermion.services.calculated_backfill import Backfill
 from fermion.services.calculated_phase import CalculatedPhase
-from fermion.services.calculated_seeding import SeedingService
 from fermion.services.calculated_values import CalculatedValuesService
-from fermion.services.catalog import CatalogService, CountDataPoints, DataFilterLoader
+from fermion.services.catalog import CountDataPoints, DataFilterLoader
 from fermion.services.identity import IdentityService
-from fermion.services.identity_auth import IdentityAuth
 from fermion.services.identity_phase import IdentityPhase
-from fermion.services.ingest import IngestService
-from fermion.services.livestream import LiveStream
 from fermion.services.metrics import MeteredInboundLog, Metrics
-from fermion.services.oauth import OAuthService
 from fermion.services.processing import Phase, Processor, PureStages, StoreEvents
 from fermion.services.profile_alias import CopyFirstSeen
-from fermion.services.profile_edits import ProfileEditor
 from fermion.services.profile_phase import ProfilePhase
-from fermion.services.profile_queries import ProfileQueries
-from fermion.services.rate_limit import RateLimiter
-from fermion.services.tenancy import TenancyService
-from fermion.services.websdk import KeyLookup, WebSdkService
 from fermion.services.worker import Worker
 from fermion.settings import Settings
 
@@ -122,99 +86,6 @@ def open_stores(settings: Settings, run_migrations: bool = True) -> Stores:
         delivery=open_delivery(settings, engine),
         catalog=SqlCatalogStore(engine),
     )
-
-
-def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = None) -> EventsApp:
-    """The API process's app: Events API, admin API, Live Stream, health, metrics."""
-    metrics = metrics or Metrics("api")
-    delivery_gauges(metrics, stores.delivery.outputs, stores.delivery.queue)
-    inbound = open_inbound(settings, metrics)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await start_inbound(inbound)
-        yield
-        await inbound.close()
-
-    app = FastAPI(title="Fermion", version="0.1.0", lifespan=lifespan)
-    install_error_handlers(app)
-    ingest = IngestService(
-        inbound,
-        InputAuthenticator(stores.config, settings.config_cache_ttl_s),
-        RateLimiter(),
-        settings.limits,
-        node_id=node_id(settings, stores.engine),
-    )
-
-    def readiness() -> dict[str, object]:
-        check_database(stores.engine)
-        return inbound_details(inbound)
-
-    app.router.routes.extend([*health_routes(readiness), metrics_route(metrics.render)])
-    bearer = BearerAuth(AdminAuth(stores.config), OAuthService(stores.config), stores.config)
-    app.include_router(
-        admin_router(
-            bearer,
-            TenancyService(stores.config, stores.delivery.cipher),
-            stores.events,
-            LiveStream(stores.events),
-        )
-    )
-    identities = identity_lookup(stores)
-    calculated = SqlCalculatedStore(stores.engine)
-    queries = ProfileQueries(
-        stores.config,
-        stores.profiles,
-        identities,
-        SqlEventTimeline(stores.engine),
-        CalculatedValuesService(calculated),
-    )
-    editor = ProfileEditor(stores.config, stores.profiles, identities, ingest)
-    app.include_router(oauth_router(bearer.oauth))
-    delivery = delivery_api(stores.config, stores.delivery, connection_hooks(stores))
-    app.include_router(delivery_router(bearer, delivery))
-    app.include_router(audience_connections_router(bearer, delivery, audience_workspace(stores.engine)))
-    app.include_router(
-        catalog_router(bearer, CatalogService(stores.catalog, stores.catalog), connection_workspace(stores))
-    )
-    app.include_router(profile_router(bearer, queries, settings.profile_api_requests_per_s))
-    idsync = identity_service(stores, settings)
-    authenticator = InputAuthenticator(stores.config, settings.config_cache_ttl_s)
-    app.include_router(
-        identity_router(
-            idsync,
-            IdentityAuth(stores.config, authenticator, stores.delivery.cipher, settings.config_cache_ttl_s),
-        )
-    )
-    app.include_router(identity_admin_router(bearer, idsync))
-    app.include_router(activity_router(bearer, queries, editor))
-    app.include_router(calculated_router(bearer, CalculatedAdmin(calculated, CalculatedSettings.from_env())))
-    app.include_router(
-        seeding_router(
-            SeedingService(
-                authenticator.authenticate,
-                authenticator.workspace,
-                calculated,
-                identities,
-                ingest.ingest_as,
-                ingest.take_rate,
-            )
-        )
-    )
-    audiences = audience_admin(stores)
-    app.include_router(audiences_router(bearer, audiences))
-    app.include_router(audiences_platform_router(bearer, audiences, connected_outputs(stores)))
-    web_sdk = WebSdkService(ingest, KeyLookup(stores.config, settings.config_cache_ttl_s))
-    browser_app = WebSdkApp(web_sdk, settings.limits.max_request_bytes, app)
-    return EventsApp(ingest, settings.limits.max_request_bytes, browser_app)
-
-
-def connection_workspace(stores: Stores) -> Callable[[int], int | None]:
-    def lookup(connection_id: int) -> int | None:
-        found = stores.delivery.outputs.get_connection(connection_id)
-        return None if found is None else found.workspace_id
-
-    return lookup
 
 
 def identity_lookup(stores: Stores) -> IdentityLookup:

@@ -8,18 +8,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from fermion.adapters.delivery import AwsTransport, HttpTransport, RoutingTransport
 from fermion.adapters.fernet_cipher import FernetCipher
 from fermion.adapters.sql.audience_store import SqlAudienceStore
 from fermion.adapters.sql.delivery_log import SqlDeliveryLog
 from fermion.adapters.sql.delivery_store import SqlDeliveryQueue
 from fermion.adapters.sql.output_store import SqlOutputStore
-from fermion.api.delivery import DeliveryApi
 from fermion.delivery.audience_forwarding import AudienceDelivery
 from fermion.delivery.forwarding import ForwardingPhase
 from fermion.delivery.outputs import OutputsService
 from fermion.delivery.replay import ReplayService
-from fermion.delivery.reports import OutboundLiveStream, ReportsService
 from fermion.delivery.retry import RetryPolicy
 from fermion.delivery.routing import Routes
 from fermion.delivery.sender import Sender, SenderOptions
@@ -98,17 +95,6 @@ def replay_service(config: ConfigStore, stores: DeliveryStores, hooks: Connectio
     )
 
 
-def delivery_api(config: ConfigStore, stores: DeliveryStores, hooks: ConnectionHooks) -> DeliveryApi:
-    outputs = outputs_service(config, stores)
-    return DeliveryApi(
-        outputs=outputs,
-        queue=stores.queue,
-        replay=replay_service(config, stores, hooks),
-        reports=ReportsService(outputs, stores.log),
-        live=OutboundLiveStream(stores.log),
-    )
-
-
 def build_sender(config: ConfigStore, stores: DeliveryStores, hooks: ConnectionHooks) -> Sender:
     d = stores.settings.delivery
     policy = RetryPolicy(
@@ -124,6 +110,9 @@ def build_sender(config: ConfigStore, stores: DeliveryStores, hooks: ConnectionH
         done_retention_s=d.done_retention_s,
         live_per_s=d.live_per_s,
     )
+    # aiohttp and boto3: imported by the process that sends, not by every command that opens the stores.
+    from fermion.adapters.delivery import AwsTransport, HttpTransport, RoutingTransport
+
     transport = RoutingTransport(HttpTransport(), AwsTransport(d.aws_endpoint_url or None))
     sender = Sender(routes(config, stores, hooks), stores.queue, stores.log, transport, policy, options)
     stores.listeners.append(sender.notify)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 
 from fermion import bootstrap, cli_audience_connections, cli_delivery, cli_identity
 from fermion.cli_audiences import audiences_app
@@ -197,7 +196,11 @@ def serve(
     if children is not None:
         children.start()
     try:
-        app_ = bootstrap.create_app(settings, stores)
+        import uvicorn
+
+        from fermion.bootstrap_api import create_app  # the web stack: only the API process needs it
+
+        app_ = create_app(settings, stores)
         # Everything allocated so far lives for the whole process: keep it out of the cyclic GC's
         # full passes, which otherwise stall the event loop for tens of milliseconds under load.
         gc.collect()

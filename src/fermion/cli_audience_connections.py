@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from fermion.api.audience_connections import audience_connection_json
 from fermion.bootstrap_delivery import audience_workspace, outputs_service
 from fermion.cli_delivery import (
     DataDir,
@@ -21,6 +20,7 @@ from fermion.cli_delivery import (
     _stores,
 )
 from fermion.delivery.outputs import DeliveryError
+from fermion.delivery.views import audience_connection_json
 
 audience_connections_app = typer.Typer(
     no_args_is_help=True, help="Connections of audiences to audience outputs."

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from fermion import bootstrap
-from fermion.api.audiences import audience_json, member_json
+from fermion.audiences.views import audience_json, member_json
 from fermion.services.audience_admin import InvalidAudience
 from fermion.settings import from_env
 

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from fermion import bootstrap
-from fermion.api.delivery import connection_json, output_json, progress_json
 from fermion.bootstrap_delivery import outputs_service, replay_service
 from fermion.delivery.outputs import DeliveryError
+from fermion.delivery.views import connection_json, output_json, progress_json
 from fermion.settings import from_env
 
 outputs_app = typer.Typer(

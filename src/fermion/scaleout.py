@@ -3,14 +3,15 @@ API node ids, the archive (one process at a time) and the metrics every role exp
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, text
 
 from fermion.adapters.archive_fs import FileArchive
 from fermion.adapters.fernet_cipher import load_or_create_key
-from fermion.adapters.inbound_nats import NatsInboundLog, NatsOptions
 from fermion.adapters.inbound_sqlite import SqliteInboundLog
 from fermion.adapters.sql.config_store import SqlConfigStore
 from fermion.adapters.sql.delivery_store import SqlDeliveryQueue
@@ -23,6 +24,9 @@ from fermion.services.metrics import CountedLog, MeteredInboundLog, Metrics
 from fermion.services.worker import ArchiveRunner
 from fermion.settings import Settings
 
+if TYPE_CHECKING:
+    from fermion.adapters.inbound_nats import NatsInboundLog
+
 # The archive lease: next to event_store's save lock and the migration lock ("fermion" + 2).
 _ARCHIVE_LEASE = 0x6665726D696F6E + 2
 
@@ -31,6 +35,9 @@ def open_inbound(settings: Settings, metrics: Metrics) -> MeteredInboundLog:
     """The inbound log of this mode, counted into `metrics` (its gauges included)."""
     inner: CountedLog
     if settings.scale_out:
+        # nats-py (and the aiohttp it brings) only in scale-out mode: embedded commands start faster.
+        from fermion.adapters.inbound_nats import NatsInboundLog, NatsOptions
+
         nats_log = NatsInboundLog(
             NatsOptions(
                 url=settings.nats_url,
@@ -64,17 +71,29 @@ def open_inbound(settings: Settings, metrics: Metrics) -> MeteredInboundLog:
     return inbound
 
 
+def _nats(inbound: MeteredInboundLog) -> NatsInboundLog | None:
+    """The NATS log inside `inbound`, if it is one (its module is loaded only in scale-out mode)."""
+    module = sys.modules.get("fermion.adapters.inbound_nats")
+    inner = inbound.inner
+    if module is not None and isinstance(inner, module.NatsInboundLog):
+        found: NatsInboundLog = inner
+        return found
+    return None
+
+
 async def start_inbound(inbound: MeteredInboundLog) -> None:
     """Connect now rather than on the first request (NATS), so readiness reflects the connection."""
-    if isinstance(inbound.inner, NatsInboundLog):
-        await inbound.inner.start()
+    nats_log = _nats(inbound)
+    if nats_log is not None:
+        await nats_log.start()
 
 
 def inbound_details(inbound: MeteredInboundLog) -> dict[str, object]:
     """What /readyz shows about the inbound log (raises while it is unreachable)."""
     details: dict[str, object] = {"inbound_pending": inbound.pending()}
-    if isinstance(inbound.inner, NatsInboundLog):
-        stats = inbound.inner.stats
+    nats_log = _nats(inbound)
+    if nats_log is not None:
+        stats = nats_log.stats
         details.update(inbound_in_flight=stats.in_flight, inbound_dead_letters=stats.dead_letters)
     return details
 

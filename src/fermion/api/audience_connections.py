@@ -15,9 +15,8 @@ from starlette.responses import Response
 
 from fermion.api.bearer import reachable_workspace
 from fermion.api.delivery import DeliveryApi, delivery_error, json_response
-from fermion.delivery.outputs import DeliveryError, masked
-from fermion.integrations.spec import SettingsModel
-from fermion.model.delivery import Connection
+from fermion.delivery.outputs import DeliveryError
+from fermion.delivery.views import audience_connection_json
 from fermion.model.tenancy import Workspace
 from fermion.services.bearer_auth import BearerAuth
 
@@ -35,20 +34,6 @@ class AudienceConnectionPatch(BaseModel):
 
     status: Literal["active", "inactive"] | None = None
     settings: dict[str, Any] | None = None  # replaces every connection setting (validated again)
-
-
-def audience_connection_json(conn: Connection, settings: SettingsModel) -> dict[str, Any]:
-    return {
-        "id": conn.id,
-        "workspace_id": conn.workspace_id,
-        "audience_id": conn.audience_id,
-        "output_id": conn.output_id,
-        "integration": conn.integration_id,
-        "settings": masked(settings),
-        "status": conn.status.value,
-        "created_ms": conn.created_ms,
-        "updated_ms": conn.updated_ms,
-    }
 
 
 # The workspace an audience belongs to, or None when there is no such (undeleted) audience.

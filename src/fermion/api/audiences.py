@@ -14,47 +14,14 @@ from starlette.responses import Response
 from fermion.api.admin import json_response
 from fermion.api.bearer import mpid_of, reachable_workspace
 from fermion.api.errors import ApiError, errors_response
-from fermion.audiences.records import Audience, HistoryEntry, Membership
+from fermion.audiences.records import Audience
+from fermion.audiences.views import audience_json, history_json, member_json
 from fermion.model.tenancy import Workspace
 from fermion.services.audience_admin import AudienceAdmin, Conflict, InvalidAudience
 from fermion.services.bearer_auth import BearerAuth
 
 # The names of the outputs an audience is connected to (empty until audience connections exist).
 ConnectedOutputs = Callable[[int], list[str]]
-
-
-def audience_json(a: Audience) -> dict[str, Any]:
-    span = max(a.boundary_seq, 1)
-    return {
-        "id": a.id,
-        "workspace_id": a.workspace_id,
-        "account_id": a.account_id,
-        "name": a.name,
-        "external_name": a.external_name,
-        "kind": a.kind.value,
-        "status": a.status.value,
-        "draft_criteria": a.draft_criteria,
-        "criteria": a.criteria,
-        "created_ms": a.created_ms,
-        "updated_ms": a.updated_ms,
-        "calculated_ms": a.calculated_ms or None,
-        "sent_ms": a.sent_ms or None,
-        "calculation": {
-            "boundary_seq": a.boundary_seq,
-            "progress_seq": a.progress_seq,
-            "percent": 100.0
-            if a.status.value == "active"
-            else round(100.0 * min(a.progress_seq, span) / span, 1),
-        },
-    }
-
-
-def member_json(m: Membership) -> dict[str, Any]:
-    return {"mpid": str(m.mpid), "joined_ms": m.joined_ms, "identities": m.identities}
-
-
-def history_json(h: HistoryEntry) -> dict[str, Any]:
-    return {"mpid": str(h.mpid), "action": h.action, "changed_ms": h.changed_ms}
 
 
 def invalid(exc: InvalidAudience) -> Response:

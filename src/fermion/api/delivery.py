@@ -18,15 +18,13 @@ from starlette.responses import Response
 
 from fermion.api.bearer import reachable_workspace
 from fermion.api.errors import errors_response
-from fermion.delivery.outputs import DeliveryError, OutputsService, masked
+from fermion.delivery.outputs import DeliveryError, OutputsService
 from fermion.delivery.replay import ReplayService
 from fermion.delivery.reports import OutboundLiveStream, ReportsService, entry_json
+from fermion.delivery.views import connection_json, job_json, output_json, progress_json
 from fermion.integrations import registry
-from fermion.integrations.spec import SettingsModel
-from fermion.model.delivery import Connection, Output, ReplayJob, ReplayProgress
 from fermion.model.tenancy import Workspace
 from fermion.ports import DeliveryQueue
-from fermion.privacy.forwarding import CONSENT_RULES_KEY
 from fermion.services.bearer_auth import BearerAuth
 
 _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 409: "CONFLICT"}
@@ -77,50 +75,6 @@ def delivery_error(exc: DeliveryError) -> Response:
         {"code": _CODES.get(exc.status, "ERROR"), "message": e.message, "field": e.field} for e in exc.errors
     ]
     return errors_response(exc.status, errors)
-
-
-def output_json(out: Output, settings: SettingsModel) -> dict[str, Any]:
-    return {
-        "id": out.id,
-        "workspace_id": out.workspace_id,
-        "integration": out.integration_id,
-        "name": out.name,
-        "settings": masked(settings),
-        "created_ms": out.created_ms,
-    }
-
-
-def connection_json(conn: Connection, settings: SettingsModel | None = None) -> dict[str, Any]:
-    return {
-        "id": conn.id,
-        "workspace_id": conn.workspace_id,
-        "input_id": conn.input_id,
-        "audience_id": conn.audience_id,  # set instead of input_id for an audience connection
-        "output_id": conn.output_id,
-        "integration": conn.integration_id,
-        "settings": masked(settings) if settings is not None else None,
-        "consent_rules": conn.settings.get(CONSENT_RULES_KEY, []),
-        "status": conn.status.value,
-        "send_development": conn.send_development,
-        "send_production": conn.send_production,
-        "created_ms": conn.created_ms,
-    }
-
-
-def job_json(job: ReplayJob) -> dict[str, Any]:
-    return msgspec.to_builtins(job)  # type: ignore[no-any-return]
-
-
-def progress_json(p: ReplayProgress) -> dict[str, Any]:
-    finished = p.job.state == "enqueued" and p.pending == 0 and p.inflight == 0
-    return {
-        "job": job_json(p.job),
-        "pending": p.pending,
-        "inflight": p.inflight,
-        "done": p.done,
-        "dead": p.dead,
-        "finished": finished,
-    }
 
 
 def delivery_router(auth: BearerAuth, api: DeliveryApi) -> APIRouter:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,21 +30,22 @@ def ops_app(readiness: Callable[[], dict[str, object]], render: Callable[[], tup
     return Starlette(routes=[*health_routes(readiness), metrics_route(render)])
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: the role's stop event decides when the process exits."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @contextlib.asynccontextmanager
 async def serving(app: ASGIApp, host: str, port: int | None) -> AsyncIterator[None]:
     """Serve `app` on host:port in the running event loop for the duration (nothing when port is None)."""
     if port is None:
         yield
         return
-    server = _QuietServer(
+    import uvicorn  # only when serving: a worker under `serve` has no ops port (and skips the import)
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn without its own signal handlers: the role's stop event decides when the process exits."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    server = QuietServer(
         uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     )
     task = asyncio.create_task(server.serve())
