@@ -39,6 +39,12 @@ _SQLITE_LOAD_STATES = (
     "SELECT mpid, base, live, seeds FROM calculated_states WHERE workspace_id = ? AND mpid IN (%s)"
 )
 _SQLITE_APPLIED = "SELECT batch_id FROM calculated_applied WHERE batch_id IN (%s)"
+# Every column in select(calculated_attributes)'s order (so record_of's cache keys agree); all
+# integers and text, which need no conversion.
+SQLITE_ACTIVE = (
+    f"SELECT {', '.join(c.name for c in cas_t.c)} FROM calculated_attributes"
+    " WHERE workspace_id IN (%s) AND active IS NOT NULL ORDER BY id"
+)
 
 
 def _state_row(row: Any) -> StateRow:
@@ -174,12 +180,15 @@ class CalculatedStates:
     ) -> None:
         with self._write.begin() as conn:
             self._lock_users(conn, workspace_id, mpids)
-            query = (
-                select(cas_t)
-                .where(cas_t.c.workspace_id == workspace_id, cas_t.c.active.is_not(None))
-                .order_by(cas_t.c.id)
-            )
-            cas = [record_of(r) for r in conn.execute(query)]
+            if self._pg:
+                query = (
+                    select(cas_t)
+                    .where(cas_t.c.workspace_id == workspace_id, cas_t.c.active.is_not(None))
+                    .order_by(cas_t.c.id)
+                )
+                cas = [record_of(r) for r in conn.execute(query)]
+            else:  # read for every processing group: SQLAlchemy's statement work skipped
+                cas = [record_of(r) for r in conn.exec_driver_sql(SQLITE_ACTIVE % "?", (workspace_id,))]
             if not cas:
                 return
             rows = self._load_rows(conn, workspace_id, mpids)

@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from fermion.adapters.sql.calculated_states import CalculatedStates, record_of
+from fermion.adapters.sql.calculated_states import SQLITE_ACTIVE, CalculatedStates, record_of
 from fermion.adapters.sql.engine import write_engine
 from fermion.adapters.sql.schema import batches as batches_t
 from fermion.adapters.sql.schema_calculated import calculated_attributes as cas_t
@@ -152,6 +152,13 @@ class SqlCalculatedStore(CalculatedStates):
     def active(self, workspace_ids: Sequence[int]) -> dict[int, list[CaRecord]]:
         found: dict[int, list[CaRecord]] = {}
         with self._engine.connect() as conn:
+            if not self._pg:  # read for every processing group: SQLAlchemy's statement work skipped
+                ids = list(workspace_ids)
+                for start in range(0, len(ids), _IN_CHUNK):
+                    part = tuple(ids[start : start + _IN_CHUNK])
+                    for row in conn.exec_driver_sql(SQLITE_ACTIVE % ",".join("?" * len(part)), part):
+                        found.setdefault(row.workspace_id, []).append(record_of(row))
+                return found
             for cond in self._in(cas_t.c.workspace_id, list(workspace_ids)):
                 query = select(cas_t).where(cond, cas_t.c.active.is_not(None)).order_by(cas_t.c.id)
                 for row in conn.execute(query):
