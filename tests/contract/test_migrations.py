@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect
 
 from fermion.adapters.sql import migrate
 from fermion.adapters.sql.all_tables import metadata
-from fermion.adapters.sql.engine import alembic_config
+from fermion.adapters.sql.engine import alembic_config, script_heads
 
 
 def _head() -> frozenset[str]:
@@ -84,3 +84,8 @@ def test_migrate_from_scratch_concurrently(unmigrated_sql_engine: Engine) -> Non
     assert not errors, errors
     assert _current(engine) == _head()
     assert set(metadata.tables) <= set(inspect(engine).get_table_names())
+
+
+def test_heads_read_from_the_files_are_alembics() -> None:
+    """migrate() skips alembic when the database stands at these heads: they must be alembic's own."""
+    assert script_heads() == _head()

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# `revision = "..."` and `down_revision = "..." | ("...", ...) | None` lines of the version files.
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=]*=\s*(.+)$", re.MULTILINE)
 
 # Execution option marking a transaction that will write: on SQLite it begins with
 # BEGIN IMMEDIATE, taking the write lock up front (waiting up to busy_timeout) instead of
@@ -96,6 +101,8 @@ def write_engine(engine: Engine) -> Engine:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An alembic Config for Fermion's migrations, built in code (no alembic.ini)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -109,8 +116,34 @@ def migrate(engine: Engine) -> None:
     Safe to run from several processes at once: they take turns (SQLite write lock,
     PostgreSQL advisory lock) and all but the first find nothing left to do.
     """
+    if _at_heads(engine):
+        return  # every process start lands here: alembic (a third of a second to import) stays unloaded
+    from alembic import command
+
     # alembic keeps its running migration context in module globals: one at a time per process.
     with _MIGRATING, write_engine(engine).begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(select(func.pg_advisory_xact_lock(_PG_MIGRATE_LOCK)))
         command.upgrade(alembic_config(connection), "heads")
+
+
+@cache
+def script_heads() -> frozenset[str]:
+    """The heads of the migration graph, read from the version files without loading alembic
+    (tests/contract/test_migrations.py checks them against alembic's own reading)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for name, value in _REVISION_LINE.findall(path.read_text()):
+            (revisions if name == "revision" else parents).update(re.findall(r"[\"']([^\"']+)[\"']", value))
+    return frozenset(revisions - parents)
+
+
+def _at_heads(engine: Engine) -> bool:
+    """Whether the database already stands at every head (nothing to migrate)."""
+    try:
+        with engine.connect() as conn:
+            stamped = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except DBAPIError:  # a new database: no version table yet
+        return False
+    return frozenset(stamped) == script_heads()
