@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fermion.audiences.criteria import UserView
+from fermion.audiences.criteria import UserView, next_count_change
 from fermion.audiences.evaluate import (
     Touch,
     apply_events,
@@ -285,6 +285,54 @@ def test_transitions_and_recheck_time_agree_with_the_full_decisions() -> None:
             (o.audience.id, o.member) for o in full if o.member != o.was_member
         ]
         assert check == min(o.next_check_ms for o in full if o.next_check_ms is not None)
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        {"event": {"type": "custom_event", "name": "a", "window_days": 3}},
+        {
+            "and": [
+                {"event": {"type": "custom_event", "name": "a", "window_days": 3}},
+                {"user_attribute": {"name": "tier", "condition": {"type": "string", "operator": "exists"}}},
+            ]
+        },
+        {
+            "exclude": [
+                {"event": {"type": "custom_event", "name": "b", "window_hours": 5}},
+                {"event": {"type": "custom_event", "name": "a", "between_days": [1, 4]}},
+            ]
+        },
+        {"not": {"or": [{"event": {"type": "custom_event", "window_days": 9}}, {"audience": {"id": 9}}]}},
+    ],
+)
+def test_recheck_time_by_counts_alone_agrees_with_the_criteria(criteria: Any) -> None:
+    ws = build_workspace([audience(1, criteria)])
+    compiled = ws.evaluated[0].compiled
+    assert not compiled.other_timed
+    state: dict[str, dict[int, int]] = {}
+    events = [custom("a", NOW - 2 * DAY_MS), custom("b", NOW - 3 * HOUR_MS), custom("a", NOW)]
+    apply_events(ws, state, facts_of(batch(*events), NOW))
+    for at in (NOW, NOW + HOUR_MS, NOW + 3 * DAY_MS):
+        expected = compiled.changes(UserView(mpid=7, events=state), at)
+        view = UserView(mpid=7, events=state)
+        compiled.test(view, at)  # fills some counts first, as evaluation does
+        assert next_count_change(compiled.event_criteria, view, at) == expected
+        _, check = evaluate_transitions(ws.evaluated, UserView(mpid=7, events=state), set(), at)
+        assert check == expected
+
+
+def test_a_relative_date_condition_is_timed_by_its_closures() -> None:
+    recent = {
+        "user_attribute": {
+            "name": "seen",
+            "condition": {"type": "date", "operator": "within_last_days", "value": 2},
+        }
+    }
+    ws = build_workspace([audience(1, recent)])
+    assert ws.evaluated[0].compiled.other_timed
+    view = UserView(mpid=7, attributes={"seen": NOW - DAY_MS})
+    assert evaluate_transitions(ws.evaluated, view, set(), NOW)[1] == NOW + DAY_MS + 1
 
 
 def test_standard_audiences_look_back_over_the_full_history() -> None:

@@ -66,6 +66,9 @@ class Compiled:
     calculated_names: set[str] = field(default_factory=set)  # calculated attribute names read
     attributes: set[str] = field(default_factory=set)  # user attribute names read
     other_profile: bool = False  # consent, first seen, device
+    # Something other than event counts changes with time (a relative date condition): without it,
+    # `changes` is the earliest next change of the event criteria's counts (next_count_change).
+    other_timed: bool = False
     event_keys: set[str] = field(default_factory=set)
 
 
@@ -194,6 +197,7 @@ class _Compiler:
 
     def _valued(self, cond: Condition, read: Callable[[UserView], Any]) -> tuple[Test, Changes]:
         check, changes_at = cond.test, cond.changes_at
+        self.out.other_timed |= changes_at is not None
         test: Test = lambda v, n: check(read(v), n)  # noqa: E731
         if changes_at is None:
             return test, _none
@@ -322,6 +326,23 @@ class _Compiler:
             return hit[1]
 
         return test, changes
+
+
+def next_count_change(criteria: list[EventCriterion], v: UserView, n: int) -> int | None:
+    """`changes` of criteria timed by event counts alone (not other_timed), without the closures'
+    calls: every combinator takes the earliest time of its children, so the tree's answer is the
+    earliest next change of any event criterion's count."""
+    best: int | None = None
+    counts = v.counts
+    for crit in criteria:
+        key = crit.key
+        hit = counts.get(key)
+        if hit is None:
+            hit = counts[key] = count_and_next(v.events, key, crit.window, n)
+        t = hit[1]
+        if t is not None and (best is None or t < best):
+            best = t
+    return best
 
 
 def compile_criteria(

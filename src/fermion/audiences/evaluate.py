@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from fermion.audiences.criteria import Compiled, EventCriterion, UserView, compile_criteria, no_changes
+from fermion.audiences.criteria import (
+    Compiled,
+    EventCriterion,
+    UserView,
+    compile_criteria,
+    next_count_change,
+    no_changes,
+)
 from fermion.audiences.event_leaf import MAX_DAYS as FULL_HISTORY_DAYS
 from fermion.audiences.events import EventFact, EventState, Window, prune, prune_many
 from fermion.audiences.records import Audience, Kind
@@ -309,7 +316,10 @@ def evaluate_transitions(
             transitions.append(Outcome(audience, member, was, None))
         changes = compiled.changes
         if changes is not no_changes and audience.kind == Kind.REAL_TIME:
-            check = changes(view, now_ms)
+            if compiled.other_timed:
+                check = changes(view, now_ms)
+            else:
+                check = next_count_change(compiled.event_criteria, view, now_ms)
             if check is not None and (next_check is None or check < next_check):
                 next_check = check
     return transitions, next_check
