@@ -10,6 +10,7 @@ import msgspec
 from sqlalchemy import Engine, and_, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from fermion.adapters.sql.audience_sqlite import member_rows, version_rows
 from fermion.adapters.sql.engine import write_engine
 from fermion.adapters.sql.raw_many import RawMany
 from fermion.adapters.sql.schema import batches
@@ -29,14 +30,6 @@ _USER_COLUMNS = ("workspace_id", "mpid", "state", "updated_ms", "next_check_ms",
 _MEMBER_COLUMNS = ("audience_id", "mpid", "workspace_id", "member", "joined_ms", "left_ms", "identities")
 _HISTORY_COLUMNS = ("audience_id", "mpid", "action", "changed_ms")
 _SQLITE_LOAD_USERS = "SELECT mpid, state, version FROM audience_users WHERE workspace_id = ? AND mpid IN (%s)"
-_SQLITE_MEMBERS = (
-    "SELECT audience_id, mpid, workspace_id, member, joined_ms, left_ms, identities FROM audience_members"
-    " WHERE workspace_id = ? AND member IS 1 AND mpid IN (%s)"
-)
-_SQLITE_VERSIONS = (
-    "SELECT id, status, activated_ms, updated_ms FROM audiences WHERE workspace_id = ? AND status != ?"
-    " ORDER BY id"
-)
 _encode = msgspec.json.Encoder().encode
 # User state is read and written for every user of every processing group: MessagePack is quicker
 # to encode and decode than JSON, and smaller.
@@ -194,8 +187,7 @@ class SqlAudienceStore:
     def versions(self, workspace_id: int) -> list[tuple[int, str, int, int]]:
         if self._dialect == "sqlite":  # read for every processing group: SQLAlchemy's work skipped
             with self._engine.connect() as conn:
-                rows = conn.exec_driver_sql(_SQLITE_VERSIONS, (workspace_id, Status.DELETED.value))
-                return [(r[0], r[1], r[2], r[3]) for r in rows]
+                return version_rows(conn, workspace_id, Status.DELETED.value)
         t = audiences.c
         stmt = (
             select(t.id, t.status, t.activated_ms, t.updated_ms)
@@ -244,12 +236,7 @@ class SqlAudienceStore:
             if self._dialect == "sqlite":  # read for most processing groups: SQLAlchemy's work skipped
                 audience_part = sorted(set(audience_ids)) if audience_ids is not None else None
                 for part in _chunks(sorted(set(mpids))):
-                    sql = _SQLITE_MEMBERS % ",".join("?" * len(part))
-                    params: tuple[Any, ...] = (workspace_id, *part)
-                    if audience_part is not None:
-                        sql += f" AND audience_id IN ({','.join('?' * len(audience_part))})"
-                        params += tuple(audience_part)
-                    for row in conn.exec_driver_sql(sql, params):
+                    for row in member_rows(conn, workspace_id, part, audience_part):
                         found.setdefault(row.mpid, {})[row.audience_id] = _membership(row)
                 return found
             for part in _chunks(sorted(set(mpids))):
