@@ -41,6 +41,9 @@ from fermion.services.calculated_admin import CalculatedAdmin  # noqa: E402
 from fermion.services.calculated_backfill import Backfill  # noqa: E402
 from fermion.services.calculated_phase import CalculatedPhase  # noqa: E402
 from fermion.services.calculated_values import CalculatedValuesService  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from calibrate import machine_line  # noqa: E402
 from fermion.services.processing import Phase, ProcessingReport, PureStages, StoreEvents, WorkItem  # noqa: E402
 from fermion.services.profile_phase import ProfilePhase  # noqa: E402
 
@@ -244,6 +247,7 @@ def main() -> None:
         f" {r['audience_cpu_rate']:6.0f} of CPU time; CA phase alone: {r['ca_rate']:6.0f} batches/s"
         " wall clock",
         f"  {r['changes']} membership changes (warm-up included) over {args.users} users",
+        machine_line(),
     ]
     print("\n".join(lines), flush=True)
     backfill = ROOT / "bench" / "calculated.py"
