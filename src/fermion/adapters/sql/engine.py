@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
+from fermion.adapters.sql.sqlite_writers import SqliteWriters
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -58,6 +60,10 @@ def _make_sqlite_engine(url: str, kwargs: dict[str, Any]) -> Engine:
         kwargs.setdefault("max_overflow", 8)
         kwargs.setdefault("pool_timeout", 60)
     engine = create_engine(url, connect_args=connect_args, **kwargs)
+    writers = None
+    if not in_memory and not database.startswith("file:"):
+        writers = SqliteWriters(str(Path(database).expanduser().resolve()))
+        writers.install(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -83,10 +89,15 @@ def _make_sqlite_engine(url: str, kwargs: dict[str, Any]) -> Engine:
         # Straight to the driver: exec_driver_sql's execution machinery cost more than the BEGIN
         # itself, on every transaction of the processing hot path.
         sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        dbapi_connection = conn.connection.dbapi_connection
+        if immediate and writers is not None:
+            writers.acquire(dbapi_connection)
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql)
         except sqlite3.Error as exc:  # raised as SQLAlchemy would (OperationalError: locked, ...)
+            if writers is not None:
+                writers.release(dbapi_connection)
             raise DBAPIError.instance(sql, None, exc, sqlite3.Error, dialect=conn.dialect) from exc
         finally:
             cursor.close()
