@@ -49,61 +49,54 @@ class Supervisor:
 
     def start(self) -> None:
         settings, apart = self._settings, {"FERMION_DELIVERY_SENDER_IN_WORKER": "0"}
+        sender = None
         if settings.delivery.sender_process:
-            sender = self._spawn("sender", {})
+            sender = _Child("sender", {}, self._popen("sender", {}))
             apart["FERMION_SENDER_PID"] = str(sender.proc.pid)
+        workers = []
         for lane in range(settings.workers):
             # Without a sender process the first worker delivers too.
-            extra = apart if settings.delivery.sender_process or lane else {}
-            self._spawn("worker", {**extra, "FERMION_WORKER_LANE": str(lane)})
+            extra = {**(apart if sender is not None or lane else {}), "FERMION_WORKER_LANE": str(lane)}
+            workers.append(_Child("worker", extra, self._popen("worker", extra)))
         # Workers first: each finishes its group before the sender stops.
-        self._children.sort(key=lambda c: c.name != "worker")
+        self._children = [*workers, *([sender] if sender is not None else [])]
         threading.Thread(target=self._watch, name="supervisor", daemon=True).start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        with self._lock:
-            children = list(self._children)
-        for child in children:
+        with self._lock:  # no restart once this returns
+            self._stopping.set()
+        for child in self._children:
             child.proc.send_signal(signal.SIGTERM)
             try:
                 child.proc.wait(timeout=_STOP_WAIT_S)
             except subprocess.TimeoutExpired:
                 child.proc.kill()
 
-    def _spawn(self, role: str, extra: dict[str, str]) -> _Child:
-        env = {**self._base_env, **extra}
+    def _popen(self, role: str, extra: dict[str, str]) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "fermion.cli", "serve", "--role", role]
         # The sender ignores SIGUSR1 (inherited through exec) until its handler is in place: a worker
         # may wake it before then, and the default action would end it.
         previous = signal.signal(signal.SIGUSR1, signal.SIG_IGN) if role == "sender" else None
         try:
-            child = _Child(role, extra, subprocess.Popen(command, env=env))
+            return subprocess.Popen(command, env={**self._base_env, **extra})
         finally:
             if previous is not None:
                 signal.signal(signal.SIGUSR1, previous)
-        with self._lock:
-            self._children.append(child)
-        return child
 
     def _watch(self) -> None:
         while not self._stopping.wait(_CHECK_EVERY_S):
-            with self._lock:
-                exited = [c for c in self._children if c.proc.poll() not in (None, 0)]
-            for child in exited:
-                if self._stopping.is_set():
-                    return
-                log.error(
-                    "the %s process (pid %d) exited with %s; starting it again",
-                    child.name,
-                    child.proc.pid,
-                    child.proc.returncode,
-                )
+            for child in self._children:
+                if child.proc.poll() in (None, 0):
+                    continue
                 with self._lock:
-                    self._children.remove(child)
-                # A restarted sender has a new pid: workers then stop waking it (their sibling check
-                # fails) and its lanes fall back to polling.
-                replacement = self._spawn(child.name, child.env)
-                with self._lock:
-                    self._children.remove(replacement)
-                    self._children.insert(0 if child.name == "worker" else len(self._children), replacement)
+                    if self._stopping.is_set():
+                        return
+                    log.error(
+                        "the %s process (pid %d) exited with %s; starting it again",
+                        child.name,
+                        child.proc.pid,
+                        child.proc.returncode,
+                    )
+                    # A restarted sender has a new pid: workers then stop waking it (their sibling
+                    # check fails) and its lanes fall back to polling.
+                    child.proc = self._popen(child.name, child.env)
