@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import attrgetter
 from typing import NamedTuple
 
 from fermion.model.batch import Batch, UserIdentities
@@ -182,46 +183,81 @@ def identity_point(identity_type: str) -> DataPoint:
     )
 
 
+_ID_FIELDS: tuple[str, ...] = tuple(f for f in UserIdentities.__struct_fields__ if f != "extra")
+_ID_VALUES = attrgetter(*_ID_FIELDS)
+
+
 def identity_types(ids: UserIdentities) -> list[str]:
     """The identity types a `user_identities` object sets (declared fields and unknown string keys)."""
-    found = [name for name in ids.__struct_fields__ if name != "extra" and getattr(ids, name) is not None]
+    found = [name for name, value in zip(_ID_FIELDS, _ID_VALUES(ids), strict=True) if value is not None]
     found.extend(k for k, v in ids.extra.items() if isinstance(v, str))
     return found
 
 
 # ---------------------------------------------------------------------------------------- observe
 
+# The points of custom events and screen views by their shape (type, name, custom event type, attribute
+# names): the same few shapes repeat across batches. Names are client data, so the memo is bounded.
+_SHAPES_MAX = 20_000
+_shape_points: dict[tuple[object, ...], tuple[DataPoint, ...]] = {}
+_MESSAGE_TYPE, _EVENT_TYPE = Kind.MESSAGE_TYPE.value, Kind.EVENT_TYPE.value
+
+
+def _event_points_all(event: Event) -> tuple[DataPoint, ...]:
+    """Every point one event counts: its message type, custom event type, own point and attributes."""
+    points = [DataPoint(_MESSAGE_TYPE, event.event_type)]
+    if isinstance(event, CustomEvent):
+        points.append(DataPoint(_EVENT_TYPE, event.data.custom_event_type or "unknown"))
+    point, attribute_kind = event_points(event)
+    if point is not None and attribute_kind is not None:
+        points.append(point)
+        points.extend(attribute_point(point, attribute_kind, a) for a in event.data.custom_attributes or ())
+    return tuple(points)
+
+
+def _shape_of(event: Event) -> tuple[object, ...] | None:
+    """The memo key of a custom event or screen view (None for other events: they are not memoized)."""
+    if type(event) is CustomEvent:
+        custom = event.data
+        return (CustomEvent, custom.event_name, custom.custom_event_type, *(custom.custom_attributes or ()))
+    if type(event) is ScreenViewEvent:
+        screen = event.data
+        return (ScreenViewEvent, screen.screen_name, *(screen.custom_attributes or ()))
+    return None
+
 
 def observe(batch: Batch) -> dict[DataPoint, int]:
     """Every data point the batch carries, with how many times (events and their attributes count per
     event; user attributes and identities once per batch)."""
     counts: dict[DataPoint, int] = {}
-
-    def add(point: DataPoint) -> None:
-        counts[point] = counts.get(point, 0) + 1
-
+    get = counts.get
     user_attributes: set[str] = set(batch.user_attributes or ())
     identities: set[str] = set()
     for event in batch.events:
-        add(DataPoint(Kind.MESSAGE_TYPE.value, event.event_type))
-        if isinstance(event, CustomEvent):
-            add(DataPoint(Kind.EVENT_TYPE.value, event.data.custom_event_type or "unknown"))
-        elif isinstance(event, UserAttributeChangeEvent) and event.data.user_attribute_name:
-            user_attributes.add(event.data.user_attribute_name)
-        elif isinstance(event, UserIdentityChangeEvent) and event.data.new and event.data.new.identity_type:
-            identities.add(event.data.new.identity_type)
-        point, attribute_kind = event_points(event)
-        if point is None or attribute_kind is None:
-            continue
-        add(point)
-        for attribute in event.data.custom_attributes or ():
-            add(attribute_point(point, attribute_kind, attribute))
+        shape = _shape_of(event)
+        points = _shape_points.get(shape) if shape is not None else None
+        if points is None:
+            points = _event_points_all(event)
+            if shape is not None:
+                if len(_shape_points) >= _SHAPES_MAX:
+                    _shape_points.clear()
+                _shape_points[shape] = points
+            if isinstance(event, UserAttributeChangeEvent) and event.data.user_attribute_name:
+                user_attributes.add(event.data.user_attribute_name)
+            elif (
+                isinstance(event, UserIdentityChangeEvent) and event.data.new and event.data.new.identity_type
+            ):
+                identities.add(event.data.new.identity_type)
+        for point in points:
+            counts[point] = get(point, 0) + 1
     for name in user_attributes:
-        add(user_attribute_point(name))
+        point = user_attribute_point(name)
+        counts[point] = get(point, 0) + 1
     if batch.user_identities is not None:
         identities.update(identity_types(batch.user_identities))
     for identity_type in identities:
-        add(identity_point(identity_type))
+        point = identity_point(identity_type)
+        counts[point] = get(point, 0) + 1
     return counts
 
 

@@ -152,3 +152,34 @@ def test_send_new_by_default_off_blocks_unlisted_points() -> None:
     assert not flt.allows(DataPoint("Event", "Brand New", "navigation"))
     assert not flt.is_noop
     assert ConnectionFilter().is_noop
+
+
+@pytest.mark.parametrize("name", all_fixture_names())
+def test_memoized_points_equal_fresh_ones(name: str) -> None:
+    """observe() memoizes the points of custom events and screen views by shape: a second pass over the
+    same batch (served from the memo) and a pass with the memo emptied give the same counts."""
+    from fermion.dataplans import catalog
+
+    batch = decode_batch_obj(load_fixture(name))
+    catalog._shape_points.clear()
+    fresh = observe(batch)
+    assert observe(batch) == fresh
+    catalog._shape_points.clear()
+    assert observe(batch) == fresh
+
+
+def test_memo_tells_attribute_sets_apart_and_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fermion.dataplans import catalog
+
+    def batch(attributes: dict[str, int], name: str = "Viewed") -> dict[str, object]:
+        data = {"event_name": name, "custom_event_type": "navigation", "custom_attributes": attributes}
+        return {"environment": "production", "events": [{"event_type": "custom_event", "data": data}]}
+
+    monkeypatch.setattr(catalog, "_SHAPES_MAX", 3)
+    first = observe(decode_batch_obj(batch({"a": 1})))
+    second = observe(decode_batch_obj(batch({"a": 1, "b": 2})))
+    assert DataPoint("EventAttribute", "Viewed", "navigation", "b") not in first
+    assert second[DataPoint("EventAttribute", "Viewed", "navigation", "b")] == 1
+    for n in range(10):
+        observe(decode_batch_obj(batch({}, name=f"e{n}")))
+        assert len(catalog._shape_points) <= 3
