@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import msgspec
+
 from fermion.model.batch import Batch
 from fermion.model.records import InboundRecord
 
@@ -16,9 +18,9 @@ class Drop:
     reason: str
 
 
-@dataclass(frozen=True)
-class StageContext:
-    """What a stage may know besides the batch: the inbound stamp and the processing time."""
+class StageContext(msgspec.Struct, frozen=True):
+    """What a stage may know besides the batch: the inbound stamp and the processing time (a Struct:
+    one is built per batch)."""
 
     record: InboundRecord
     now_ms: int

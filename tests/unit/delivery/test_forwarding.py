@@ -161,15 +161,15 @@ def test_accepted_event_types(env: DeliveryEnv) -> None:
     result = accepted_event_types(item.batch, ctx)
     assert isinstance(result, Batch) and [e.event_type for e in result.events] == ["screen_view"]
     none_left = dataclasses.replace(webhook, event_types=frozenset({"crash_report"}))
-    assert accepted_event_types(item.batch, dataclasses.replace(ctx, integration=none_left)) == Drop(
+    assert accepted_event_types(item.batch, structs.replace(ctx, integration=none_left)) == Drop(
         "unsupported_event_types"
     )
-    assert accepted_event_types(item.batch, dataclasses.replace(ctx, integration=webhook)) is item.batch
+    assert accepted_event_types(item.batch, structs.replace(ctx, integration=webhook)) is item.batch
     no_empty = dataclasses.replace(
         webhook, options=dataclasses.replace(webhook.options, send_batches_without_events=False)
     )
     empty = structs.replace(item.batch, events=[])
-    assert accepted_event_types(empty, dataclasses.replace(ctx, integration=no_empty)) == Drop("no_events")
+    assert accepted_event_types(empty, structs.replace(ctx, integration=no_empty)) == Drop("no_events")
 
 
 def test_event_summary_counts_types_and_names(env: DeliveryEnv) -> None:
