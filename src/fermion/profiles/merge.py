@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any
 
 from fermion.model.batch import Batch, Consent
@@ -50,6 +51,8 @@ DEVICE_ID_FIELDS = (
 EXTRA_DEVICE_FIELDS = ("push_token",)
 DAS = "mp_deviceid"
 _ZERO_ID = "00000000-0000-0000-0000-000000000000"  # what iOS sends for IDFA when tracking is limited
+_ID_NAMES = (*DEVICE_ID_FIELDS, *EXTRA_DEVICE_FIELDS)
+_id_values = attrgetter(*_ID_NAMES)
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ def _merge_attributes(
         deleting = name in deletes
         if current is not None and current.version == (ts, batch_id):
             # This batch wrote the attribute before (a redelivery): report the change again.
-            change = _change_of(name, current) if name not in already_reported else None
+            change = change_of(name, current) if name not in already_reported else None
         elif current is not None and current.version > (ts, batch_id):
             continue  # a newer write already decided this attribute
         else:
@@ -192,13 +195,13 @@ def _merge_attributes(
                 prev_value=prev,
             )
             touched.attributes.add(name)
-            change = _change_of(name, attributes[name]) if name not in already_reported else None
+            change = change_of(name, attributes[name]) if name not in already_reported else None
         if change is not None:
-            events.append(_change_event(name, change, batch_id, ts))
+            events.append(change_event(name, change, batch_id, ts))
     return attributes, events
 
 
-def _change_of(name: str, written: Attribute) -> UserAttributeChangeData | None:
+def change_of(name: str, written: Attribute) -> UserAttributeChangeData | None:
     """The change `written` made over what it replaced, or None when it changed nothing visible."""
     if written.deleted:
         if not written.prev_exists:
@@ -217,7 +220,7 @@ def _change_of(name: str, written: Attribute) -> UserAttributeChangeData | None:
     )
 
 
-def _change_event(name: str, data: UserAttributeChangeData, batch_id: int, ts: int) -> Event:
+def change_event(name: str, data: UserAttributeChangeData, batch_id: int, ts: int) -> Event:
     data.timestamp_unixtime_ms = ts
     data.event_id = derived_id("user_attribute_change", batch_id, name)
     # `new` and `old` are required (spec 2.10): a None one goes out as JSON null through `extra`,
@@ -235,7 +238,7 @@ def _merge_consent(
     consent = dict(old)
     for regulation, purposes in (("gdpr", state.gdpr), ("ccpa", state.ccpa)):
         for purpose, given in sorted((purposes or {}).items()):
-            entry = _consent_entry(regulation, purpose, given, batch_id, ts)
+            entry = consent_entry(regulation, purpose, given, batch_id, ts)
             if entry is None:
                 continue
             current = consent.get(entry.key)
@@ -245,7 +248,7 @@ def _merge_consent(
     return consent
 
 
-def _consent_entry(
+def consent_entry(
     regulation: str, purpose: str, given: Consent, batch_id: int, ts: int
 ) -> ConsentEntry | None:
     if given.consented is None or not 0 < len(purpose) <= MAX_NAME:
@@ -268,9 +271,9 @@ def device_identifiers(batch: Batch) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     info = batch.device_info
     if info is not None:
-        for name in (*DEVICE_ID_FIELDS, *EXTRA_DEVICE_FIELDS):
-            value = getattr(info, name, None)
-            if isinstance(value, str) and value and value != _ZERO_ID and len(value) <= MAX_NAME:
+        # One C-level call for all the fields: this runs once per batch.
+        for name, value in zip(_ID_NAMES, _id_values(info), strict=True):
+            if value and isinstance(value, str) and value != _ZERO_ID and len(value) <= MAX_NAME:
                 found.append((name, value))
     if batch.mp_deviceid and len(batch.mp_deviceid) <= MAX_NAME:
         found.append((DAS, batch.mp_deviceid))
@@ -333,6 +336,9 @@ __all__ = [
     "Applied",
     "BatchFacts",
     "apply_batch",
+    "change_event",
+    "change_of",
+    "consent_entry",
     "device_identifiers",
     "device_key_of",
     "empty_profile",

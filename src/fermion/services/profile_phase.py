@@ -7,6 +7,7 @@ to a batch are stored (and later forwarded) with it.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -14,8 +15,9 @@ from msgspec import structs
 
 from fermion.model.records import InboundRecord
 from fermion.ports import ProfileStore
-from fermion.profiles.merge import BatchFacts, apply_batch, empty_profile
-from fermion.profiles.state import Profile, ProfileWrite, Touched, write_of
+from fermion.profiles.merge import BatchFacts, empty_profile, event_times
+from fermion.profiles.state import ProfileWrite
+from fermion.profiles.working import WorkingProfile
 from fermion.services.processing import ProcessingReport, WorkItem
 
 
@@ -72,22 +74,24 @@ class ProfilePhase:
     def _merge_group(self, workspace_id: int, group: list[WorkItem]) -> list[ProfileWrite]:
         loaded_ns = time.monotonic_ns()
         loaded = self._store.load(workspace_id, [i.batch.mpid for i in group if i.batch.mpid is not None])
-        working: dict[int, Profile] = {}
-        touched: dict[int, Touched] = {}
+        working: dict[int, WorkingProfile] = {}
         # In log order, so a later batch of the group sees (and reports changes against) earlier ones.
         for item in group:
             mpid = item.batch.mpid
             assert mpid is not None
-            profile = working.get(mpid) or loaded.get(mpid) or empty_profile(workspace_id, mpid)
+            profile = working.get(mpid)
+            if profile is None:
+                base = loaded.get(mpid) or empty_profile(workspace_id, mpid)
+                profile = working[mpid] = WorkingProfile(base)
             record = item.record
-            facts = BatchFacts(
-                record.batch_id, record.input_id, record.received_ms, client_event_times(record)
-            )
-            applied = apply_batch(profile, item.batch, facts)
-            working[mpid] = applied.profile
-            touched.setdefault(mpid, Touched()).update(applied.touched)
-            if applied.events:
-                item.batch = structs.replace(item.batch, events=[*item.batch.events, *applied.events])
+            batch = item.batch
+            times: Sequence[int] | None = client_event_times(record)
+            if times is None:
+                times = event_times(batch, BatchFacts(record.batch_id, record.input_id, record.received_ms))
+            events = profile.apply(batch, record.batch_id, record.input_id, record.received_ms, times)
+            if events:
+                item.batch = structs.replace(batch, events=[*batch.events, *events])
+        merged = {mpid: profile.profile_and_write() for mpid, profile in working.items()}
         for item in group:
-            item.notes[NOTE] = (loaded_ns, working[item.batch.mpid])  # type: ignore[index]
-        return [write_of(working[mpid], touched[mpid]) for mpid in sorted(working)]
+            item.notes[NOTE] = (loaded_ns, merged[item.batch.mpid][0])  # type: ignore[index]
+        return [merged[mpid][1] for mpid in sorted(merged)]

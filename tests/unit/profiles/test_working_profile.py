@@ -1,0 +1,150 @@
+"""WorkingProfile (the group fast path) against apply_batch (the rules), batch after batch.
+
+Random sequences of batches over small pools of names, values, identifiers and times, so that
+attributes are rewritten, deleted and redelivered, devices are renamed by known identifiers, versions
+tie and clocks run ahead. The final profile (dict order included), the change events of every batch
+and the write must equal what applying the batches one by one with `apply_batch` gives.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from fermion.model.batch import Batch
+from fermion.model.codec import decode_batch_obj
+from fermion.model.events import Event
+from fermion.profiles.merge import BatchFacts, apply_batch, empty_profile, event_times
+from fermion.profiles.state import Header, Profile, ProfileWrite, Touched, write_of
+from fermion.profiles.working import WorkingProfile
+
+WS, MPID = 3, 77
+NAMES = ["a", "b", "c", "", "x" * 257]
+VALUES: list[Any] = [1, True, 1.0, "1", "s", None, ["l", 2], {"k": [1]}, [], 0, False]
+ID_FIELDS = ["ios_idfv", "android_uuid", "ios_advertising_id", "push_token", "amp_id"]
+ID_VALUES = ["v1", "v2", "v3", "", "00000000-0000-0000-0000-000000000000"]
+
+
+def random_body(rng: random.Random) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    events = []
+    for _ in range(rng.choice([0, 1, 1, 2, 3])):
+        ts = rng.choice([None, 1_000, 2_000, 3_000, 9_000, 20_000])
+        kind = rng.choice(["custom_event", "custom_event", "opt_out", "user_attribute_change"])
+        data: dict[str, Any] = {}
+        if ts is not None:
+            data["timestamp_unixtime_ms"] = ts
+        if kind == "custom_event":
+            data.update(event_name="e", custom_event_type="other")
+        elif kind == "opt_out":
+            data["is_opted_out"] = rng.choice([True, False, None])
+        else:
+            data["user_attribute_name"] = rng.choice(NAMES)
+        events.append({"event_type": kind, "data": data})
+    body["events"] = events
+    if rng.random() < 0.5:
+        body["user_attributes"] = {rng.choice(NAMES): rng.choice(VALUES) for _ in range(rng.randint(0, 3))}
+    if rng.random() < 0.25:
+        body["deleted_user_attributes"] = rng.sample(NAMES, rng.randint(0, 2))
+    if rng.random() < 0.25:
+        body["consent_state"] = {
+            reg: {
+                rng.choice(["ads", "mail", ""]): {
+                    "consented": rng.choice([True, False, None]),
+                    **({"timestamp_unixtime_ms": rng.choice([500, 5_000])} if rng.random() < 0.5 else {}),
+                    **({"document": "d"} if rng.random() < 0.5 else {}),
+                }
+            }
+            for reg in rng.sample(["gdpr", "ccpa"], rng.randint(0, 2))
+        }
+    if rng.random() < 0.8:
+        info: dict[str, Any] = {f: rng.choice(ID_VALUES) for f in rng.sample(ID_FIELDS, rng.randint(0, 3))}
+        if rng.random() < 0.6:
+            info["platform"] = rng.choice(["iOS", "Android"])
+        if rng.random() < 0.3:
+            info["limit_ad_tracking"] = rng.choice([True, False])
+        body["device_info"] = info
+    if rng.random() < 0.3:
+        body["mp_deviceid"] = rng.choice(["das-1", "das-2", ""])
+    return body
+
+
+def random_batches(rng: random.Random, n: int) -> list[tuple[Batch, BatchFacts]]:
+    out: list[tuple[Batch, BatchFacts]] = []
+    for _ in range(n):
+        if out and rng.random() < 0.15:
+            out.append(rng.choice(out))  # a redelivery
+            continue
+        batch = decode_batch_obj(random_body(rng))
+        received = rng.choice([2_000, 10_000, 10_000, 15_000])
+        times = (
+            None if rng.random() < 0.3 else tuple(rng.choice([1_000, 5_000, received]) for _ in batch.events)
+        )
+        out.append((batch, BatchFacts(rng.randint(1, 8), rng.choice([1, 2]), received, times)))
+    return out
+
+
+def slow(
+    base: Profile, batches: list[tuple[Batch, BatchFacts]]
+) -> tuple[Profile, list[list[Event]], ProfileWrite]:
+    profile, touched, events = base, Touched(), []
+    for batch, facts in batches:
+        applied = apply_batch(profile, batch, facts)
+        profile = applied.profile
+        touched.update(applied.touched)
+        events.append(applied.events)
+    return profile, events, write_of(profile, touched)
+
+
+def fast(
+    base: Profile, batches: list[tuple[Batch, BatchFacts]]
+) -> tuple[Profile, list[list[Event]], ProfileWrite]:
+    working = WorkingProfile(base)
+    events = [
+        working.apply(batch, facts.batch_id, facts.input_id, facts.received_ms, event_times(batch, facts))
+        for batch, facts in batches
+    ]
+    profile, write = working.profile_and_write()
+    return profile, events, write
+
+
+def ordered(profile: Profile) -> list[Any]:
+    parts = (profile.attributes, profile.consent, profile.devices, profile.device_ids, profile.inputs)
+    return [profile, *(list(p.items()) for p in parts)]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_equals_apply_batch_one_by_one(seed: int) -> None:
+    rng = random.Random(seed)
+    base = empty_profile(WS, MPID)
+    if rng.random() < 0.7:  # a stored profile, as loaded
+        base = slow(base, random_batches(rng, rng.randint(1, 6)))[0]
+    batches = random_batches(rng, rng.randint(1, 8))
+    want_profile, want_events, want_write = slow(base, batches)
+    got_profile, got_events, got_write = fast(base, batches)
+    assert ordered(got_profile) == ordered(want_profile)
+    assert got_events == want_events
+    assert got_write == want_write
+    assert list(got_write.attributes.items()) == list(want_write.attributes.items())
+
+
+def test_unchanged_parts_are_not_written() -> None:
+    data = {"event_name": "e", "custom_event_type": "other", "timestamp_unixtime_ms": 1_000}
+    body = {
+        "events": [{"event_type": "custom_event", "data": data}],
+        "device_info": {"ios_idfv": "v", "platform": "iOS"},
+    }
+    batch = decode_batch_obj(body)
+    base = slow(empty_profile(WS, MPID), [(batch, BatchFacts(1, 1, 5_000))])[0]
+    working = WorkingProfile(base)
+    working.apply(batch, 1, 1, 5_000, (1_000,))  # a redelivery
+    profile, write = working.profile_and_write()
+    assert profile == base
+    assert write == ProfileWrite(WS, MPID)
+    working.apply(batch, 2, 1, 6_000, (1_000,))  # the same times, a newer platform version
+    profile, write = working.profile_and_write()
+    assert write.header == profile.header == Header(1_000, 1_000, 6_000)  # stored later
+    assert not write.inputs and not write.device_ids and not write.attributes
+    assert [d.platform_version for d in write.devices] == [(1_000, 2)]
