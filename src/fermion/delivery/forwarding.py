@@ -131,7 +131,7 @@ class ForwardingPhase:
         again = [i.record.batch_id for i in items if not i.notes.get("new", True)]
         stored_before = self._queue.stored_batch_ids(again) if again else set()
         queued: list[QueueItem] = []
-        counts: Counter[CountKey] = Counter()
+        inbound_counts: Counter[tuple[int, str, str]] = Counter()  # (connection id, type, name) -> events
         for item in items:
             record = item.record
             connections = table.by_input.get(record.input_id)
@@ -146,12 +146,17 @@ class ForwardingPhase:
                     continue
                 inbound = inbound if inbound is not None else event_summary(item.batch)
                 if new:  # counted once, when first processed
-                    add_summary(counts, inbound, resolved, "in", now_ms)
+                    cid = resolved.connection.id
+                    for event_type, name, n in inbound:
+                        inbound_counts[cid, event_type, name] += n
                 result = self._forwarder.route(item.batch, record, resolved, table, now_ms, summary=inbound)
                 if isinstance(result, Drop):
                     self.drops[result.reason] += 1
                 else:
                     queued.append(result)
+        counts: Counter[CountKey] = Counter()
+        for (cid, event_type, name), n in inbound_counts.items():
+            add_summary(counts, [(event_type, name, n)], table.by_id[cid], "in", now_ms)
         if queued or counts:
             self._queue.enqueue(queued, now_ms, counts)
         if queued and self.on_enqueued is not None:

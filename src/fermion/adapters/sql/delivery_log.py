@@ -4,6 +4,7 @@ Live Stream entries) over SQLAlchemy Core. Counters are upserts that add, so wri
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 import msgspec
@@ -25,15 +26,21 @@ def _insert(engine: Engine, table: Any) -> Any:  # a dialect Insert (has on_conf
     return postgresql.insert(table) if engine.dialect.name == "postgresql" else sqlite.insert(table)
 
 
+@cache
+def _count_upsert(dialect: str) -> Any:
+    """The counters' adding upsert, built once per dialect (the worker and sender run it all the time)."""
+    ins = (postgresql if dialect == "postgresql" else sqlite).insert(forwarding_counts)
+    return ins.on_conflict_do_update(
+        index_elements=["connection_id", "hour_ms", "direction", "message_type", "event_name"],
+        set_={"count": forwarding_counts.c.count + ins.excluded.count},
+    )
+
+
 def add_counts(conn: Connection, engine: Engine, counts: Mapping[CountKey, int]) -> None:
     """Add forwarding-report counts inside the caller's transaction."""
     if not counts:
         return
-    ins = _insert(engine, forwarding_counts)
-    stmt = ins.on_conflict_do_update(
-        index_elements=["connection_id", "hour_ms", "direction", "message_type", "event_name"],
-        set_={"count": forwarding_counts.c.count + ins.excluded.count},
-    )
+    stmt = _count_upsert(engine.dialect.name)
     merged: dict[tuple[int, int, str, str, str], dict[str, Any]] = {}
     for key, n in counts.items():
         name = key.event_name[:_MAX_NAME]
