@@ -261,9 +261,12 @@ class Lane:
         now_ms = int(now * 1000)
         delivered = [i for i in items if outcomes[i.batch_id].verdict is Verdict.DELIVERED]
         if delivered:
-            counts: Counter[CountKey] = Counter()
+            events: Counter[tuple[str, str]] = Counter()  # summed first: one CountKey per event name
             for item in delivered:
-                add_summary(counts, item.summary, r, "out", now_ms)
+                for event_type, name, n in item.summary:
+                    events[event_type, name] += n
+            counts: Counter[CountKey] = Counter()
+            add_summary(counts, [(t, name, n) for (t, name), n in events.items()], r, "out", now_ms)
             await asyncio.to_thread(deps.queue.complete, delivered, now_ms, counts)
             if len(delivered) == len(items):
                 self.failures, self.paused_until = 0, 0.0
