@@ -4,20 +4,21 @@ events (spec 2.10) for identities a batch newly linked to its profile."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
+
+import msgspec
+from msgspec import to_builtins
 
 from fermion.identity.records import NewProfile
 from fermion.identity.resolve import screen
 from fermion.identity.settings import Rules
 from fermion.identity.types import Key, is_user_type
 from fermion.identity.view import IdentityView
-from fermion.model.batch import Batch, UserIdentities
+from fermion.model.batch import Batch, DeviceInfo, UserIdentities
 from fermion.model.events import Event, UserIdentity, UserIdentityChangeData, UserIdentityChangeEvent
 from fermion.model.ids import derived_id
 
-_USER_FIELDS: Final = tuple(f for f in UserIdentities.__struct_fields__ if f != "extra")
-# `device_info` field -> IDSync device identity type.
+# `device_info` field -> IDSync device identity type, in the order a batch's identities are listed.
 _DEVICE_FIELDS: Final = (
     ("ios_advertising_id", "ios_idfa"),
     ("ios_idfv", "ios_idfv"),
@@ -31,25 +32,45 @@ _DEVICE_FIELDS: Final = (
     ("amp_id", "amp_id"),
     ("push_token", "push_token"),
 )
+# The identities are read from to_builtins() of the structs, which holds only the fields a batch set
+# (omit_defaults): a few, where reading every field one by one cost more than the rest of a batch's
+# identity work. Keys there are encode names; `extra` (unknown JSON keys) names no identity.
+_USER_TYPE_OF: Final = {
+    encoded: "customer_id" if name == "customerid" else name
+    for name, encoded in zip(
+        UserIdentities.__struct_fields__, UserIdentities.__struct_encode_fields__, strict=True
+    )
+    if name != "extra"
+}
+_DEVICE_NAMES: Final = dict(
+    zip(DeviceInfo.__struct_fields__, DeviceInfo.__struct_encode_fields__, strict=True)
+)
+_DEVICE_TYPE_OF: Final = {
+    _DEVICE_NAMES[name]: (rank, identity_type) for rank, (name, identity_type) in enumerate(_DEVICE_FIELDS)
+}
 
 
 def batch_identities(batch: Batch) -> list[tuple[str, str | None]]:
-    """(key, value) of every user and device identity of the batch; `customerid` reads as customer_id."""
+    """(key, value) of every user and device identity of the batch; `customerid` reads as customer_id.
+    User identities in field order, then mp_deviceid, then device identities in _DEVICE_FIELDS order."""
     out: list[tuple[str, str | None]] = []
     ids = batch.user_identities
     if ids is not None:
-        for name in _USER_FIELDS:
-            value = getattr(ids, name)
-            if isinstance(value, str):
-                out.append(("customer_id" if name == "customerid" else name, value))
+        for encoded, value in to_builtins(ids).items():
+            identity_type = _USER_TYPE_OF.get(encoded)
+            if identity_type is not None and isinstance(value, str):
+                out.append((identity_type, value))
     if batch.mp_deviceid:
         out.append(("device_application_stamp", batch.mp_deviceid))
     info = batch.device_info
     if info is not None:
-        for name, identity_type in _DEVICE_FIELDS:
-            value = getattr(info, name)
-            if isinstance(value, str):
-                out.append((identity_type, value))
+        found: list[tuple[int, str, str]] = []
+        for encoded, value in to_builtins(info).items():
+            known = _DEVICE_TYPE_OF.get(encoded)
+            if known is not None and isinstance(value, str):
+                found.append((known[0], known[1], value))
+        found.sort()
+        out.extend((identity_type, value) for _, identity_type, value in found)
     return out
 
 
@@ -116,9 +137,9 @@ def identity_change_events(
     return events
 
 
-@dataclass(frozen=True)
-class BatchIdentity:
-    """What the identity phase decided for a batch (`WorkItem.notes["identity"]`)."""
+class BatchIdentity(msgspec.Struct, frozen=True):
+    """What the identity phase decided for a batch (`WorkItem.notes["identity"]`); a Struct, as one is
+    made for every batch (a frozen dataclass costs several times more to build)."""
 
     org_id: int
     mpid: int

@@ -54,12 +54,13 @@ def screen(
     identities: Sequence[tuple[str, str | None]], rules: Rules, ex: Explanation | None = None
 ) -> Screened:
     """The usable identities, one per type: named, non-empty, not blocked (findings note the rest)."""
+    if ex is None:
+        return _screen_quietly(identities, rules)
     out: Screened = {}
     for key, value in identities:
         identity_type = canonical_type(key)
         finding = IdentityFinding(key=key, identity_type=identity_type, value=value)
-        if ex is not None:
-            ex.findings.append(finding)
+        ex.findings.append(finding)
         if identity_type is None:
             finding.status, finding.reason = "ignored", "not an identity type name"
         elif value is None or not value.strip():
@@ -74,6 +75,25 @@ def screen(
             finding.reason = "given twice" if same else f"a second {identity_type} in one request"
         else:
             out[identity_type] = (value, key)
+    return out
+
+
+def _screen_quietly(identities: Sequence[tuple[str, str | None]], rules: Rules) -> Screened:
+    """`screen` without findings (what the identity phase and attach need, for every batch); the
+    same tests in the same order, so both keep the same identities."""
+    out: Screened = {}
+    for key, value in identities:
+        identity_type = canonical_type(key)
+        if (
+            identity_type is None
+            or value is None
+            or not value.strip()
+            or len(value) > MAX_VALUE_LENGTH
+            or rules.blocked_reason(value) is not None
+            or identity_type in out
+        ):
+            continue
+        out[identity_type] = (value, key)
     return out
 
 
@@ -130,6 +150,35 @@ def resolve(
     return run.finish(run.create(), created=True, addable=order)
 
 
+def sole_match(ids: Screened, view: IdentityView, rules: Rules) -> int | None:
+    """The commonest outcome of a BATCH request, without resolving it: when every screened identity
+    is held by one and the same profile alone, and that profile holds no login or immutable identity
+    the request leaves unmatched, resolve() would match that profile by the priority walk (one
+    candidate: no tie-break, no new login) and add nothing (rule "matched"). None: resolve."""
+    mpid: int | None = None
+    for identity_type, (value, _) in ids.items():
+        link = view.sole_holder((identity_type, value))
+        if link is None or (mpid is not None and link.mpid != mpid):
+            return None
+        mpid = link.mpid
+    if mpid is None:
+        return None
+    profile = view.profile(mpid)
+    if profile is None or _unmatched_login(rules, profile, ids) is not None:
+        return None
+    return mpid
+
+
+def _unmatched_login(rules: Rules, profile: Profile, ids: Screened) -> str | None:
+    """Why a profile cannot be the request's (it holds login/immutable identities the request does
+    not match), else None: the login guard of the priority walk."""
+    for group, label in ((rules.immutable, "immutable"), (rules.login, "login")):
+        held = [t for t in group if profile.values(t)]
+        if held and not any(t in ids and ids[t][0] in profile.values(t) for t in held):
+            return f"holds a {label} identity ({', '.join(sorted(held))}) the request does not match"
+    return None
+
+
 def _no_guard(_: Profile | None) -> str | None:
     return None
 
@@ -151,13 +200,7 @@ class _Run:
     now_ms: int
 
     def login_guard(self, profile: Profile | None) -> str | None:
-        if profile is None:
-            return None
-        for group, label in ((self.rules.immutable, "immutable"), (self.rules.login, "login")):
-            held = [t for t in group if profile.values(t)]
-            if held and not any(t in self.ids and self.ids[t][0] in profile.values(t) for t in held):
-                return f"holds a {label} identity ({', '.join(sorted(held))}) the request does not match"
-        return None
+        return None if profile is None else _unmatched_login(self.rules, profile, self.ids)
 
     def anonymous_guard(self, profile: Profile | None) -> str | None:
         if profile is not None and _login_types_held(profile, self.rules):

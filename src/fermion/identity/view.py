@@ -46,6 +46,7 @@ class IdentityView:
             if key in self._asked_keys:
                 self._first_stored.setdefault(key, link)
         self._first_creator: dict[Key, int | None] = {}  # values first linked in this view: by whom
+        self.writes = 0  # changes made on the view: what was read from it holds while this stays put
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -57,6 +58,15 @@ class IdentityView:
         if key not in self._asked_keys:
             raise KeyError(f"identity {key[0]} was not loaded")
         return sorted(self._holders[key].values(), key=lambda r: (r.created_ms, r.mpid), reverse=True)
+
+    def sole_holder(self, key: Key) -> LinkRow | None:
+        """The link of an asked key held by exactly one profile (None: by none or by several)."""
+        holders = self._holders.get(key)
+        if holders is None:
+            raise KeyError(f"identity {key[0]} was not loaded")
+        if len(holders) != 1:
+            return None
+        return next(iter(holders.values()))
 
     def link_of(self, key: Key, mpid: int) -> LinkRow | None:
         return self._links.get((key, mpid))
@@ -74,6 +84,7 @@ class IdentityView:
         if profile is None:
             profile = self._profiles[new.mpid] = Profile(new.mpid, new.created_ms)
             self._created[new.mpid] = new
+            self.writes += 1
         return profile
 
     def link(self, key: Key, mpid: int, created_ms: int, created_by: int | None) -> None:
@@ -83,6 +94,7 @@ class IdentityView:
         if not self._holders[key]:
             self._first_creator.setdefault(key, created_by)
         self._add(LinkRow(key[0], key[1], mpid, created_ms, created_by))
+        self.writes += 1
 
     def unlink(self, key: Key, mpid: int) -> None:
         if (key, mpid) not in self._links:
@@ -91,6 +103,7 @@ class IdentityView:
         del self._links[(key, mpid)]
         self._holders[key].pop(mpid, None)
         self._profiles[mpid].identities[key[0]].remove(key[1])
+        self.writes += 1
 
     def _require(self, key: Key, mpid: int) -> None:
         if key not in self._asked_keys:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from msgspec import structs
 
 from fermion.identity.batch import BatchIdentity, attach, batch_identities, identity_change_events, linked_by
-from fermion.identity.resolve import RequestKind, ResolveRequest, keys_to_load, resolve
+from fermion.identity.resolve import RequestKind, ResolveRequest, Screened, resolve, screen, sole_match
 from fermion.identity.settings import Rules
 from fermion.identity.types import Key
 from fermion.identity.view import IdentityView
@@ -28,12 +28,25 @@ from fermion.services.processing import ProcessingReport, WorkItem
 NOTE = "identity"  # item.notes[NOTE]: the BatchIdentity of the batch, for later phases
 
 
-@dataclass
-class _Prepared:
-    item: WorkItem
+@dataclass(slots=True)
+class _Identities:
+    """One set of identities under one workspace's rules, screened once for all the group's batches
+    that carry it (the same users send again and again)."""
+
     rules: Rules
     identities: list[tuple[str, str | None]]
+    ids: Screened
     keys: list[Key]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    item: WorkItem
+    who: _Identities
+
+
+# id(_Identities) -> (view.writes, sole_match on the view then): valid while the view stays unchanged.
+_Matches = dict[int, tuple[int, int | None]]
 
 
 class IdentityPhase:
@@ -45,6 +58,7 @@ class IdentityPhase:
 
     def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
         by_org: dict[int, list[_Prepared]] = {}
+        screened: dict[tuple[int, tuple[tuple[str, str | None], ...]], _Identities] = {}
         for item in items:
             workspace_id = item.record.workspace_id
             try:
@@ -54,46 +68,65 @@ class IdentityPhase:
                 continue
             rules = self._service.rules(workspace_id)
             identities = batch_identities(item.batch)
-            prepared = _Prepared(item, rules, identities, keys_to_load(identities, rules))
-            by_org.setdefault(org, []).append(prepared)
+            memo_key = (id(rules), tuple(identities))  # the rules outlive the group (in _Identities)
+            who = screened.get(memo_key)
+            if who is None:
+                ids = screen(identities, rules)
+                who = screened[memo_key] = _Identities(
+                    rules, identities, ids, [(t, v) for t, (v, _) in ids.items()]
+                )
+            by_org.setdefault(org, []).append(_Prepared(item, who))
         for org, group in by_org.items():
             self._run_org(org, group, now_ms)
         return items
 
     def _run_org(self, org: int, group: list[_Prepared], now_ms: int) -> None:
         keys: set[Key] = set()
-        given: set[int] = set()
-        for p in group:
-            keys.update(p.keys)
-            if p.item.batch.mpid:
-                given.add(p.item.batch.mpid)
+        for who in {id(p.who): p.who for p in group}.values():
+            keys.update(who.keys)
+        given = {p.item.batch.mpid for p in group if p.item.batch.mpid}
         for attempt in range(MAX_ATTEMPTS):
             view = IdentityView(self._store.load(org, keys, given))
-            outcomes = [self._one(org, p, view, now_ms, attempt) for p in group]
+            matches: _Matches = {}
+            outcomes = [self._one(org, p, view, now_ms, attempt, matches) for p in group]
             try:
                 self._store.apply(org, view.changes())
             except IdentityConflict:
                 continue
             for p, (identity, events) in zip(group, outcomes, strict=True):
                 batch = p.item.batch
-                p.item.batch = structs.replace(batch, mpid=identity.mpid, events=[*batch.events, *events])
+                if events:
+                    batch = structs.replace(batch, mpid=identity.mpid, events=[*batch.events, *events])
+                else:
+                    batch = structs.replace(batch, mpid=identity.mpid)
+                p.item.batch = batch
                 p.item.notes[NOTE] = identity
             return
         raise IdentityBusy(f"identity writes for organization {org} kept conflicting")
 
     def _one(
-        self, org: int, p: _Prepared, view: IdentityView, now_ms: int, attempt: int
+        self, org: int, p: _Prepared, view: IdentityView, now_ms: int, attempt: int, matches: _Matches
     ) -> tuple[BatchIdentity, list[Event]]:
-        record, batch = p.item.record, p.item.batch
+        record, batch, who = p.item.record, p.item.batch, p.who
         batch_id = record.batch_id
         if batch.mpid:  # 0 is the SDKs' "no user yet"
-            added = attach(view, batch.mpid, p.identities, p.rules, record.workspace_id, now_ms, batch_id)
+            added = attach(view, batch.mpid, who.identities, who.rules, record.workspace_id, now_ms, batch_id)
             return BatchIdentity(org, batch.mpid, False, given=True, added=added, rule="given_mpid"), []
-        request = ResolveRequest(RequestKind.BATCH, p.identities, record.workspace_id, created_by=batch_id)
-        decision = resolve(request, view, p.rules, lambda: _batch_mpid(org, batch_id, attempt), now_ms)
+        seen = matches.get(id(who))
+        if seen is not None and seen[0] == view.writes:
+            known = seen[1]
+        else:
+            known = sole_match(who.ids, view, who.rules)
+            matches[id(who)] = (view.writes, known)
+        if known is not None:  # nothing new about this user: what resolve() decides, without it
+            added = linked_by(view, known, who.keys, batch_id)  # non-empty when reprocessing
+            identity = BatchIdentity(org, known, False, given=False, added=added, rule="matched")
+            return identity, identity_change_events(batch_id, known, added, view, record.received_ms)
+        request = ResolveRequest(RequestKind.BATCH, who.identities, record.workspace_id, created_by=batch_id)
+        decision = resolve(request, view, who.rules, lambda: _batch_mpid(org, batch_id, attempt), now_ms)
         mpid = decision.mpid
         assert mpid is not None
-        added = list(dict.fromkeys([*decision.added, *linked_by(view, mpid, p.keys, batch_id)]))
+        added = list(dict.fromkeys([*decision.added, *linked_by(view, mpid, who.keys, batch_id)]))
         rule = decision.explanation.rule if decision.explanation else ""
         identity = BatchIdentity(org, mpid, decision.created, given=False, added=added, rule=rule)
         return identity, identity_change_events(batch_id, mpid, added, view, record.received_ms)
