@@ -44,6 +44,7 @@ def record(i: int, payload: bytes = b'{"events":[]}') -> InboundRecord:
         request_id=f"r{i}",
         historical=i % 2 == 0,
         payload=payload,
+        plain=i % 3 == 0,
     )
 
 
@@ -55,6 +56,7 @@ def test_append_fetch_ack_in_order(open_log: LogFactory) -> None:
         assert [r.batch_id for r in got] == [10_000, 10_001, 10_002]
         assert got[0].payload == b'{"events":[]}' and got[0].historical and not got[1].historical
         assert got[0].seq < got[1].seq < got[2].seq
+        assert [r.plain for r in got] == [True, False, False]  # kept: the worker decodes plain ones faster
         rest = await log.fetch(10, 0)
         assert [r.batch_id for r in rest] == [10_003, 10_004]
         assert await log.fetch(10, 0) == []
@@ -137,7 +139,7 @@ def test_sqlite_lanes_split_the_log_by_sender(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_sqlite_log_written_before_lanes_gains_the_column(tmp_path: Path) -> None:
+def test_sqlite_log_written_before_lanes_gains_the_columns(tmp_path: Path) -> None:
     path = tmp_path / "inbound.db"
     with sqlite3.connect(path) as db:
         db.execute(
@@ -155,4 +157,4 @@ def test_sqlite_log_written_before_lanes_gains_the_column(tmp_path: Path) -> Non
         await log.close()
         return got
 
-    assert [(r.batch_id, r.lane) for r in asyncio.run(scenario())] == [(7, 0)]
+    assert [(r.batch_id, r.lane, r.plain) for r in asyncio.run(scenario())] == [(7, 0, False)]

@@ -30,19 +30,20 @@ CREATE TABLE IF NOT EXISTS inbound (
     request_id TEXT NOT NULL,
     historical INTEGER NOT NULL,
     payload BLOB NOT NULL,
-    lane INTEGER NOT NULL DEFAULT 0
+    lane INTEGER NOT NULL DEFAULT 0,
+    plain INTEGER NOT NULL DEFAULT 0
 )
 """
 _INSERT_PREFIX = (
     "INSERT INTO inbound (batch_id, workspace_id, input_id, environment, received_ms, source_ip,"
-    " request_id, historical, payload, lane) VALUES "
+    " request_id, historical, payload, lane, plain) VALUES "
 )
-_COLUMNS = 10
-_ROW = "(?,?,?,?,?,?,?,?,?,?)"
-_ROWS_PER_STATEMENT = 500  # 5,000 variables, well under SQLite's 32,766
+_COLUMNS = 11
+_ROW = "(?,?,?,?,?,?,?,?,?,?,?)"
+_ROWS_PER_STATEMENT = 500  # 5,500 variables, well under SQLite's 32,766
 _SELECT = (
     "SELECT seq, batch_id, workspace_id, input_id, environment, received_ms, source_ip, request_id,"
-    " historical, payload, lane FROM inbound WHERE seq > ?{lanes} ORDER BY seq LIMIT ?"
+    " historical, payload, lane, plain FROM inbound WHERE seq > ?{lanes} ORDER BY seq LIMIT ?"
 )
 _POLL_S = 0.01
 _CHECKPOINT_EVERY_S = 0.5
@@ -100,8 +101,9 @@ class SqliteInboundLog:
         self._writer = _connect(path)
         self._writer.execute(_SCHEMA)
         columns = {row[1] for row in self._writer.execute("PRAGMA table_info(inbound)")}
-        if "lane" not in columns:  # a log written before lanes existed
-            self._writer.execute("ALTER TABLE inbound ADD COLUMN lane INTEGER NOT NULL DEFAULT 0")
+        for column in ("lane", "plain"):  # a log written before the column existed
+            if column not in columns:
+                self._writer.execute(f"ALTER TABLE inbound ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
         self._select = _SELECT.format(lanes=f" AND lane % {count} = {index}" if count > 1 else "")
         # Checkpoints copy the WAL into the database file and fsync it; done inside a commit they
         # would delay every waiter, so a background thread does them (PASSIVE never blocks writers).
@@ -185,6 +187,7 @@ class SqliteInboundLog:
                 historical=bool(r[8]),
                 payload=r[9],
                 lane=r[10],
+                plain=bool(r[11]),
             )
             for r in rows
         ]
@@ -231,6 +234,7 @@ class SqliteInboundLog:
                     int(r.historical),
                     r.payload,
                     r.lane,
+                    int(r.plain),
                 )
             ]
             for start in range(0, len(rows), _ROWS_PER_STATEMENT * _COLUMNS):

@@ -21,6 +21,7 @@ class InboundRecord(msgspec.Struct, frozen=True, kw_only=True):
     payload: bytes  # the batch JSON exactly as the client sent it
     seq: int = 0  # log position, assigned by the log on append
     lane: int = 0  # hash of the sender (fermion.identity.lanes): embedded worker i of N takes lane % N == i
+    plain: bool = False  # the payload needs no normalizing to decode (model.codec.decode_plain_batch)
 
 
 class NewInput(msgspec.Struct, frozen=True, kw_only=True):

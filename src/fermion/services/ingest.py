@@ -19,7 +19,7 @@ from enum import Enum
 
 from fermion.identity.lanes import lane_of
 from fermion.model.batch import Batch
-from fermion.model.codec import BatchError, FieldError, decode_batch, decode_bulk
+from fermion.model.codec import BatchError, FieldError, decode_batch_checked, decode_bulk
 from fermion.model.ids import BatchIdGenerator
 from fermion.model.records import InboundRecord
 from fermion.model.tenancy import Input, Workspace
@@ -164,8 +164,9 @@ class IngestService:
                 historical=endpoint is Endpoint.HISTORICAL,
                 payload=raw,
                 lane=lane_of(batch),
+                plain=plain,
             )
-            for raw, batch in batches
+            for raw, batch, plain in batches
         ]
         await self._log.append(records)
         headers["X-Request-Id"] = request_id
@@ -200,7 +201,7 @@ class IngestService:
             )
         return body
 
-    def _decode(self, endpoint: Endpoint, body: bytes) -> list[tuple[bytes, Batch]]:
+    def _decode(self, endpoint: Endpoint, body: bytes) -> list[tuple[bytes, Batch, bool]]:
         limits = self._limits
         if endpoint is Endpoint.EVENTS:
             raws = [body]
@@ -221,7 +222,7 @@ class IngestService:
                     )
                 )
             prefix = lambda i: f"[{i}]"  # noqa: E731
-        out: list[tuple[bytes, Batch]] = []
+        out: list[tuple[bytes, Batch, bool]] = []
         for index, raw in enumerate(raws):
             where = prefix(index)
             if len(raw) > limits.max_batch_bytes:
@@ -234,7 +235,7 @@ class IngestService:
                     )
                 )
             try:
-                out.append((raw, decode_batch(raw)))
+                out.append((raw, *decode_batch_checked(raw)))
             except BatchError as exc:
                 raise Rejected(_bad_request(exc.errors, where)) from None
         return out
@@ -275,8 +276,8 @@ def _bad_request(errors: list[FieldError], prefix: str = "") -> Outcome:
     )
 
 
-def _check_historical(batches: list[tuple[bytes, Batch]], newest_allowed_ms: int) -> None:
-    for i, (_, batch) in enumerate(batches):
+def _check_historical(batches: list[tuple[bytes, Batch, bool]], newest_allowed_ms: int) -> None:
+    for i, (_, batch, _plain) in enumerate(batches):
         if not batch.events:
             raise Rejected(
                 Outcome.error(400, "BAD_REQUEST", "A historical batch must contain events.", f"[{i}].events")

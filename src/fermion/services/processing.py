@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fermion.model.batch import Batch
-from fermion.model.codec import BatchError, decode_batch
+from fermion.model.codec import BatchError, decode_batch, decode_plain_batch
 from fermion.model.records import InboundRecord
 from fermion.pipeline.stage import Drop, Stage, StageContext, run_chain
 from fermion.pipeline.store_rows import to_processed
@@ -101,7 +101,8 @@ class Processor:
         items: list[WorkItem] = []
         for record in records:
             try:
-                items.append(WorkItem(record=record, batch=decode_batch(record.payload)))
+                decode = decode_plain_batch if record.plain else decode_batch  # plain: as ingest found it
+                items.append(WorkItem(record=record, batch=decode(record.payload)))
             except BatchError as exc:
                 # Ingest validated this payload; failing now means a model change broke it.
                 log.error("inbound batch %s no longer decodes: %s", record.batch_id, exc)

@@ -15,7 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fermion.model.batch import Batch
-from fermion.model.codec import decode_batch, decode_batch_obj, encode_batch
+from fermion.model.codec import (
+    decode_batch,
+    decode_batch_checked,
+    decode_batch_obj,
+    decode_plain_batch,
+    encode_batch,
+)
 from fermion.model.events_common import EXTRA_KEY
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "batches"
@@ -146,3 +152,40 @@ def test_fixtures_with_random_unknown_fields_round_trip(name: str, data: st.Data
     batch = decode_batch(raw)
     assert json.loads(encode_batch(batch)) == json.loads(raw)
     assert decode_batch(encode_batch(batch)) == batch
+
+
+def _assert_plain_path_agrees(raw: bytes) -> None:
+    """decode_plain_batch (ingest found the JSON plain) gives exactly what decode_batch gives."""
+    batch, plain = decode_batch_checked(raw)
+    assert batch == decode_batch(raw)
+    if plain:
+        assert decode_plain_batch(raw) == batch
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches)
+def test_plain_decoding_agrees_on_random_batches(batch: Batch) -> None:
+    _assert_plain_path_agrees(encode_batch(batch))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(FIXTURE_JSON)), st.data())
+def test_plain_decoding_agrees_on_fixtures(name: str, data: st.DataObject) -> None:
+    obj = copy.deepcopy(FIXTURE_JSON[name])
+    _assert_plain_path_agrees(msgspec.json.encode(obj))
+    if data.draw(st.booleans()):
+        inject(obj, BATCH_INFO, data.draw)
+        _assert_plain_path_agrees(msgspec.json.encode(obj))
+
+
+def test_what_is_not_plain() -> None:
+    event = {"event_type": "custom_event", "data": {}}
+    base: dict[str, Any] = {"environment": "production", "events": [event]}
+    assert decode_batch_checked(msgspec.json.encode(base))[1] is True
+    for changed in (
+        {**base, "surprise": 1},  # an unknown key (kept under extra)
+        {**base, "mpid": "42"},  # a numeric-string id (made an int)
+        {**base, "events": None},  # null in a non-nullable field (dropped)
+        {**base, "events": [{"event_type": "custom_event", "data": {"event_id": "7"}}]},
+    ):
+        assert decode_batch_checked(msgspec.json.encode(changed))[1] is False
