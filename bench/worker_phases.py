@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 from calibrate import machine_line  # noqa: E402
 from fermion.bootstrap import open_stores, processing_phases  # noqa: E402
+from fermion.model.codec import decode_batch_checked  # noqa: E402
 from fermion.model.records import InboundRecord  # noqa: E402
 from fermion.scaleout import archive_runner  # noqa: E402
 from fermion.services.processing import Phase, ProcessingReport, Processor, WorkItem  # noqa: E402
@@ -62,9 +63,10 @@ def records(group: int, size: int, users: int, events: int, ws: int, input_id: i
             source_ip="127.0.0.1",
             request_id=f"r{group}-{i // 100}",
             historical=False,
-            payload=orjson.dumps(batch(i % users, events)),
+            payload=payload,
+            plain=decode_batch_checked(payload)[1],  # as ingest marks it
         )
-        for i in range(size)
+        for i, payload in ((i, orjson.dumps(batch(i % users, events))) for i in range(size))
     ]
 
 
