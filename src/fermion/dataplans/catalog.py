@@ -41,6 +41,7 @@ __all__ = [
     "kind_from_text",
     "merge",
     "observe",
+    "observe_into",
     "parent_of",
     "user_attribute_point",
 ]
@@ -230,6 +231,12 @@ def observe(batch: Batch) -> dict[DataPoint, int]:
     """Every data point the batch carries, with how many times (events and their attributes count per
     event; user attributes and identities once per batch)."""
     counts: dict[DataPoint, int] = {}
+    observe_into(batch, counts)
+    return counts
+
+
+def observe_into(batch: Batch, counts: dict[DataPoint, int]) -> None:
+    """observe(), adding to `counts` (a group's batches summed without a dict per batch)."""
     get = counts.get
     user_attributes: set[str] = set(batch.user_attributes or ())
     identities: set[str] = set()
@@ -258,7 +265,6 @@ def observe(batch: Batch) -> dict[DataPoint, int]:
     for identity_type in identities:
         point = identity_point(identity_type)
         counts[point] = get(point, 0) + 1
-    return counts
 
 
 def merge(into: dict[DataPoint, Observation], counts: dict[DataPoint, int], seen_ms: int) -> None:

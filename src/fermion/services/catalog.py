@@ -18,7 +18,7 @@ from fermion.dataplans.catalog import (
     ancestors,
     kind_from_text,
     merge,
-    observe,
+    observe_into,
 )
 from fermion.model.delivery import Connection
 from fermion.ports import CatalogStore, DataPointRow, FilterStore
@@ -37,12 +37,20 @@ class CountDataPoints:
         self._catalog = catalog
 
     def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
-        by_workspace: dict[int, dict[DataPoint, Observation]] = {}
+        # Counts summed per (workspace, receive time) first: a bulk request's batches share one.
+        counts: dict[tuple[int, int], dict[DataPoint, int]] = {}
         for item in items:
             if item.notes.get("new") is not True:
                 continue  # a duplicate, or a replay of a batch already counted
-            seen = by_workspace.setdefault(item.record.workspace_id, {})
-            merge(seen, observe(item.batch), item.record.received_ms)
+            record = item.record
+            key = (record.workspace_id, record.received_ms)
+            found = counts.get(key)
+            if found is None:
+                found = counts[key] = {}
+            observe_into(item.batch, found)
+        by_workspace: dict[int, dict[DataPoint, Observation]] = {}
+        for (workspace_id, received_ms), seen in counts.items():
+            merge(by_workspace.setdefault(workspace_id, {}), seen, received_ms)
         if by_workspace:
             self._catalog.record(by_workspace)
         return items
