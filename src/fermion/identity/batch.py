@@ -4,6 +4,7 @@ events (spec 2.10) for identities a batch newly linked to its profile."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Final
 
 import msgspec
@@ -14,7 +15,7 @@ from fermion.identity.resolve import screen
 from fermion.identity.settings import Rules
 from fermion.identity.types import Key, is_user_type
 from fermion.identity.view import IdentityView
-from fermion.model.batch import Batch, DeviceInfo, UserIdentities
+from fermion.model.batch import Batch, UserIdentities
 from fermion.model.events import Event, UserIdentity, UserIdentityChangeData, UserIdentityChangeEvent
 from fermion.model.ids import derived_id
 
@@ -32,9 +33,10 @@ _DEVICE_FIELDS: Final = (
     ("amp_id", "amp_id"),
     ("push_token", "push_token"),
 )
-# The identities are read from to_builtins() of the structs, which holds only the fields a batch set
-# (omit_defaults): a few, where reading every field one by one cost more than the rest of a batch's
-# identity work. Keys there are encode names; `extra` (unknown JSON keys) names no identity.
+# User identities are read from to_builtins(), which holds only the fields a batch set (omit_defaults;
+# keys are encode names, and `extra`, unknown JSON keys, names no identity): reading every field one
+# by one cost more than the rest of a batch's identity work. Device identities are a few of many
+# device_info fields: one attrgetter call reads them all.
 _USER_TYPE_OF: Final = {
     encoded: "customer_id" if name == "customerid" else name
     for name, encoded in zip(
@@ -42,12 +44,8 @@ _USER_TYPE_OF: Final = {
     )
     if name != "extra"
 }
-_DEVICE_NAMES: Final = dict(
-    zip(DeviceInfo.__struct_fields__, DeviceInfo.__struct_encode_fields__, strict=True)
-)
-_DEVICE_TYPE_OF: Final = {
-    _DEVICE_NAMES[name]: (rank, identity_type) for rank, (name, identity_type) in enumerate(_DEVICE_FIELDS)
-}
+_device_values: Final = attrgetter(*(name for name, _ in _DEVICE_FIELDS))
+_DEVICE_TYPES: Final = tuple(identity_type for _, identity_type in _DEVICE_FIELDS)
 
 
 def batch_identities(batch: Batch) -> list[tuple[str, str | None]]:
@@ -64,13 +62,11 @@ def batch_identities(batch: Batch) -> list[tuple[str, str | None]]:
         out.append(("device_application_stamp", batch.mp_deviceid))
     info = batch.device_info
     if info is not None:
-        found: list[tuple[int, str, str]] = []
-        for encoded, value in to_builtins(info).items():
-            known = _DEVICE_TYPE_OF.get(encoded)
-            if known is not None and isinstance(value, str):
-                found.append((known[0], known[1], value))
-        found.sort()
-        out.extend((identity_type, value) for _, identity_type, value in found)
+        values = _device_values(info)
+        if values.count(None) != len(values):
+            for identity_type, value in zip(_DEVICE_TYPES, values, strict=True):
+                if isinstance(value, str):
+                    out.append((identity_type, value))
     return out
 
 

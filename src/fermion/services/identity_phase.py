@@ -45,8 +45,18 @@ class _Prepared:
     who: _Identities
 
 
-# id(_Identities) -> (view.writes, sole_match on the view then): valid while the view stays unchanged.
-_Matches = dict[int, tuple[int, int | None]]
+# id(_Identities) -> (view.writes, sole_match then, the batches that linked its keys to that profile):
+# what the view said while it stays unchanged.
+_Match = tuple[int, int | None, frozenset[int | None]]
+_Matches = dict[int, _Match]
+
+
+def _match(who: _Identities, view: IdentityView) -> _Match:
+    mpid = sole_match(who.ids, view, who.rules)
+    if mpid is None:
+        return view.writes, None, frozenset()
+    links = (view.link_of(key, mpid) for key in who.keys)
+    return view.writes, mpid, frozenset(link.created_by for link in links if link is not None)
 
 
 class IdentityPhase:
@@ -58,17 +68,22 @@ class IdentityPhase:
 
     def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
         by_org: dict[int, list[_Prepared]] = {}
-        screened: dict[tuple[int, tuple[tuple[str, str | None], ...]], _Identities] = {}
+        # Per workspace, for this group: its organization, its rules (read once: the service caches
+        # them for seconds anyway) and its batches' identity sets, each screened once.
+        workspaces: dict[int, tuple[int, Rules, dict[tuple[tuple[str, str | None], ...], _Identities]]] = {}
         for item in items:
             workspace_id = item.record.workspace_id
-            try:
-                org = self._service.org_of(workspace_id)
-            except LookupError:  # the workspace is gone: keep the batch, with a stable stand-in MPID
-                item.batch = structs.replace(item.batch, mpid=item.batch.mpid or _stand_in(item))
-                continue
-            rules = self._service.rules(workspace_id)
+            workspace = workspaces.get(workspace_id)
+            if workspace is None:
+                try:
+                    org = self._service.org_of(workspace_id)
+                except LookupError:  # the workspace is gone: keep the batch, with a stable stand-in MPID
+                    item.batch = structs.replace(item.batch, mpid=item.batch.mpid or _stand_in(item))
+                    continue
+                workspace = workspaces[workspace_id] = (org, self._service.rules(workspace_id), {})
+            org, rules, screened = workspace
             identities = batch_identities(item.batch)
-            memo_key = (id(rules), tuple(identities))  # the rules outlive the group (in _Identities)
+            memo_key = tuple(identities)
             who = screened.get(memo_key)
             if who is None:
                 ids = screen(identities, rules)
@@ -113,13 +128,13 @@ class IdentityPhase:
             added = attach(view, batch.mpid, who.identities, who.rules, record.workspace_id, now_ms, batch_id)
             return BatchIdentity(org, batch.mpid, False, given=True, added=added, rule="given_mpid"), []
         seen = matches.get(id(who))
-        if seen is not None and seen[0] == view.writes:
-            known = seen[1]
-        else:
-            known = sole_match(who.ids, view, who.rules)
-            matches[id(who)] = (view.writes, known)
+        if seen is None or seen[0] != view.writes:
+            seen = matches[id(who)] = _match(who, view)
+        _, known, creators = seen
         if known is not None:  # nothing new about this user: what resolve() decides, without it
-            added = linked_by(view, known, who.keys, batch_id)  # non-empty when reprocessing
+            if batch_id not in creators:
+                return BatchIdentity(org, known, False, given=False, added=[], rule="matched"), []
+            added = linked_by(view, known, who.keys, batch_id)  # this batch, processed again
             identity = BatchIdentity(org, known, False, given=False, added=added, rule="matched")
             return identity, identity_change_events(batch_id, known, added, view, record.received_ms)
         request = ResolveRequest(RequestKind.BATCH, who.identities, record.workspace_id, created_by=batch_id)

@@ -165,8 +165,11 @@ class SqlIdentityStore:
             for row in self._links_of_keys(conn, org_id, asked_keys):
                 links[(row.identity_type, row.value, row.mpid)] = row
             holders = sorted({link.mpid for link in links.values()} | asked_mpids)
-            for row in self._links_of_profiles(conn, org_id, holders):
-                links.setdefault((row.identity_type, row.value, row.mpid), row)
+            if holders:  # mostly the links just read again: only the others become LinkRows
+                params = {"org": org_id, "values": self._values(holders)}
+                for row in self._q_links_of_mpids.run(conn, params):
+                    if (row[0], row[1], row[2]) not in links:
+                        links[(row[0], row[1], row[2])] = LinkRow(*row)
             profiles: list[ProfileRow] = []
             if asked_mpids:  # the others are known well enough through their links
                 params = {"org": org_id, "values": self._values(sorted(asked_mpids))}
