@@ -52,6 +52,8 @@ class EventCriterion:
     name: str | None  # lower case; None matches any name
     matches: Callable[[EventFact], bool]
     window: Window
+    # Matches every event of its family and name (None: any name): found by those, no call needed.
+    plain: bool = False
 
 
 @dataclass
@@ -306,9 +308,9 @@ class _Compiler:
         parsed = parse_event(inner, field, self.errors, self.default_days)
         if parsed is None:
             return None
-        family, name, matches, window, count = parsed
+        family, name, matches, window, count, plain = parsed
         key = f"{self.key_prefix}.{len(self.out.event_criteria)}"
-        self.out.event_criteria.append(EventCriterion(key, family, name, matches, window))
+        self.out.event_criteria.append(EventCriterion(key, family, name, matches, window, plain))
         self.out.event_keys.add(key)
         check = count.test
 

@@ -64,7 +64,10 @@ def _window(inner: dict[str, Any], field: str, errors: Errors, default_days: int
 
 def parse_event(
     inner: Any, field: str, errors: Errors, default_days: int = 30
-) -> tuple[str, str | None, Callable[[EventFact], bool], Window, Condition] | None:
+) -> tuple[str, str | None, Callable[[EventFact], bool], Window, Condition, bool] | None:
+    """(family, lower-case name or None, matcher, window, count condition, plain): a plain leaf
+    matches every event of its family (and name, if given), so callers that found the event by
+    those need not call the matcher."""
     if not isinstance(inner, dict):
         errors.append((field, "must be an object"))
         return None
@@ -123,5 +126,5 @@ def parse_event(
         def matches_plain(fact: EventFact) -> bool:
             return family in fact.families and (wanted_name is None or fact.name == wanted_name)
 
-        return str(family), wanted_name, matches_plain, window, count
-    return str(family), wanted_name, matches, window, count
+        return str(family), wanted_name, matches_plain, window, count, True
+    return str(family), wanted_name, matches, window, count, False

@@ -54,11 +54,13 @@ class EventFact(msgspec.Struct, frozen=True):
     ts_ms: int
 
 
-def _families(event: Event) -> tuple[str, ...]:
+def families_of(event: Event) -> tuple[str, ...]:
+    """The criterion families the event belongs to (none for most non-custom types)."""
     if isinstance(event, CustomEvent):
-        if event.data.custom_event_type == "attribution" or (event.data.event_name or "") == "attribution":
-            return ("custom_event", "attribution")
-        return ("custom_event",)
+        data = event.data
+        if data.custom_event_type == "attribution" or (data.event_name or "") == "attribution":
+            return _CUSTOM_AND_ATTRIBUTION
+        return _CUSTOM
     if isinstance(event, ApplicationStateTransitionEvent):
         found = []
         if event.data.is_first_run and event.data.application_transition_type == "application_initialized":
@@ -71,32 +73,37 @@ def _families(event: Event) -> tuple[str, ...]:
     return ()
 
 
+_CUSTOM = ("custom_event",)
+_CUSTOM_AND_ATTRIBUTION = ("custom_event", "attribution")
+
+
+def fact_of(event: Event, families: tuple[str, ...], received_ms: int) -> EventFact:
+    """The event as criteria match it (`families`: families_of(event), not empty)."""
+    data = event.data
+    action: str | None = None
+    if isinstance(event, CommerceEvent):
+        commerce = event.data
+        if commerce.product_action is not None:
+            action = commerce.product_action.action
+        elif commerce.promotion_action is not None:
+            action = commerce.promotion_action.action
+    return EventFact(
+        families=families,
+        name=event_name_of(event).lower(),
+        custom_event_type=getattr(data, "custom_event_type", None),
+        product_action=action,
+        attributes=data.custom_attributes or {},
+        ts_ms=data.timestamp_unixtime_ms or received_ms,
+    )
+
+
 def facts_of(batch: Batch, received_ms: int) -> list[EventFact]:
     """The events of the batch that some criterion family can match."""
     facts = []
     for event in batch.events:
-        families = _families(event)
-        if not families:
-            continue
-        data = event.data
-        action: str | None = None
-        custom_type = getattr(data, "custom_event_type", None)
-        if isinstance(event, CommerceEvent):
-            commerce = event.data
-            if commerce.product_action is not None:
-                action = commerce.product_action.action
-            elif commerce.promotion_action is not None:
-                action = commerce.promotion_action.action
-        facts.append(
-            EventFact(
-                families=families,
-                name=event_name_of(event).lower(),
-                custom_event_type=custom_type,
-                product_action=action,
-                attributes=data.custom_attributes or {},
-                ts_ms=data.timestamp_unixtime_ms or received_ms,
-            )
-        )
+        families = families_of(event)
+        if families:
+            facts.append(fact_of(event, families, received_ms))
     return facts
 
 

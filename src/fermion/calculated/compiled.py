@@ -213,6 +213,8 @@ class CompiledCa:
     # The (lower-case) event name the data point requires, if it reads events of one name: a batch
     # without such an event has nothing for the CA.
     event_name: str | None = None
+    # render() for this calculation type, looked up once (values are read per batch and CA).
+    render_part: Callable[[Part], Value | None] = _render_most_frequent
 
     def _oldest_day(self, now_ms: int) -> int | None:
         days = self.window_days
@@ -278,25 +280,32 @@ class CompiledCa:
     ) -> Value | None:
         """The value of `states` (e.g. the backfill's and the live ones) with the seed: the running
         totals, or the day partials inside the time period and on or after the seed's cutoff."""
-        oldest = self._oldest_day(now_ms)
+        window = self.window_days
+        oldest = None if window is None else now_ms // DAY_MS - window + 1
         cutoff = cutoff_ms if seed is not None else self.definition.seeding_cutoff_ms
-        cutoff_day = None if cutoff is None else cutoff // DAY_MS
+        # Days before the window's first day or the cutoff's day are left out.
+        low = oldest
+        if cutoff is not None:
+            cutoff_day = cutoff // DAY_MS
+            low = cutoff_day if low is None or cutoff_day > low else low
         parts: list[Part] = [] if seed is None else [seed]
         seen = seed is not None
         for state in states:
+            days = state.days
             # A running total holds every day; with a seed, days before its cutoff must be left out.
-            if oldest is None and state.total is not None and (seed is None or not state.days):
+            if oldest is None and state.total is not None and (seed is None or not days):
                 parts.append(state.total)
                 seen = True
                 continue
-            for day, part in state.days.items():
+            if days:
                 seen = True
-                if (oldest is not None and day < oldest) or (cutoff_day is not None and day < cutoff_day):
-                    continue
-                parts.append(part)
+                if low is None:
+                    parts.extend(days.values())
+                else:
+                    parts.extend([part for day, part in days.items() if day >= low])
         if not seen:
             return None
-        if len(parts) == 1:  # the common case: one running total, read as it is
+        if len(parts) == 1:  # the common case: one running total or day, read as it is
             merged = parts[0]
         else:
             merged = Part()
@@ -304,7 +313,7 @@ class CompiledCa:
                 absorb(merged, part)
         if merged.v is not None and len(merged.v) > self.cap:
             merged = Part(v=cap_values(merged.v, self.cap))  # only `v` is read for these types
-        return render(self.calculation_type, merged)
+        return self.render_part(merged)
 
 
 def compile_ca(ca_id: int, name: str, definition: Definition) -> CompiledCa:
@@ -326,6 +335,7 @@ def compile_ca(ca_id: int, name: str, definition: Definition) -> CompiledCa:
         event_name=(
             point.event_name.lower() if point.type != "user_attribute" and point.event_name else None
         ),
+        render_part=_RENDER.get(ctype, _render_most_frequent),
     )
 
 

@@ -4,7 +4,7 @@ history and rows. Shared by the processing phase, the re-check job and calculati
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +136,7 @@ class AudienceEngine:
         touches: dict[int, Touch] | None = None,
         known_profiles: Mapping[int, Profile] | None = None,
         known_calculated: Mapping[int, dict[str, str]] | None = None,
+        noted_calculated: Callable[[list[int]], Mapping[int, dict[str, str]]] | None = None,
     ) -> Decisions:
         """Evaluate `audiences` for the users. `versions[mpid]` names what caused the evaluation (a
         batch's receive time, a re-check time), so evaluating the same cause again yields the same
@@ -147,7 +148,8 @@ class AudienceEngine:
         audiences only) it can only move earlier. With `touches`, only the audiences reading what
         changed for a user are evaluated (the others keep their answer; see evaluate.Touch).
         `known_profiles` / `known_calculated`: current profiles / CA values of some users (from the
-        earlier phases), which are then not read again."""
+        earlier phases), which are then not read again; `noted_calculated` gives the CA values it knows
+        of those of the users given whose evaluation reads them (the others are read)."""
         out = Decisions()
         ordered = sorted(set(mpids))
         if not ordered:
@@ -175,6 +177,9 @@ class AudienceEngine:
             for m in self._needing(audiences, index, ordered, chosen_of, "uses_calculated")
             if m not in calculated
         ]
+        if need_ca and noted_calculated is not None:
+            calculated.update(noted_calculated(need_ca))
+            need_ca = [m for m in need_ca if m not in calculated]
         if need_ca:
             calculated.update(self._calculated.values_for(workspace_id, need_ca, now_ms))
         uses_identities = any(c.compiled.uses_identities for c in audiences)

@@ -13,9 +13,10 @@ read: otherwise another evaluation may have seen newer data, which this one must
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
-from fermion.audiences.evaluate import Touch, apply_events, prune_states
-from fermion.audiences.events import device_facts, facts_of
+from fermion.audiences.evaluate import Touch, count_events, prune_states
+from fermion.audiences.events import device_facts
 from fermion.audiences.records import Status, UserState
 from fermion.model.events import UserAttributeChangeEvent
 from fermion.ports.audiences import MembershipSink
@@ -23,17 +24,13 @@ from fermion.profiles.state import Profile
 from fermion.services.audience_engine import AudienceEngine
 from fermion.services.calculated_phase import NAMES_NOTE as CALCULATED_NAMES_NOTE
 from fermion.services.calculated_phase import NOTE as CALCULATED_NOTE
+from fermion.services.calculated_phase import NotedValues
 from fermion.services.processing import ProcessingReport, WorkItem
 from fermion.services.profile_phase import NOTE as PROFILE_NOTE
 
 _IDENTITY_EVENT = "user_identity_change"
 # Past this (about 25 MB) the record of saves starts over: those users' data are then read again once.
 _MAX_SAVES_KEPT = 100_000
-
-
-def _may_change_identities(item: WorkItem) -> bool:
-    """IDSync adds user_identity_change events to a batch that linked new identities to its user."""
-    return any(e.event_type == _IDENTITY_EVENT for e in item.batch.events)
 
 
 class AudiencePhase:
@@ -79,23 +76,30 @@ class AudiencePhase:
         versions: dict[int, int] = {}
         hints: set[int] = set()
         for item in group:
-            mpid = item.batch.mpid
+            batch, record = item.batch, item.record
+            mpid = batch.mpid
             assert mpid is not None
-            state = users.setdefault(mpid, UserState())
+            state = users.get(mpid)
+            if state is None:
+                state = users[mpid] = UserState()
             touch = touches[mpid]
-            device = device_facts(item.batch)
-            if any(state.device.get(k) != v for k, v in device.items()):
-                state.device = {**state.device, **device}
+            if batch.device_info is not None or batch.application_info is not None:
+                device = device_facts(batch)
+                if any(state.device.get(k) != v for k, v in device.items()):
+                    state.device = {**state.device, **device}
+                    touch.profile = True
+            if batch.consent_state is not None:
                 touch.profile = True
-            touch.profile |= item.batch.consent_state is not None
-            versions[mpid] = max(versions.get(mpid, 0), item.record.received_ms)
-            for event in item.batch.events:
-                if isinstance(event, UserAttributeChangeEvent) and event.data.user_attribute_name:
-                    touch.attributes.add(event.data.user_attribute_name)
-            if _may_change_identities(item):
-                hints.add(mpid)
-                touch.identities = True
-            if item.record.batch_id not in to_apply:
+            versions[mpid] = max(versions.get(mpid, 0), record.received_ms)
+            for event in batch.events:
+                # IDSync adds user_identity_change events to a batch that linked new identities.
+                if isinstance(event, UserAttributeChangeEvent):
+                    if event.data.user_attribute_name:
+                        touch.attributes.add(event.data.user_attribute_name)
+                elif event.event_type == _IDENTITY_EVENT:
+                    hints.add(mpid)
+                    touch.identities = True
+            if record.batch_id not in to_apply:
                 continue
             names = item.notes.get(CALCULATED_NAMES_NOTE)
             if names is None:  # the CA phase did not see the batch: any value may have changed
@@ -112,7 +116,7 @@ class AudiencePhase:
                     for crit in c.compiled.event_criteria
                 }
                 only = set(ws.windows) - skipped if skipped else None
-            touch.keys |= apply_events(ws, state.events, facts_of(item.batch, item.record.received_ms), only)
+            touch.keys |= count_events(ws, state.events, batch.events, record.received_ms, only)
         # Buckets only age out of the windows of criteria that counted something now (others keep
         # theirs until they count again or the re-check job prunes them; windows ignore old buckets).
         prune_states(
@@ -129,7 +133,7 @@ class AudiencePhase:
             hints,
             touches=touches,
             known_profiles=profiles,
-            known_calculated=calculated,
+            noted_calculated=calculated,
         )
         if decided.changes:
             # Before saving: a crash in between re-evaluates the batch, producing the same change ids.
@@ -150,9 +154,10 @@ class AudiencePhase:
 
     def _noted(
         self, workspace_id: int, group: list[WorkItem], users: dict[int, UserState], ca_names: set[str]
-    ) -> tuple[dict[int, Profile], dict[int, dict[str, str]]]:
-        """The profiles and CA values noted by the earlier phases that are still current for this
-        evaluation: no audience state saved since they were read, except by this phase here."""
+    ) -> tuple[dict[int, Profile], Callable[[list[int]], dict[int, dict[str, str]]] | None]:
+        """The profiles and (on request, for the users whose evaluation reads them) CA values noted by
+        the earlier phases that are still current for this evaluation: no audience state saved since
+        they were read, except by this phase here."""
 
         def unmoved(mpid: int, read_ns: int) -> bool:
             state = users.get(mpid)
@@ -167,9 +172,13 @@ class AudiencePhase:
             noted = item.notes.get(PROFILE_NOTE)
             if mpid is not None and noted is not None and mpid not in profiles and unmoved(mpid, noted[0]):
                 profiles[mpid] = noted[1]
-        calculated: dict[int, dict[str, str]] = {}
         ca_noted = group[0].notes.get(CALCULATED_NOTE)
-        if ca_noted is not None and ca_names:
-            read_ns, noted_values = ca_noted
-            calculated = noted_values.values_of([m for m in users if unmoved(m, read_ns)], ca_names)
+        if ca_noted is None or not ca_names:
+            return profiles, None
+        read_ns: int = ca_noted[0]
+        noted_values: NotedValues = ca_noted[1]
+
+        def calculated(mpids: list[int]) -> dict[int, dict[str, str]]:
+            return noted_values.values_of([m for m in mpids if m in users and unmoved(m, read_ns)], ca_names)
+
         return profiles, calculated

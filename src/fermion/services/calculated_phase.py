@@ -44,7 +44,7 @@ NAMES_NOTE = "calculated_names"
 class _User:
     """One user's documents during a group; each CA's entry is decoded only when a batch touches it."""
 
-    __slots__ = ("_base", "_live", "changed", "seeds", "values")
+    __slots__ = ("_base", "_decoded", "_live", "changed", "seeds", "values")
 
     def __init__(self, row: StateRow | None) -> None:
         # decode_raw_doc gives a fresh dict each time: it is this user's own, entries decoded in place.
@@ -55,23 +55,31 @@ class _User:
         # CA id -> its value as of the last `value` call, dropped when a fold changes the CA's state
         # (the audience phase then reads it instead of working it out again).
         self.values: dict[int, Value | None] = {}
+        self._decoded: set[int] = set()  # ids of the live entries that are Entry objects, not Raw
 
     def entry(self, record: CaRecord) -> Entry:
         found = self._live.get(record.id)
+        if found is not None and type(found) is Entry and found.g == record.generation:
+            return found  # decoded before: the usual case of a second batch or `value` after a fold
         if isinstance(found, msgspec.Raw):
-            found = self._live[record.id] = decode_entry(found)
+            found = decode_entry(found)
         if found is None or found.g != record.generation:
-            found = self._live[record.id] = Entry(record.generation, CaState())
+            found = Entry(record.generation, CaState())
+        self._live[record.id] = found
+        self._decoded.add(record.id)
         return found
 
-    def value(self, record: CaRecord, compiled: CompiledCa, now_ms: int) -> Value | None:
-        parts = [self.entry(record).s]
-        base = self._base.get(record.id)
+    def value(
+        self, record: CaRecord, compiled: CompiledCa, now_ms: int, live: Entry | None = None
+    ) -> Value | None:
+        """The CA's value now; `live`: its live entry, when the caller has it from `entry`."""
+        parts = [(live if live is not None else self.entry(record)).s]
+        base = self._base.get(record.id) if self._base else None
         if isinstance(base, msgspec.Raw):
             base = self._base[record.id] = decode_entry(base)
         if base is not None and base.g == record.generation:
             parts.append(base.s)
-        seed = self.seeds.get(record.id)
+        seed = self.seeds.get(record.id) if self.seeds else None
         value = compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms)
         self.values[record.id] = value
         return value
@@ -109,14 +117,17 @@ class _User:
     def doc(self, current: dict[int, int]) -> bytes:
         """The live document of the active CAs only (`current`: their generations by id; entries of
         deleted or re-activated CAs go)."""
-        kept: dict[int, msgspec.Raw | Entry] = {}
-        for ca, entry in self._live.items():
-            if isinstance(entry, msgspec.Raw):
-                if ca in current:  # untouched: its generation was current when written, or is stale
-                    kept[ca] = entry
-            elif current.get(ca) == entry.g:
-                kept[ca] = entry
-        return encode_doc(kept)
+        live = self._live
+        # Untouched (Raw) entries stay while their CA is active (their generation was current when
+        # written, or is stale and ignored by readers); decoded ones while of the current generation.
+        dropped = live.keys() - current.keys()
+        for ca in self._decoded:
+            entry = live[ca]
+            if type(entry) is Entry and current.get(ca) != entry.g:
+                dropped.add(ca)
+        if dropped:
+            live = {ca: entry for ca, entry in live.items() if ca not in dropped}
+        return encode_doc(live)
 
 
 class NotedValues:
@@ -251,15 +262,16 @@ class CalculatedPhase:
                     if not observations:
                         continue
                     names.add(compiled.name)
-                    seed = user.seeds.get(record.id)
-                    if fold and compiled.fold_observations(
-                        user.entry(record).s, observations, now_ms, seed.c if seed else None
-                    ):
-                        user.changed = True
-                        user.values.pop(record.id, None)
+                    live = None
+                    if fold:
+                        seed = user.seeds.get(record.id) if user.seeds else None
+                        live = user.entry(record)
+                        if compiled.fold_observations(live.s, observations, now_ms, seed.c if seed else None):
+                            user.changed = True
+                            user.values.pop(record.id, None)
                     # The batch carries the new values of the synchronous CAs it counts towards.
                     if compiled.synchronous:
-                        value = user.value(record, compiled, now_ms)
+                        value = user.value(record, compiled, now_ms, live)
                         if value is not None:
                             synced[compiled.name] = value
                 if synced:
