@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from fermion.identity.explain import Explanation, IdentityFinding
-from fermion.identity.records import NewProfile
+from fermion.identity.records import LinkRow, NewProfile
 from fermion.identity.settings import Rules, Strategy
 from fermion.identity.types import MAX_VALUE_LENGTH, Key, canonical_type, is_device_type, priority_rank
 from fermion.identity.view import IdentityView, Profile
@@ -150,29 +150,34 @@ def resolve(
     return run.finish(run.create(), created=True, addable=order)
 
 
-def sole_match(ids: Screened, view: IdentityView, rules: Rules) -> int | None:
+def sole_match(ids: Screened, view: IdentityView, rules: Rules) -> tuple[int, list[LinkRow]] | None:
     """The commonest outcome of a BATCH request, without resolving it: when every screened identity
     is held by one and the same profile alone, and that profile holds no login or immutable identity
     the request leaves unmatched, resolve() would match that profile by the priority walk (one
-    candidate: no tie-break, no new login) and add nothing (rule "matched"). None: resolve."""
+    candidate: no tie-break, no new login) and add nothing (rule "matched"). Gives the profile and
+    the links of the identities to it; None: resolve."""
     mpid: int | None = None
+    links: list[LinkRow] = []
     for identity_type, (value, _) in ids.items():
         link = view.sole_holder((identity_type, value))
         if link is None or (mpid is not None and link.mpid != mpid):
             return None
         mpid = link.mpid
+        links.append(link)
     if mpid is None:
         return None
     profile = view.profile(mpid)
     if profile is None or _unmatched_login(rules, profile, ids) is not None:
         return None
-    return mpid
+    return mpid, links
 
 
 def _unmatched_login(rules: Rules, profile: Profile, ids: Screened) -> str | None:
     """Why a profile cannot be the request's (it holds login/immutable identities the request does
     not match), else None: the login guard of the priority walk."""
     for group, label in ((rules.immutable, "immutable"), (rules.login, "login")):
+        if not group:
+            continue
         held = [t for t in group if profile.values(t)]
         if held and not any(t in ids and ids[t][0] in profile.values(t) for t in held):
             return f"holds a {label} identity ({', '.join(sorted(held))}) the request does not match"

@@ -41,10 +41,7 @@ class IdentityView:
         for link in sorted(snapshot.links, key=lambda r: (r.created_ms, r.mpid)):
             self._add(link)
         self._original = dict(self._links)
-        self._first_stored: dict[Key, LinkRow] = {}  # the oldest stored link of each asked value
-        for (key, _), link in self._original.items():
-            if key in self._asked_keys:
-                self._first_stored.setdefault(key, link)
+        self._first_stored: dict[Key, LinkRow] | None = None  # built when first needed (rarely)
         self._first_creator: dict[Key, int | None] = {}  # values first linked in this view: by whom
         self.writes = 0  # changes made on the view: what was read from it holds while this stays put
 
@@ -74,6 +71,11 @@ class IdentityView:
     def first_linked_by(self, key: Key) -> int | None:
         """The batch that first linked the value in the organization, as far as its links still
         show (None: an API call, or unknown)."""
+        if self._first_stored is None:  # the oldest stored link of each asked value
+            self._first_stored = {}
+            for (asked, _), link in self._original.items():
+                if asked in self._asked_keys:
+                    self._first_stored.setdefault(asked, link)
         stored = self._first_stored.get(key)
         return stored.created_by if stored is not None else self._first_creator.get(key)
 
@@ -123,6 +125,8 @@ class IdentityView:
 
     def changes(self) -> IdentityChanges:
         """The net writes since the snapshot, with the loaded state they rest on."""
+        if not self.writes:
+            return IdentityChanges()
         add = [r for k, r in self._links.items() if k not in self._original]
         remove = [(k[0][0], k[0][1], k[1]) for k in self._original if k not in self._links]
         changed_keys = sorted({r.key for r in add} | {(t, v) for t, v, _ in remove})

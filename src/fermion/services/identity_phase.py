@@ -52,11 +52,11 @@ _Matches = dict[int, _Match]
 
 
 def _match(who: _Identities, view: IdentityView) -> _Match:
-    mpid = sole_match(who.ids, view, who.rules)
-    if mpid is None:
+    found = sole_match(who.ids, view, who.rules)
+    if found is None:
         return view.writes, None, frozenset()
-    links = (view.link_of(key, mpid) for key in who.keys)
-    return view.writes, mpid, frozenset(link.created_by for link in links if link is not None)
+    mpid, links = found
+    return view.writes, mpid, frozenset(link.created_by for link in links)
 
 
 class IdentityPhase:

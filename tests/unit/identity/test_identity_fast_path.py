@@ -92,10 +92,12 @@ def test_sole_match_is_what_resolve_decides(
 ) -> None:
     store = _store_with(rows)
     keys = keys_to_load(identities, rules)
-    mpid = sole_match(screen(identities, rules), IdentityView(store.load(ORG, keys)), rules)
-    if mpid is None:
+    found = sole_match(screen(identities, rules), IdentityView(store.load(ORG, keys)), rules)
+    if found is None:
         return
+    mpid, links_found = found
     view = IdentityView(store.load(ORG, keys))
+    assert links_found == [view.link_of(key, mpid) for key in keys]
     request = ResolveRequest(RequestKind.BATCH, identities, WS, created_by=1)
 
     def no_new_mpid() -> int:
@@ -120,7 +122,8 @@ def test_sole_match_declines_what_it_cannot_shortcut() -> None:
 
     def match(*identities: tuple[str, str]) -> int | None:
         keys = keys_to_load(identities, rules)
-        return sole_match(screen(identities, rules), IdentityView(store.load(ORG, keys)), rules)
+        found = sole_match(screen(identities, rules), IdentityView(store.load(ORG, keys)), rules)
+        return None if found is None else found[0]
 
     assert match(("customerid", "a"), ("ios_idfv", "d1")) == 11
     assert match(("ios_idfv", "d1"), ("customerid", "a")) == 11
