@@ -7,15 +7,25 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from fermion.audiences.criteria import (
+    Changes,
     Compiled,
     EventCriterion,
+    Test,
     UserView,
     compile_criteria,
-    next_count_change,
     no_changes,
 )
 from fermion.audiences.event_leaf import MAX_DAYS as FULL_HISTORY_DAYS
-from fermion.audiences.events import EventFact, EventState, Window, fact_of, families_of, prune, prune_many
+from fermion.audiences.events import (
+    EventFact,
+    EventState,
+    Window,
+    count_and_next,
+    fact_of,
+    families_of,
+    prune,
+    prune_many,
+)
 from fermion.audiences.records import Audience, Kind
 from fermion.model.codec import event_name_of
 from fermion.model.events import Event
@@ -25,6 +35,25 @@ from fermion.model.events import Event
 class CompiledAudience:
     audience: Audience
     compiled: Compiled
+    # Read per user and audience on the hot path, so worked out once: the id, the test, and how the
+    # answer may change with time alone (real-time audiences): the event criteria's (key, window)
+    # when only their counts time it, else `changes` when something else does (None: never).
+    id: int = field(init=False)
+    test: Test = field(init=False)
+    count_timed: tuple[tuple[str, Window], ...] = field(init=False)
+    other_timed: Changes | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        compiled = self.compiled
+        self.id = self.audience.id
+        self.test = compiled.test
+        timed = compiled.changes is not no_changes and self.audience.kind == Kind.REAL_TIME
+        self.count_timed = (
+            tuple((crit.key, crit.window) for crit in compiled.event_criteria)
+            if timed and not compiled.other_timed
+            else ()
+        )
+        self.other_timed = compiled.changes if timed and compiled.other_timed else None
 
 
 @dataclass
@@ -341,28 +370,32 @@ def evaluate_transitions(
     was_in = set(members)
     next_check: int | None = None
     order, chosen = _visit_order(audiences, touch, index, chosen)
-    memberships = view.memberships
+    memberships, counts, events = view.memberships, view.counts, view.events
     for pos in order:
         c = audiences[pos]
-        compiled = c.compiled
         if chosen is not None and pos not in chosen:
-            references = compiled.references
+            references = c.compiled.references
             if not references or references.isdisjoint(changed):
                 continue
-        audience = c.audience
-        aid = audience.id
+        aid = c.id
         was = aid in was_in
-        member = compiled.test(view, now_ms)
+        member = c.test(view, now_ms)
         memberships[aid] = member
         if member != was:
             changed.add(aid)
-            transitions.append(Outcome(audience, member, was, None))
-        changes = compiled.changes
-        if changes is not no_changes and audience.kind == Kind.REAL_TIME:
-            if compiled.other_timed:
-                check = changes(view, now_ms)
-            else:
-                check = next_count_change(compiled.event_criteria, view, now_ms)
+            transitions.append(Outcome(c.audience, member, was, None))
+        if c.count_timed:
+            # next_count_change, inlined: the earliest next change of any event criterion's count
+            # (the test has usually worked the counts out already).
+            for key, window in c.count_timed:
+                hit = counts.get(key)
+                if hit is None:
+                    hit = counts[key] = count_and_next(events, key, window, now_ms)
+                check = hit[1]
+                if check is not None and (next_check is None or check < next_check):
+                    next_check = check
+        elif c.other_timed is not None:
+            check = c.other_timed(view, now_ms)
             if check is not None and (next_check is None or check < next_check):
                 next_check = check
     return transitions, next_check

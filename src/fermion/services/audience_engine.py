@@ -41,7 +41,13 @@ class Decisions:
     changes: list[MembershipChange] = field(default_factory=list)
 
 
-def view_of(mpid: int, profile: Profile | None, state: UserState | None) -> UserView:
+def view_of(
+    mpid: int,
+    profile: Profile | None,
+    state: UserState | None,
+    calculated: dict[str, str] | None = None,
+    memberships: dict[int, bool] | None = None,
+) -> UserView:
     # Built in one call with every field given (made per user evaluated: no default factories).
     attributes: dict[str, Any] = {}
     consent: dict[tuple[str, str], bool] = {}
@@ -61,7 +67,18 @@ def view_of(mpid: int, profile: Profile | None, state: UserState | None) -> User
     if state is not None:
         events = state.events
         device = {**device, **state.device} if device else dict(state.device)
-    return UserView(mpid, attributes, consent, {}, {}, {}, device, first_seen, events, {})
+    return UserView(
+        mpid,
+        attributes,
+        consent,
+        {},
+        {} if calculated is None else calculated,
+        {} if memberships is None else memberships,
+        device,
+        first_seen,
+        events,
+        {},
+    )
 
 
 class AudienceEngine:
@@ -188,9 +205,9 @@ class AudienceEngine:
         decided: list[tuple[int, list[Outcome], dict[str, str] | None]] = []
         for mpid in ordered:
             state = states[mpid]
-            view = view_of(mpid, profiles.get(mpid), state)
-            view.calculated = calculated.get(mpid, {})
-            view.memberships = dict.fromkeys(state.members, True)
+            view = view_of(
+                mpid, profiles.get(mpid), state, calculated.get(mpid, {}), dict.fromkeys(state.members, True)
+            )
             ids: dict[str, str] | None = None
             if uses_identities:
                 ids = view.identities = self.identities_of(workspace_id, mpid)
