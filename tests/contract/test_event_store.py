@@ -175,6 +175,27 @@ def test_duplicate_source_request_within_one_call(event_store: SqlEventStore) ->
     assert event_store.count_batches() == 3
 
 
+def test_new_and_stored_batches_mixed_in_one_call(event_store: SqlEventStore) -> None:
+    stored = [batch(1, source_request_id="r1", events=[ev(1)]), batch(2, events=[ev(2)])]
+    assert event_store.save(stored) == [1, 2]
+    again = [
+        batch(3, events=[ev(3)]),
+        batch(4, source_request_id="r1", events=[ev(4)]),  # a retry of batch 1's request
+        batch(5, source_request_id="r5", events=[ev(5)]),
+        batch(2, tag="replay", events=[ev(6)]),  # batch 2 again
+        batch(7, events=[ev(7), ev(2)]),  # event 2 is stored already
+    ]
+    assert event_store.save(again) == [3, 5, 7]
+    assert ids(all_batches(event_store)) == [1, 2, 3, 5, 7]
+    stored_events = [(e.event_id, e.batch_id) for e in event_store.events(1)]
+    assert stored_events == [(1, 1), (2, 2), (3, 3), (5, 5), (7, 7)]
+    assert event_store.save([*stored, *again]) == []  # re-processing the lot changes nothing
+    assert event_store.count_batches() == 5 and len(event_store.events(1)) == 5
+    assert event_store.save([batch(8)]) == [8]
+    rows = all_batches(event_store)
+    assert [r.seq for r in rows] == sorted({r.seq for r in rows})
+
+
 def test_batches_without_source_request_never_collide(event_store: SqlEventStore) -> None:
     assert event_store.save([batch(1), batch(2)]) == [1, 2]
     assert event_store.save([batch(3)]) == [3]
@@ -350,6 +371,19 @@ def test_batches_after_seq_newest_first_and_limit(filled: SqlEventStore) -> None
 def test_batches_default_limit_is_100(event_store: SqlEventStore) -> None:
     event_store.save([batch() for _ in range(130)])
     assert len(event_store.batches(BatchFilter(workspace_id=1))) == 100
+
+
+def test_archive_rows_are_seq_received_and_payload_in_seq_order(filled: SqlEventStore) -> None:
+    rows = all_batches(filled)
+    expected = [(r.seq, r.received_ms, r.payload) for r in rows]
+    got = filled.archive_rows(1, 0, 100)
+    assert got == expected and all(type(p) is bytes for _, _, p in got)
+    assert filled.archive_rows(1, rows[1].seq, 2) == expected[2:4]
+    assert filled.archive_rows(1, rows[0].seq, 1) == expected[1:2]
+    assert filled.archive_rows(1, rows[-1].seq, 100) == []
+    assert filled.archive_rows(1, 0, 0) == []
+    assert [p for _, _, p in filled.archive_rows(2, 0, 100)] == [r.payload for r in all_batches(filled, 2)]
+    assert filled.archive_rows(3, 0, 100) == []
 
 
 def test_seq_keeps_increasing_across_workspaces(filled: SqlEventStore) -> None:

@@ -33,8 +33,8 @@ class FileArchive:
             with open(path, "ab") as fh:
                 fh.truncate(offsets.get(rel, 0))
                 fh.seek(offsets.get(rel, 0))
-                for line in lines:
-                    fh.write(line)
+                if lines:  # one write for the chunk's lines, not two per line
+                    fh.write(b"\n".join(lines))
                     fh.write(b"\n")
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -62,6 +62,10 @@ class EventStore(Protocol):
 
     def batches(self, flt: BatchFilter) -> list[BatchRow]: ...
 
+    def archive_rows(self, workspace_id: int, after_seq: int, limit: int) -> list[tuple[int, int, bytes]]:
+        """(seq, received_ms, payload) of the workspace's batches after after_seq, in seq order: what
+        the archiver writes, without building whole BatchRows."""
+
     def events(
         self,
         workspace_id: int,

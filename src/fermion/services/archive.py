@@ -5,21 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-from fermion.ports import Archive, BatchFilter, ConfigStore, EventStore
+from fermion.ports import Archive, ConfigStore, EventStore
 
-_CHUNK = 2000
-
-
+_CHUNK = 5000  # batches read and appended at a time (each append fsyncs)
 _DAY_MS = 86_400_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def day_of(ms: int) -> str:
-    return _day(ms // _DAY_MS)  # the UTC day: formatting a datetime per batch was 2% of processing
-
-
 @lru_cache(maxsize=64)
 def _day(day: int) -> str:
+    """The UTC day `day` days after the epoch, as the archive names it."""
     return (_EPOCH + dt.timedelta(days=day)).strftime("%Y-%m-%d")
 
 
@@ -36,15 +31,25 @@ class Archiver:
         for ws in self._config.list_workspaces():
             after = progress.get(ws.id, 0)
             while True:
-                rows = self._events.batches(BatchFilter(workspace_id=ws.id, after_seq=after, limit=_CHUNK))
+                rows = self._events.archive_rows(ws.id, after, _CHUNK)
                 if not rows:
                     break
-                by_day: dict[str, list[bytes]] = {}
-                for row in rows:
-                    by_day.setdefault(day_of(row.received_ms), []).append(row.payload)
-                after = rows[-1].seq
-                self._archive.append(ws.id, by_day, after)
+                after = rows[-1][0]
+                self._archive.append(ws.id, lines_by_day(rows), after)
                 written += len(rows)
                 if len(rows) < _CHUNK:
                     break
         return written
+
+
+def lines_by_day(rows: list[tuple[int, int, bytes]]) -> dict[str, list[bytes]]:
+    """The payloads of (seq, received_ms, payload) rows by UTC day, in row order."""
+    by_day: dict[str, list[bytes]] = {}
+    day = None
+    lines: list[bytes] = []
+    for _seq, received_ms, payload in rows:
+        if received_ms // _DAY_MS != day:  # runs of one day: the day's name looked up once per run
+            day = received_ms // _DAY_MS
+            lines = by_day.setdefault(_day(day), [])
+        lines.append(payload)
+    return by_day

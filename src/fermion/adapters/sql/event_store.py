@@ -8,14 +8,12 @@ from typing import Any
 import msgspec
 from sqlalchemy import (
     BigInteger,
-    Column,
     ColumnElement,
     Connection,
     Engine,
     Insert,
     Row,
     Table,
-    any_,
     bindparam,
     cast,
     exists,
@@ -127,6 +125,55 @@ def _unique_in_call(batches: Sequence[ProcessedBatch]) -> list[ProcessedBatch]:
     return unique
 
 
+def _batch_values(batch: ProcessedBatch) -> tuple[Any, ...]:
+    """The batch's row, in _BATCH_COLUMNS order."""
+    return (
+        batch.batch_id,
+        batch.workspace_id,
+        batch.input_id,
+        batch.environment,
+        batch.mpid,
+        batch.received_ms,
+        batch.historical,
+        batch.source_request_id,
+        _encode_json(batch.device_ids).decode(),
+        batch.payload,
+    )
+
+
+def _event_values(stored: Sequence[ProcessedBatch]) -> list[tuple[Any, ...]]:
+    """The events' rows in _EVENT_COLUMNS order, minus repeats of an earlier one's (workspace, event_id)."""
+    seen: set[tuple[int, int]] = set()
+    rows: list[tuple[Any, ...]] = []
+    for batch in stored:
+        ws = batch.workspace_id
+        for ev in batch.events:
+            key = (ws, ev.event_id)
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append(
+                (
+                    ws,
+                    ev.event_id,
+                    batch.batch_id,
+                    batch.mpid,
+                    ev.event_type,
+                    ev.event_name,
+                    ev.timestamp_ms,
+                    batch.environment,
+                    batch.input_id,
+                    ev.payload,
+                )
+            )
+    return rows
+
+
+def _columns(rows: list[tuple[Any, ...]], names: Sequence[str]) -> dict[str, list[Any]]:
+    """PostgreSQL's bulk insert parameters: one array per column."""
+    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+
+
 class SqlEventStore:
     """Processed batches and their events in SQLite or PostgreSQL."""
 
@@ -149,138 +196,62 @@ class SqlEventStore:
         else:
             raise ValueError(f"unsupported database dialect {self._dialect!r}")
         self._insert_batches = self._insert_batches.returning(batches_t.c.batch_id)
-        # The duplicate checks of `save`, built once with all values in one parameter (see `_values`).
+        for raw, names in ((self._raw_batches, _BATCH_COLUMNS), (self._raw_events, _EVENT_COLUMNS)):
+            if raw is not None and raw.order != names:  # save() builds the rows in this order
+                raise ValueError(f"unexpected parameter order {raw.order}")
         b = batches_t.c
-        self._q_known_ids = RawQuery(select(b.batch_id).where(self._in_param(b.batch_id)), engine.dialect)
-        self._q_known_requests = RawQuery(
-            select(b.source_request_id).where(
-                b.input_id == bindparam("input", type_=BigInteger()), self._in_param(b.source_request_id)
-            ),
+        self._q_highest_seq = RawQuery(select(func.max(b.seq)), engine.dialect)
+        self._q_archive = RawQuery(
+            select(b.seq, b.received_ms, b.payload)
+            .where(
+                b.workspace_id == bindparam("ws", type_=BigInteger()),
+                b.seq > bindparam("after", type_=BigInteger()),
+            )
+            .order_by(b.seq)
+            .limit(bindparam("limit", type_=BigInteger()))
+            .offset(bindparam("offset", type_=BigInteger())),  # SQLite's LIMIT needs one: no hidden parameter
             engine.dialect,
+        )
+        self._q_ids_after = RawQuery(
+            select(b.batch_id).where(b.seq > bindparam("after", type_=BigInteger())), engine.dialect
         )
 
     # -- writing -------------------------------------------------------------------------------
 
     def save(self, batches: Sequence[ProcessedBatch]) -> list[int]:
-        """Store batches atomically; return the batch ids that were new (see EventStore.save)."""
+        """Store batches atomically; return the batch ids that were new (see EventStore.save).
+
+        No lookups first: INSERT ... ON CONFLICT DO NOTHING skips a batch whose batch_id or (input,
+        source_request_id) is stored (both unique constraints), and the ids it did insert decide
+        which batches' events go in."""
         candidates = _unique_in_call(batches)
         if not candidates:
             return []
+        rows = [_batch_values(b) for b in candidates]
         with self._write.begin() as conn:
-            if self._dialect == "postgresql":
+            if self._raw_batches is not None:
+                inserted = self._insert_sqlite(conn, rows)
+            else:
                 conn.execute(select(func.pg_advisory_xact_lock(_PG_SAVE_LOCK)))
-            known_ids = self._existing_batch_ids(conn, [b.batch_id for b in candidates])
-            known_requests = self._existing_requests(
-                conn,
-                [(b.input_id, b.source_request_id) for b in candidates if b.source_request_id is not None],
-            )
-            new = [
-                b
-                for b in candidates
-                if b.batch_id not in known_ids and (b.input_id, b.source_request_id) not in known_requests
-            ]
-            if not new:
-                return []
-            batch_rows = [self._batch_params(b) for b in new]
-            inserted = self._insert_new_batches(conn, new, batch_rows)
-            stored = [b for b in new if b.batch_id in inserted]
-            event_rows = self._event_params(stored)
-            if event_rows:
-                if self._raw_events is not None:
-                    self._raw_events.run(conn, event_rows)
-                else:
-                    conn.execute(self._insert_events, self._bulk(event_rows, _EVENT_COLUMNS))
+                inserted = set(conn.execute(self._insert_batches, _columns(rows, _BATCH_COLUMNS)).scalars())
+            stored = candidates if inserted is None else [b for b in candidates if b.batch_id in inserted]
+            event_rows = _event_values(stored)
+            if self._raw_events is not None:
+                self._raw_events.run_tuples(conn, event_rows)
+            elif event_rows:
+                conn.execute(self._insert_events, _columns(event_rows, _EVENT_COLUMNS))
         return [b.batch_id for b in stored]
 
-    def _insert_new_batches(
-        self, conn: Connection, new: Sequence[ProcessedBatch], rows: list[dict[str, Any]]
-    ) -> set[int]:
-        """Insert the batches found new; return the ids actually inserted (ON CONFLICT DO NOTHING)."""
-        if self._raw_batches is None:
-            # RETURNING: the ids actually inserted, even if the checks raced with a writer that
-            # bypassed the save lock.
-            return set(conn.execute(self._insert_batches, self._bulk(rows, _BATCH_COLUMNS)).scalars())
-        # SQLite: BEGIN IMMEDIATE holds the only write lock since the checks, so every new batch goes
-        # in; a plain executemany (no RETURNING) is several times cheaper. Should the row count ever
-        # disagree, the rows now present are the ones this transaction added.
-        ids = [b.batch_id for b in new]
-        if self._raw_batches.run(conn, rows) == len(rows):
-            return set(ids)
-        return self._existing_batch_ids(conn, ids)
+    def _insert_sqlite(self, conn: Connection, rows: list[tuple[Any, ...]]) -> set[int] | None:
+        """Insert the batch rows; the ids inserted, or None if that is all of them.
 
-    def _bulk(self, rows: list[dict[str, Any]], names: Sequence[str]) -> Any:
-        """Parameters for a bulk insert: executemany rows, or one array per column on PostgreSQL."""
-        if self._dialect == "postgresql":
-            return {name: [row[name] for row in rows] for name in names}
-        return rows
-
-    @staticmethod
-    def _batch_params(batch: ProcessedBatch) -> dict[str, Any]:
-        return {
-            "batch_id": batch.batch_id,
-            "workspace_id": batch.workspace_id,
-            "input_id": batch.input_id,
-            "environment": batch.environment,
-            "mpid": batch.mpid,
-            "received_ms": batch.received_ms,
-            "historical": batch.historical,
-            "source_request_id": batch.source_request_id,
-            "device_ids": _encode_json(batch.device_ids).decode(),
-            "payload": batch.payload,
-        }
-
-    @staticmethod
-    def _event_params(stored: Sequence[ProcessedBatch]) -> list[dict[str, Any]]:
-        seen: set[tuple[int, int]] = set()
-        params: list[dict[str, Any]] = []
-        for batch in stored:
-            for ev in batch.events:
-                key = (batch.workspace_id, ev.event_id)
-                if key in seen:
-                    continue
-                seen.add(key)
-                params.append(
-                    {
-                        "workspace_id": batch.workspace_id,
-                        "event_id": ev.event_id,
-                        "batch_id": batch.batch_id,
-                        "mpid": batch.mpid,
-                        "event_type": ev.event_type,
-                        "event_name": ev.event_name,
-                        "timestamp_ms": ev.timestamp_ms,
-                        "environment": batch.environment,
-                        "input_id": batch.input_id,
-                        "payload": ev.payload,
-                    }
-                )
-        return params
-
-    def _in_param(self, column: Column[Any]) -> ColumnElement[bool]:
-        """ "column IN :values" with every value in one parameter: an array on PostgreSQL, a JSON list
-        read by json_each() on SQLite (the SQL text never changes, so it is compiled once)."""
-        if self._dialect == "postgresql":
-            return column == any_(cast(bindparam("values"), postgresql.ARRAY(column.type)))
-        return column.in_(select(func.json_each(bindparam("values")).table_valued("value").c.value))
-
-    def _values(self, values: Sequence[Any]) -> Any:
-        return list(values) if self._dialect == "postgresql" else _encode_json(list(values)).decode()
-
-    def _existing_batch_ids(self, conn: Connection, batch_ids: Sequence[int]) -> set[int]:
-        return {row[0] for row in self._q_known_ids.run(conn, {"values": self._values(batch_ids)})}
-
-    def _existing_requests(
-        self, conn: Connection, requests: Sequence[tuple[int, str | None]]
-    ) -> set[tuple[int, str | None]]:
-        # One "input_id = ? AND source_request_id IN (...)" per input: an exact index range scan
-        # (a row-value IN list of hundreds of pairs plans slowly on PostgreSQL).
-        by_input: dict[int, list[str | None]] = {}
-        for input_id, request_id in requests:
-            by_input.setdefault(input_id, []).append(request_id)
-        found: set[tuple[int, str | None]] = set()
-        for input_id, request_ids in by_input.items():
-            params = {"input": input_id, "values": self._values(request_ids)}
-            found.update((input_id, row[0]) for row in self._q_known_requests.run(conn, params))
-        return found
+        BEGIN IMMEDIATE holds SQLite's only write lock, so the rows after the highest seq read first
+        are exactly the ones this transaction adds (AUTOINCREMENT: a new seq is above every seq)."""
+        assert self._raw_batches is not None
+        [(highest,)] = self._q_highest_seq.run(conn, {})
+        if self._raw_batches.run_tuples(conn, rows) == len(rows):
+            return None
+        return {row[0] for row in self._q_ids_after.run(conn, {"after": highest or 0})}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -307,6 +278,11 @@ class SqlEventStore:
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
         return [_batch_row(row) for row in rows]
+
+    def archive_rows(self, workspace_id: int, after_seq: int, limit: int) -> list[tuple[int, int, bytes]]:
+        params = {"ws": workspace_id, "after": after_seq, "limit": max(limit, 0), "offset": 0}
+        with self._engine.connect() as conn:
+            return self._q_archive.run(conn, params)  # BLOB and bytea both come back as bytes
 
     def events(
         self,

@@ -28,6 +28,7 @@ class RawMany:
             raise ValueError(f"{dialect.name} does not use positional parameters")
         self.sql = compiled.string
         order: list[str] = list(compiled.positiontup)
+        self.order = tuple(order)  # the parameters of `run_tuples`' rows
         fixed = {k: v for k, v in compiled.params.items() if k not in names}
         for key in order:
             kind = compiled.binds[key].type
@@ -49,6 +50,13 @@ class RawMany:
         else:
             getters = self._getters
             params = [tuple(get(row) for get in getters) for row in rows]
+        return self.run_tuples(conn, params)
+
+    def run_tuples(self, conn: Connection, params: Sequence[Sequence[Any]]) -> int:
+        """As `run`, for rows already built as tuples of the parameters in `order` (no mappings to
+        read: the hot path's caller builds them directly)."""
+        if not params:
+            return 0
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(self.sql, params)
