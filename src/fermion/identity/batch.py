@@ -11,7 +11,7 @@ import msgspec
 from msgspec import to_builtins
 
 from fermion.identity.records import NewProfile
-from fermion.identity.resolve import screen
+from fermion.identity.resolve import Screened
 from fermion.identity.settings import Rules
 from fermion.identity.types import Key, is_user_type
 from fermion.identity.view import IdentityView
@@ -73,19 +73,20 @@ def batch_identities(batch: Batch) -> list[tuple[str, str | None]]:
 def attach(
     view: IdentityView,
     mpid: int,
-    identities: Sequence[tuple[str, str | None]],
+    ids: Screened,
     rules: Rules,
     workspace_id: int,
     now_ms: int,
     created_by: int | None,
 ) -> list[Key]:
-    """Honour a batch's own MPID: keep (or start) its profile and link identities nobody holds yet."""
+    """Honour a batch's own MPID: keep (or start) its profile and link identities nobody holds yet
+    (`ids`: the batch's identities as `screen` keeps them)."""
     profile = view.profile(mpid) or view.create_profile(
         NewProfile(mpid, now_ms, workspace_id, created_by, fresh=False)
     )
     cap = rules.settings.max_identities_per_type
     added: list[Key] = []
-    for identity_type, (value, _) in screen(identities, rules).items():
+    for identity_type, (value, _) in ids.items():
         key = (identity_type, value)
         if profile.holds(key) and (link := view.link_of(key, mpid)) is not None:
             if link.created_by is not None and link.created_by == created_by:

@@ -125,7 +125,7 @@ class IdentityPhase:
         record, batch, who = p.item.record, p.item.batch, p.who
         batch_id = record.batch_id
         if batch.mpid:  # 0 is the SDKs' "no user yet"
-            added = attach(view, batch.mpid, who.identities, who.rules, record.workspace_id, now_ms, batch_id)
+            added = attach(view, batch.mpid, who.ids, who.rules, record.workspace_id, now_ms, batch_id)
             return BatchIdentity(org, batch.mpid, False, given=True, added=added, rule="given_mpid"), []
         seen = matches.get(id(who))
         if seen is None or seen[0] != view.writes:
