@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
+
+from msgspec import structs
 
 from fermion.model.batch import Batch, Consent
 from fermion.model.events import Event, OptOutEvent, UserAttributeChangeData, UserAttributeChangeEvent
@@ -52,7 +54,7 @@ EXTRA_DEVICE_FIELDS = ("push_token",)
 DAS = "mp_deviceid"
 _ZERO_ID = "00000000-0000-0000-0000-000000000000"  # what iOS sends for IDFA when tracking is limited
 _ID_NAMES = (*DEVICE_ID_FIELDS, *EXTRA_DEVICE_FIELDS)
-_id_values = attrgetter(*_ID_NAMES)
+id_values = attrgetter(*_ID_NAMES)
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def _merge_header(old: Header | None, batch: Batch, facts: BatchFacts, ts: int, 
             at = (event.data.timestamp_unixtime_ms or facts.received_ms, index, event.data.is_opted_out)
             newest = at if newest is None or at[:2] > newest[:2] else newest
     if newest is not None and (newest[0], facts.batch_id) > header.opted_out_version:
-        header = replace(header, opted_out=newest[2], opted_out_version=(newest[0], facts.batch_id))
+        header = structs.replace(header, opted_out=newest[2], opted_out_version=(newest[0], facts.batch_id))
     return header
 
 
@@ -272,7 +274,7 @@ def device_identifiers(batch: Batch) -> list[tuple[str, str]]:
     info = batch.device_info
     if info is not None:
         # One C-level call for all the fields: this runs once per batch.
-        for name, value in zip(_ID_NAMES, _id_values(info), strict=True):
+        for name, value in zip(_ID_NAMES, id_values(info), strict=True):
             if value and isinstance(value, str) and value != _ZERO_ID and len(value) <= MAX_NAME:
                 found.append((name, value))
     if batch.mp_deviceid and len(batch.mp_deviceid) <= MAX_NAME:
@@ -343,6 +345,7 @@ __all__ = [
     "device_key_of",
     "empty_profile",
     "event_times",
+    "id_values",
     "normalize_value",
     "same_value",
     "write_time",

@@ -2,12 +2,18 @@
 
 A version is `(timestamp_ms, batch_id)`: the write with the larger version wins, so any order of
 applying the same batches gives the same state, and applying a batch twice changes nothing.
+
+The parts are frozen msgspec Structs, not frozen dataclasses: every profile load and merge builds
+them, and a frozen dataclass's __init__ (object.__setattr__ per field) costs 3-5 times more. The
+ones holding only scalars are not tracked by the garbage collector (`gc=False`: no cycles possible).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 # A user attribute value: a string, number, boolean, None (a "tag") or a list of strings.
 AttrValue = Any
@@ -16,8 +22,7 @@ Version = tuple[int, int]
 ZERO_VERSION: Version = (-(2**63), -(2**63))
 
 
-@dataclass(frozen=True, slots=True)
-class Attribute:
+class Attribute(msgspec.Struct, frozen=True):
     """One user attribute, or its tombstone (`deleted`). `prev_*` is what the writing batch replaced,
     kept so a redelivered batch can emit the same user_attribute_change event again."""
 
@@ -37,8 +42,7 @@ class Attribute:
         return not self.deleted
 
 
-@dataclass(frozen=True, slots=True)
-class ConsentEntry:
+class ConsentEntry(msgspec.Struct, frozen=True, gc=False):
     """The latest consent for one regulation ("gdpr", "ccpa") and purpose."""
 
     regulation: str
@@ -59,8 +63,7 @@ class ConsentEntry:
         return (self.ts_ms, self.batch_id)
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceIdentity:
+class DeviceIdentity(msgspec.Struct, frozen=True, gc=False):
     """A device identifier seen on a device of the profile (the set only grows)."""
 
     device_key: str
@@ -69,8 +72,7 @@ class DeviceIdentity:
     last_seen_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Device:
+class Device(msgspec.Struct, frozen=True, gc=False):
     """One device of the profile, named by its strongest identifier (`device_key`). Platform and
     limit-ad-tracking each keep the newest value a batch supplied (each has its own version)."""
 
@@ -83,15 +85,13 @@ class Device:
     lat_version: Version = ZERO_VERSION
 
 
-@dataclass(frozen=True, slots=True)
-class InputSeen:
+class InputSeen(msgspec.Struct, frozen=True, gc=False):
     input_id: int
     first_seen_ms: int
     last_seen_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(msgspec.Struct, frozen=True, gc=False):
     """Seen-times and the opt-out flag; first/last seen merge by min/max, opt-out by version."""
 
     first_seen_ms: int
@@ -101,18 +101,17 @@ class Header:
     opted_out_version: Version = ZERO_VERSION
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(msgspec.Struct, frozen=True):
     """A user's profile in one workspace (identities are organization-wide and live in IDSync)."""
 
     workspace_id: int
     mpid: int
     header: Header | None = None
-    attributes: dict[str, Attribute] = field(default_factory=dict)
-    consent: dict[tuple[str, str], ConsentEntry] = field(default_factory=dict)
-    devices: dict[str, Device] = field(default_factory=dict)
-    device_ids: dict[tuple[str, str], DeviceIdentity] = field(default_factory=dict)  # (type, value)
-    inputs: dict[int, InputSeen] = field(default_factory=dict)
+    attributes: dict[str, Attribute] = msgspec.field(default_factory=dict)
+    consent: dict[tuple[str, str], ConsentEntry] = msgspec.field(default_factory=dict)
+    devices: dict[str, Device] = msgspec.field(default_factory=dict)
+    device_ids: dict[tuple[str, str], DeviceIdentity] = msgspec.field(default_factory=dict)  # (type, value)
+    inputs: dict[int, InputSeen] = msgspec.field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
@@ -142,19 +141,18 @@ class Touched:
         self.inputs |= other.inputs
 
 
-@dataclass(frozen=True)
-class ProfileWrite:
+class ProfileWrite(msgspec.Struct, frozen=True):
     """The parts of one profile to store. Every part is written with a conditional upsert (newer
     version wins; seen-times by min/max), so writes commute and repeat safely."""
 
     workspace_id: int
     mpid: int
     header: Header | None = None
-    attributes: dict[str, Attribute] = field(default_factory=dict)
-    consent: list[ConsentEntry] = field(default_factory=list)
-    devices: list[Device] = field(default_factory=list)
-    device_ids: list[DeviceIdentity] = field(default_factory=list)
-    inputs: list[InputSeen] = field(default_factory=list)
+    attributes: dict[str, Attribute] = msgspec.field(default_factory=dict)
+    consent: list[ConsentEntry] = msgspec.field(default_factory=list)
+    devices: list[Device] = msgspec.field(default_factory=list)
+    device_ids: list[DeviceIdentity] = msgspec.field(default_factory=list)
+    inputs: list[InputSeen] = msgspec.field(default_factory=list)
 
 
 def write_of(profile: Profile, touched: Touched) -> ProfileWrite:

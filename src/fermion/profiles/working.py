@@ -7,18 +7,17 @@ those as plain lists while the group is merged and builds the frozen parts once,
 
 The rules are `merge.apply_batch`'s, step for step (tests/unit/profiles/test_working_profile.py
 holds the two equal on random batch sequences): the final profile equals the last `apply_batch`
-result, each batch gets the same change events, and `write()` equals `write_of` of the final profile
-with the union of the batches' `Touched`. Every merge is monotonic (seen-times by min/max, versioned
-values only ever replaced by a newer version), so "changed by some batch of the group" is "differs
-from the loaded profile", which is how the parts to write are found.
+result, each batch gets the same change events, and the write equals `write_of` of the final profile
+with the union of the batches' `Touched` (a part is flagged when a batch changes it). A batch from
+the device the user's previous batch came from skips working out the device again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from fermion.model.batch import Batch
+from fermion.model.batch import Batch, DeviceInfo
 from fermion.model.events import Event, OptOutEvent, UserAttributeChangeEvent
 from fermion.profiles.merge import (
     DAS,
@@ -28,6 +27,7 @@ from fermion.profiles.merge import (
     change_of,
     consent_entry,
     device_identifiers,
+    id_values,
     normalize_value,
 )
 from fermion.profiles.state import (
@@ -42,12 +42,7 @@ from fermion.profiles.state import (
     ProfileWrite,
 )
 
-# [first_seen_ms, last_seen_ms, platform, platform_version, limit_ad_tracking, lat_version]
-_DeviceState = list[object]
 _NAMING = frozenset(DEVICE_ID_FIELDS) | {DAS}
-K = TypeVar("K")
-V = TypeVar("V")
-S = TypeVar("S")
 
 
 class WorkingProfile:
@@ -61,6 +56,7 @@ class WorkingProfile:
         "_devices",
         "_header",
         "_inputs",
+        "_last_device",
         "_touched_attributes",
         "_touched_consent",
     )
@@ -68,20 +64,25 @@ class WorkingProfile:
     def __init__(self, base: Profile) -> None:
         self._base = base
         h = base.header
-        # [first_seen_ms, last_seen_ms, last_stored_ms, opted_out, opted_out_version], or None.
-        self._header: list[object] | None = (
+        # The parts a batch looked at, as lists updated in place, each ending in a "changed" flag
+        # (set when a batch changed the part, which then differs from the base's and is written).
+        # [first_seen_ms, last_seen_ms, last_stored_ms, opted_out, opted_out_version, changed]
+        self._header: list[Any] | None = (
             None
             if h is None
-            else [h.first_seen_ms, h.last_seen_ms, h.last_stored_ms, h.opted_out, h.opted_out_version]
+            else [h.first_seen_ms, h.last_seen_ms, h.last_stored_ms, h.opted_out, h.opted_out_version, False]
         )
+        self._inputs: dict[int, list[Any]] = {}  # [first_seen_ms, last_seen_ms, changed]
+        # [first_seen_ms, last_seen_ms, platform, platform_version, limit_ad_tracking, lat_version, changed]
+        self._devices: dict[str, list[Any]] = {}
+        self._device_ids: dict[tuple[str, str], list[Any]] = {}  # [device_key, last_seen_ms, changed]
+        # The last batch's device identifiers (device_info's, mp_deviceid), its device's key and
+        # its identifiers' entries: a batch from the same device finds them here.
+        self._last_device: tuple[tuple[Any, ...], str | None, str, list[list[Any]]] | None = None
         self._attributes: dict[str, Attribute] | None = None  # a copy of the base's, once written
         self._touched_attributes: set[str] = set()
         self._consent: dict[tuple[str, str], ConsentEntry] | None = None
         self._touched_consent: set[tuple[str, str]] = set()
-        # Parts a batch looked at, as lists updated in place; compared with the base's at the end.
-        self._devices: dict[str, _DeviceState] = {}
-        self._device_ids: dict[tuple[str, str], list[object]] = {}  # [device_key, last_seen_ms]
-        self._inputs: dict[int, list[int]] = {}  # [first_seen_ms, last_seen_ms]
 
     def apply(
         self, batch: Batch, batch_id: int, input_id: int, received_ms: int, times: Sequence[int]
@@ -96,47 +97,52 @@ class WorkingProfile:
         self._merge_header(batch, batch_id, received_ms, ts, first)
         seen = self._inputs.get(input_id)
         if seen is None:
-            base_seen = self._base.inputs.get(input_id)
-            if base_seen is None:
-                self._inputs[input_id] = [first, ts]
+            old = self._base.inputs.get(input_id)
+            if old is None:
+                self._inputs[input_id] = [first, ts, True]
+                seen = None
             else:
-                self._inputs[input_id] = [
-                    min(base_seen.first_seen_ms, first),
-                    max(base_seen.last_seen_ms, ts),
-                ]
-        else:
+                seen = self._inputs[input_id] = [old.first_seen_ms, old.last_seen_ms, False]
+        if seen is not None:
             if first < seen[0]:
                 seen[0] = first
+                seen[2] = True
             if ts > seen[1]:
                 seen[1] = ts
+                seen[2] = True
         events: list[Event] = []
         if batch.user_attributes or batch.deleted_user_attributes:
             events = self._merge_attributes(batch, batch_id, ts)
         if batch.consent_state is not None:
             self._merge_consent(batch, batch_id, ts)
-        if batch.device_info is not None or batch.mp_deviceid:
-            self._merge_device(batch, batch_id, ts, first)
+        info = batch.device_info
+        if info is not None or batch.mp_deviceid:
+            self._merge_device(batch, info, batch_id, ts, first)
         return events
 
     def _merge_header(self, batch: Batch, batch_id: int, received_ms: int, ts: int, first: int) -> None:
         h = self._header
         if h is None:
-            h = self._header = [first, ts, received_ms, None, ZERO_VERSION]
+            h = self._header = [first, ts, received_ms, None, ZERO_VERSION, True]
         else:
-            if first < h[0]:  # type: ignore[operator]
+            if first < h[0]:
                 h[0] = first
-            if ts > h[1]:  # type: ignore[operator]
+                h[5] = True
+            if ts > h[1]:
                 h[1] = ts
-            if received_ms > h[2]:  # type: ignore[operator]
+                h[5] = True
+            if received_ms > h[2]:
                 h[2] = received_ms
+                h[5] = True
         newest: tuple[int, int, bool] | None = None
         for index, event in enumerate(batch.events):
             if isinstance(event, OptOutEvent) and event.data.is_opted_out is not None:
                 at = (event.data.timestamp_unixtime_ms or received_ms, index, event.data.is_opted_out)
                 newest = at if newest is None or at[:2] > newest[:2] else newest
-        if newest is not None and (newest[0], batch_id) > h[4]:  # type: ignore[operator]
+        if newest is not None and (newest[0], batch_id) > h[4]:
             h[3] = newest[2]
             h[4] = (newest[0], batch_id)
+            h[5] = True
 
     def _merge_attributes(self, batch: Batch, batch_id: int, ts: int) -> list[Event]:
         deletes = {n for n in batch.deleted_user_attributes or () if 0 < len(n) <= MAX_NAME}
@@ -195,10 +201,64 @@ class WorkingProfile:
                     consent[key] = entry
                     self._touched_consent.add(key)
 
-    def _merge_device(self, batch: Batch, batch_id: int, ts: int, first: int) -> None:
+    def _merge_device(
+        self, batch: Batch, info: DeviceInfo | None, batch_id: int, ts: int, first: int
+    ) -> None:
+        values = id_values(info) if info is not None else ()
+        das = batch.mp_deviceid
+        last = self._last_device
+        if last is not None and last[0] == values and last[1] == das:
+            # The same identifiers as the last batch: all known now, on the same device.
+            key, entries = last[2], last[3]
+        else:
+            found = self._device_key(batch)
+            if found is None:
+                return
+            key, entries = found
+            self._last_device = (values, das, key, entries)
+        platform = info.platform if info is not None else None
+        lat = info.limit_ad_tracking if info is not None else None
+        device = self._devices.get(key)
+        if device is None:
+            old = self._base.devices.get(key)
+            if old is None:
+                device = [first, ts, None, ZERO_VERSION, None, ZERO_VERSION, True]
+            else:
+                device = [
+                    old.first_seen_ms,
+                    old.last_seen_ms,
+                    old.platform,
+                    old.platform_version,
+                    old.limit_ad_tracking,
+                    old.lat_version,
+                    False,
+                ]
+            self._devices[key] = device
+        if first < device[0]:
+            device[0] = first
+            device[6] = True
+        if ts > device[1]:
+            device[1] = ts
+            device[6] = True
+        version = (ts, batch_id)
+        if platform is not None and version > device[3]:
+            device[2] = platform
+            device[3] = version
+            device[6] = True
+        if lat is not None and version > device[5]:
+            device[4] = lat
+            device[5] = version
+            device[6] = True
+        for entry in entries:
+            if ts > entry[1]:
+                entry[1] = ts
+                entry[2] = True
+
+    def _device_key(self, batch: Batch) -> tuple[str, list[list[Any]]] | None:
+        """The key of the batch's device and the working entries of its identifiers (added, with
+        the key, for identifiers not seen before), as `merge.apply_batch` decides them; None if the
+        batch names no device."""
         ids = device_identifiers(batch)
-        if not ids:
-            return
         working_ids = self._device_ids
         base_ids = self._base.device_ids
         # A device is known by any identifier seen on it before; a new one is named by its
@@ -207,7 +267,7 @@ class WorkingProfile:
         for pair in ids:
             known = working_ids.get(pair)
             if known is not None:
-                key = known[0]  # type: ignore[assignment]
+                key = known[0]
                 break
             based = base_ids.get(pair)
             if based is not None:
@@ -219,69 +279,50 @@ class WorkingProfile:
                     key = f"{id_type}:{value}"
                     break
             else:
-                return
-        info = batch.device_info
-        platform = info.platform if info is not None else None
-        lat = info.limit_ad_tracking if info is not None else None
-        device = self._devices.get(key)
-        if device is None:
-            old = self._base.devices.get(key)
-            if old is None:
-                device = [first, ts, None, ZERO_VERSION, None, ZERO_VERSION]
-            else:
-                device = [
-                    min(old.first_seen_ms, first),
-                    max(old.last_seen_ms, ts),
-                    old.platform,
-                    old.platform_version,
-                    old.limit_ad_tracking,
-                    old.lat_version,
-                ]
-            self._devices[key] = device
-        else:
-            if first < device[0]:  # type: ignore[operator]
-                device[0] = first
-            if ts > device[1]:  # type: ignore[operator]
-                device[1] = ts
-        version = (ts, batch_id)
-        if platform is not None and version > device[3]:  # type: ignore[operator]
-            device[2] = platform
-            device[3] = version
-        if lat is not None and version > device[5]:  # type: ignore[operator]
-            device[4] = lat
-            device[5] = version
+                return None
+        entries = []
         for pair in ids:
-            known = working_ids.get(pair)
-            if known is None:
+            entry = working_ids.get(pair)
+            if entry is None:
                 based = base_ids.get(pair)
                 if based is None:
-                    working_ids[pair] = [key, ts]
+                    entry = [key, -(2**63), True]  # the caller's max() sets the time
                 else:
-                    working_ids[pair] = [based.device_key, max(based.last_seen_ms, ts)]
-            elif ts > known[1]:  # type: ignore[operator]
-                known[1] = ts
+                    entry = [based.device_key, based.last_seen_ms, False]
+                working_ids[pair] = entry
+            entries.append(entry)
+        return key, entries
 
     # -- the result ----------------------------------------------------------------------------
 
     def profile_and_write(self) -> tuple[Profile, ProfileWrite]:
         """The merged profile and the parts of it the batches changed."""
         base = self._base
-        h = self._header
         header = base.header
         write_header: Header | None = None
-        if h is not None:
-            old = base.header
-            if old is None or (
-                old.first_seen_ms,
-                old.last_seen_ms,
-                old.last_stored_ms,
-                old.opted_out,
-                old.opted_out_version,
-            ) != tuple(h):
-                header = write_header = Header(*h)  # type: ignore[arg-type]
-        devices, device_writes = _changed(base.devices, self._devices, _device_of, _device_fields)
-        device_ids, id_writes = _changed(base.device_ids, self._device_ids, _device_id_of, _device_id_fields)
-        inputs, input_writes = _changed(base.inputs, self._inputs, _input_of, _input_fields)
+        h = self._header
+        if h is not None and h[5]:
+            header = write_header = Header(h[0], h[1], h[2], h[3], h[4])
+        devices = base.devices
+        device_writes: list[Device] = []
+        changed_devices = {
+            k: Device(k, d[0], d[1], d[2], d[3], d[4], d[5]) for k, d in self._devices.items() if d[6]
+        }
+        if changed_devices:
+            devices = {**devices, **changed_devices}  # new keys after the base's, as the batches added them
+            device_writes = [changed_devices[k] for k in sorted(changed_devices)]
+        device_ids = base.device_ids
+        id_writes: list[DeviceIdentity] = []
+        changed_ids = {k: DeviceIdentity(i[0], k[0], k[1], i[1]) for k, i in self._device_ids.items() if i[2]}
+        if changed_ids:
+            device_ids = {**device_ids, **changed_ids}
+            id_writes = [changed_ids[k] for k in sorted(changed_ids)]
+        inputs = base.inputs
+        input_writes: list[InputSeen] = []
+        changed_inputs = {k: InputSeen(k, i[0], i[1]) for k, i in self._inputs.items() if i[2]}
+        if changed_inputs:
+            inputs = {**inputs, **changed_inputs}
+            input_writes = [changed_inputs[k] for k in sorted(changed_inputs)]
         attributes = self._attributes if self._attributes is not None else base.attributes
         consent = self._consent if self._consent is not None else base.consent
         profile = Profile(
@@ -298,57 +339,6 @@ class WorkingProfile:
             input_writes,
         )
         return profile, write
-
-
-def _changed(
-    base: dict[K, V],
-    working: dict[K, S],
-    build: Callable[[K, S], V],
-    fields: Callable[[V], S],
-) -> tuple[dict[K, V], list[V]]:
-    """The base dict with the working entries that differ from it replaced (the base itself when
-    none does), and those new entries sorted by key."""
-    changed: dict[K, V] = {}
-    for key, state in working.items():
-        old = base.get(key)
-        if old is None or fields(old) != state:
-            changed[key] = build(key, state)
-    if not changed:
-        return base, []
-    merged = dict(base)
-    merged.update(changed)  # new keys after the base's, in the order the batches added them
-    return merged, [changed[k] for k in sorted(changed)]  # type: ignore[type-var]
-
-
-def _device_of(key: str, s: _DeviceState) -> Device:
-    return Device(key, *s)  # type: ignore[arg-type]
-
-
-def _device_fields(d: Device) -> list[object]:
-    return [
-        d.first_seen_ms,
-        d.last_seen_ms,
-        d.platform,
-        d.platform_version,
-        d.limit_ad_tracking,
-        d.lat_version,
-    ]
-
-
-def _device_id_of(pair: tuple[str, str], s: list[object]) -> DeviceIdentity:
-    return DeviceIdentity(s[0], pair[0], pair[1], s[1])  # type: ignore[arg-type]
-
-
-def _device_id_fields(i: DeviceIdentity) -> list[object]:
-    return [i.device_key, i.last_seen_ms]
-
-
-def _input_of(input_id: int, s: list[int]) -> InputSeen:
-    return InputSeen(input_id, s[0], s[1])
-
-
-def _input_fields(i: InputSeen) -> list[int]:
-    return [i.first_seen_ms, i.last_seen_ms]
 
 
 __all__ = ["WorkingProfile"]

@@ -73,11 +73,16 @@ def random_body(rng: random.Random) -> dict[str, Any]:
 
 def random_batches(rng: random.Random, n: int) -> list[tuple[Batch, BatchFacts]]:
     out: list[tuple[Batch, BatchFacts]] = []
+    bodies: list[dict[str, Any]] = []
     for _ in range(n):
         if out and rng.random() < 0.15:
             out.append(rng.choice(out))  # a redelivery
             continue
-        batch = decode_batch_obj(random_body(rng))
+        body = random_body(rng)
+        if bodies and rng.random() < 0.4:  # the same device again
+            body = {**body, **{k: v for k, v in bodies[-1].items() if k in ("device_info", "mp_deviceid")}}
+        bodies.append(body)
+        batch = decode_batch_obj(body)
         received = rng.choice([2_000, 10_000, 10_000, 15_000])
         times = (
             None if rng.random() < 0.3 else tuple(rng.choice([1_000, 5_000, received]) for _ in batch.events)
