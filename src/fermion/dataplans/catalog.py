@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from operator import attrgetter
 from typing import NamedTuple
+
+import msgspec
 
 from fermion.model.batch import Batch, UserIdentities
 from fermion.model.events import (
@@ -24,6 +25,7 @@ from fermion.model.events import (
     UserAttributeChangeEvent,
     UserIdentityChangeEvent,
 )
+from fermion.model.events_common import EXTRA_KEY
 
 __all__ = [
     "FILTER_EXTRA",
@@ -184,13 +186,10 @@ def identity_point(identity_type: str) -> DataPoint:
     )
 
 
-_ID_FIELDS: tuple[str, ...] = tuple(f for f in UserIdentities.__struct_fields__ if f != "extra")
-_ID_VALUES = attrgetter(*_ID_FIELDS)
-
-
 def identity_types(ids: UserIdentities) -> list[str]:
     """The identity types a `user_identities` object sets (declared fields and unknown string keys)."""
-    found = [name for name, value in zip(_ID_FIELDS, _ID_VALUES(ids), strict=True) if value is not None]
+    # to_builtins leaves out unset (None) fields: UserIdentities omits defaults.
+    found = [name for name in msgspec.to_builtins(ids) if name != EXTRA_KEY]
     found.extend(k for k, v in ids.extra.items() if isinstance(v, str))
     return found
 
