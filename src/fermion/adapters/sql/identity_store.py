@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from fermion.adapters.sql.engine import write_engine
-from fermion.adapters.sql.raw_many import RawQuery
+from fermion.adapters.sql.raw_many import RawMany, RawQuery
 from fermion.adapters.sql.schema_identity import (
     identity_aliases,
     identity_keys,
@@ -48,6 +48,8 @@ from fermion.identity.types import Key, canonical_type
 # PostgreSQL errors that mean "another transaction got in the way": retry the decision.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 _decode_settings = msgspec.json.Decoder(IdentitySettings).decode
+_KEY_COLUMNS = ("org_id", "identity_type", "value", "created_by")
+_LINK_COLUMNS = ("org_id", "identity_type", "value", "mpid", "created_ms", "created_by")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -105,6 +107,13 @@ class SqlIdentityStore:
         )
         self._i_keys = self._insert(keys).on_conflict_do_nothing()
         self._i_links = self._insert(links).on_conflict_do_nothing()
+        # On SQLite the bulk inserts go straight through the DB-API (a new user's first batch writes
+        # its links; SQLAlchemy's per-row parameter processing cost more than SQLite's work).
+        self._raw_keys: RawMany | None = None
+        self._raw_links: RawMany | None = None
+        if not self._pg:
+            self._raw_keys = RawMany(self._i_keys, dialect, _KEY_COLUMNS)
+            self._raw_links = RawMany(self._i_links, dialect, _LINK_COLUMNS)
         self._i_profiles = self._insert(profiles).on_conflict_do_nothing().returning(profiles.c.mpid)
         self._d_link = delete(links).where(
             links.c.org_id == org,
@@ -214,7 +223,10 @@ class SqlIdentityStore:
                         }
                         for r in changes.add_links
                     ]
-                    conn.execute(self._i_links, rows)
+                    if self._raw_links is not None:
+                        self._raw_links.run(conn, rows)
+                    else:
+                        conn.execute(self._i_links, rows)
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
                 raise IdentityConflict(str(exc.orig)) from exc
@@ -232,7 +244,10 @@ class SqlIdentityStore:
             {"org_id": org_id, "identity_type": t, "value": v, "created_by": changes.creators.get((t, v))}
             for t, v in changes.holders
         ]
-        conn.execute(self._i_keys, rows)
+        if self._raw_keys is not None:
+            self._raw_keys.run(conn, rows)
+        else:
+            conn.execute(self._i_keys, rows)
         if self._pg:  # in one order everywhere, so writers queue rather than deadlock (mostly)
             for identity_type, values in _by_type(sorted(changes.holders)).items():
                 params = {"org": org_id, "kind": identity_type, "values": self._values(values)}
