@@ -58,6 +58,37 @@ class Condition:
     changes_at: ChangeTime | None = None  # only for relative date operators
 
 
+def count_test(condition: Condition, body: dict[str, Any]) -> Callable[[int], bool] | None:
+    """`condition` (parsed from `body`) for an event count, an exact int: the bounds compared
+    directly, without number_or_none (the same answers, as counts stay far below 2**53). None for
+    operators without such a form."""
+    if condition.type != "number":
+        return None
+    op = condition.operator
+    if op == "between":
+        low, high = float(body["min"]), float(body["max"])
+        return lambda x: low <= x <= high
+    if op not in _COUNT_OPS:
+        return None
+    ref = float(body["value"])
+    if op == "greater_than":
+        return lambda x: x > ref
+    if op == "greater_or_equal":
+        return lambda x: x >= ref
+    if op == "less_than":
+        return lambda x: x < ref
+    if op == "less_or_equal":
+        return lambda x: x <= ref
+    if op == "equals":
+        return lambda x: x == ref
+    return lambda x: x != ref
+
+
+_COUNT_OPS = frozenset(
+    {"greater_than", "greater_or_equal", "less_than", "less_or_equal", "equals", "not_equals"}
+)
+
+
 def _never(_: Any, __: int) -> int | None:
     return None
 

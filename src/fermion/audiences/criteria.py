@@ -308,18 +308,17 @@ class _Compiler:
         parsed = parse_event(inner, field, self.errors, self.default_days)
         if parsed is None:
             return None
-        family, name, matches, window, count, plain = parsed
+        family, name, matches, window, check, plain = parsed
         key = f"{self.key_prefix}.{len(self.out.event_criteria)}"
         self.out.event_criteria.append(EventCriterion(key, family, name, matches, window, plain))
         self.out.event_keys.add(key)
-        check = count.test
 
         # The count and next change are worked out once per evaluation (test and changes share them).
         def test(v: UserView, n: int) -> bool:
             hit = v.counts.get(key)
             if hit is None:
                 hit = v.counts[key] = count_and_next(v.events, key, window, n)
-            return check(hit[0], n)
+            return check(hit[0])
 
         def changes(v: UserView, n: int) -> int | None:
             hit = v.counts.get(key)

@@ -211,7 +211,7 @@ def prune_states(
     prune_many(states, ws.windows, now_ms)
 
 
-@dataclass
+@dataclass(slots=True)
 class Touch:
     """What changed for a user since the last evaluation; audiences reading none of it keep their
     answer (time-based changes are the re-check's). `everything` evaluates every audience."""

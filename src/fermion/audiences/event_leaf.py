@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fermion.audiences.conditions import Condition, Errors, parse_condition
+from fermion.audiences.conditions import Condition, Errors, count_test, parse_condition
 from fermion.audiences.events import DAY_MS, FAMILIES, HOUR_MS, EventFact, Window
 from fermion.model.enums import CUSTOM_EVENT_TYPES, PRODUCT_ACTIONS
 
@@ -64,8 +64,8 @@ def _window(inner: dict[str, Any], field: str, errors: Errors, default_days: int
 
 def parse_event(
     inner: Any, field: str, errors: Errors, default_days: int = 30
-) -> tuple[str, str | None, Callable[[EventFact], bool], Window, Condition, bool] | None:
-    """(family, lower-case name or None, matcher, window, count condition, plain): a plain leaf
+) -> tuple[str, str | None, Callable[[EventFact], bool], Window, Callable[[int], bool], bool] | None:
+    """(family, lower-case name or None, matcher, window, test of the count, plain): a plain leaf
     matches every event of its family (and name, if given), so callers that found the event by
     those need not call the matcher."""
     if not isinstance(inner, dict):
@@ -102,13 +102,20 @@ def parse_event(
         cond = parse_condition({k: v for k, v in attr.items() if k != "name"}, at, errors)
         if cond is not None:
             conditions.append((attr_name, cond))
-    count = parse_condition(inner.get("count", _DEFAULT_COUNT), f"{field}.count", errors, "number")
+    count_body = inner.get("count", _DEFAULT_COUNT)
+    count = parse_condition(count_body, f"{field}.count", errors, "number")
     if count is not None and count.type != "number":
         errors.append((f"{field}.count.type", "must be number"))
     window = _window(inner, field, errors, default_days)
     if len(errors) > before or count is None or window is None:
         return None
     wanted_name = name.lower() if isinstance(name, str) else None
+    count_of = count_test(count, count_body)
+    if count_of is None:  # number conditions never read the time
+        general = count.test
+
+        def count_of(x: int) -> bool:
+            return general(x, 0)
 
     def matches(fact: EventFact) -> bool:
         if family not in fact.families:
@@ -126,5 +133,5 @@ def parse_event(
         def matches_plain(fact: EventFact) -> bool:
             return family in fact.families and (wanted_name is None or fact.name == wanted_name)
 
-        return str(family), wanted_name, matches_plain, window, count, True
-    return str(family), wanted_name, matches, window, count, False
+        return str(family), wanted_name, matches_plain, window, count_of, True
+    return str(family), wanted_name, matches, window, count_of, False

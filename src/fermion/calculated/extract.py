@@ -15,7 +15,7 @@ from fermion.calculated.conditions import MISSING, Lookup, Predicate
 from fermion.calculated.definition import DataPoint
 from fermion.model.batch import Batch
 from fermion.model.codec import decode_batch, event_name_of
-from fermion.model.events import CommerceEvent, Event
+from fermion.model.events import CommerceEvent, CustomEvent, Event
 
 # One matched event's time and the values it contributes, each with a weight (product quantity).
 Observation = tuple[int, list[tuple[Any, float]]]
@@ -79,11 +79,25 @@ class EventView:
     """What every CA asks of one event, worked out once per batch (CAs share it on the hot path)."""
 
     __slots__ = ("_action", "_custom_attributes", "custom", "event", "event_type", "names", "ts")
+    names: tuple[str, ...]
+    custom: str | None
+    ts: int
+    _action: Any
+    _custom_attributes: dict[str, Any]
 
     def __init__(self, event: Event, received_ms: int) -> None:
         self.event = event
         self.event_type: str = event.event_type
         data = event.data
+        custom = event.data if type(event) is CustomEvent else None
+        name = custom.event_name if custom is not None else None
+        if custom is not None and name:  # a named custom event, the usual one: no general lookups
+            self.names = (name.lower(),)
+            self._action = None
+            self.custom = None if custom.custom_event_type is None else str(custom.custom_event_type).lower()
+            self.ts = custom.timestamp_unixtime_ms or received_ms
+            self._custom_attributes = custom.custom_attributes or {}
+            return
         own = getattr(data, "event_name", None)
         shown = event_name_of(event).lower()
         self.names = (shown,) if own is None or own.lower() == shown else (shown, own.lower())
@@ -92,8 +106,8 @@ class EventView:
         if self._action is not None:
             kind = kind or self._action.action
         self.custom = None if kind is None else str(kind).lower()
-        self.ts: int = data.timestamp_unixtime_ms or received_ms
-        self._custom_attributes: dict[str, Any] = getattr(data, "custom_attributes", None) or {}
+        self.ts = data.timestamp_unixtime_ms or received_ms
+        self._custom_attributes = getattr(data, "custom_attributes", None) or {}
 
     def get(self, name: str) -> Any:
         """The event attribute `name`: a custom attribute, else a product action field (commerce)."""

@@ -4,6 +4,7 @@ SQLAlchemy Core, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -37,6 +38,10 @@ _encode_state = msgspec.msgpack.Encoder().encode
 _decode_state = msgspec.msgpack.Decoder(UserState).decode
 _decode_ids = msgspec.json.Decoder(dict[str, str]).decode
 _decode_any = msgspec.json.Decoder().decode
+
+
+_first = itemgetter(0)
+_membership_key = attrgetter("audience_id", "mpid")
 
 
 def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
@@ -285,12 +290,12 @@ class SqlAudienceStore:
                     {
                         "workspace_id": workspace_id,
                         "mpid": m,
-                        "state": _encode_state(users[m]),
+                        "state": _encode_state(state),
                         "updated_ms": now_ms,
-                        "next_check_ms": users[m].next_check_ms,
-                        "version": users[m].version + 1,
+                        "next_check_ms": state.next_check_ms,
+                        "version": state.version + 1,
                     }
-                    for m in sorted(users)
+                    for m, state in sorted(users.items(), key=_first)
                 ]
                 for part in _chunks(rows):
                     if self._raw_users is not None:
@@ -322,7 +327,7 @@ class SqlAudienceStore:
                         "left_ms": m.left_ms,
                         "identities": identities_json(m.identities),
                     }
-                    for m in sorted(memberships, key=lambda m: (m.audience_id, m.mpid))
+                    for m in sorted(memberships, key=_membership_key)
                 ]
                 for part in _chunks(rows):
                     if self._raw_members is not None:
