@@ -6,9 +6,7 @@ versioned value and the min/max of seen-times, so saves commute and repeat safel
 
 from __future__ import annotations
 
-from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
-from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -90,7 +88,7 @@ class SqlProfileStore:
             raise ValueError(f"unsupported database dialect {dialect!r}")
         self._dialect_insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
         self._sqlite = dialect == "sqlite"
-        self._raw: dict[tuple[str, tuple[str, ...]], RawMany] = {}  # (table, columns) -> upsert
+        self._raw: dict[str, RawMany] = {}  # table name -> upsert of all its columns
         self._statements = [
             (profiles, self._upsert(profiles, self._profile_set, None)),
             (profile_attributes, self._upsert(profile_attributes, self._all_set, self._versioned)),
@@ -101,7 +99,7 @@ class SqlProfileStore:
         ]
         # Built once, all of a group's mpids in one parameter (a JSON list read by json_each() on
         # SQLite, an array on PostgreSQL), run through the DB-API: the processing hot path.
-        self._loads = {table.name: self._load_query(table) for table, _ in self._statements}
+        self._loads = [self._load_query(table) for table, _ in self._statements]
 
     # -- statements ----------------------------------------------------------------------------
 
@@ -164,44 +162,108 @@ class SqlProfileStore:
     # -- writing -------------------------------------------------------------------------------
 
     def save(self, writes: Sequence[ProfileWrite]) -> None:
-        rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {t.name: {} for t, _ in self._statements}
+        # Rows as tuples in the tables' column order, by primary key (a later write of a key carries
+        # the merged state); the key columns lead each table (checked in `_check_columns`).
+        header_rows: dict[Any, tuple[Any, ...]] = {}
+        attribute_rows: dict[Any, tuple[Any, ...]] = {}
+        consent_rows: dict[Any, tuple[Any, ...]] = {}
+        device_rows: dict[Any, tuple[Any, ...]] = {}
+        device_id_rows: dict[Any, tuple[Any, ...]] = {}
+        input_rows: dict[Any, tuple[Any, ...]] = {}
         for w in writes:
-            owner = {"workspace_id": w.workspace_id, "mpid": w.mpid}
-            if w.header is not None:
-                _add(rows, profiles, _header_row(owner, w.header))
-            for name, attr in w.attributes.items():
-                _add(rows, profile_attributes, _attribute_row(owner, name, attr))
+            ws, mpid = w.workspace_id, w.mpid
+            h = w.header
+            if h is not None:
+                header_rows[(ws, mpid)] = (
+                    ws,
+                    mpid,
+                    h.first_seen_ms,
+                    h.last_seen_ms,
+                    h.last_stored_ms,
+                    h.opted_out,
+                    h.opted_out_version[0],
+                    h.opted_out_version[1],
+                )
+            for name, a in w.attributes.items():
+                attribute_rows[(ws, mpid, name)] = (
+                    ws,
+                    mpid,
+                    name,
+                    None if a.deleted else _json(a.value),
+                    a.deleted,
+                    a.ts_ms,
+                    a.batch_id,
+                    a.prev_exists,
+                    _json(a.prev_value) if a.prev_exists else None,
+                )
             for c in w.consent:
-                _add(rows, profile_consent, _consent_row(owner, c))
+                consent_rows[(ws, mpid, c.regulation, c.purpose)] = (
+                    ws,
+                    mpid,
+                    c.regulation,
+                    c.purpose,
+                    c.consented,
+                    c.document,
+                    c.location,
+                    c.hardware_id,
+                    c.ts_ms,
+                    c.batch_id,
+                )
             for d in w.devices:
-                _add(rows, profile_devices, _device_row(owner, d))
+                device_rows[(ws, mpid, d.key)] = (
+                    ws,
+                    mpid,
+                    d.key,
+                    d.first_seen_ms,
+                    d.last_seen_ms,
+                    d.platform,
+                    d.platform_version[0],
+                    d.platform_version[1],
+                    d.limit_ad_tracking,
+                    d.lat_version[0],
+                    d.lat_version[1],
+                )
             for i in w.device_ids:
-                _add(rows, profile_device_ids, _device_id_row(owner, i))
-            for s in w.inputs:
-                _add(rows, profile_inputs, {**owner, **_seen(s)})
-        if not any(rows.values()):
+                device_id_rows[(ws, mpid, i.id_type, i.value)] = (
+                    ws,
+                    mpid,
+                    i.id_type,
+                    i.value,
+                    i.device_key,
+                    i.last_seen_ms,
+                )
+            for n in w.inputs:
+                input_rows[(ws, mpid, n.input_id)] = (ws, mpid, n.input_id, n.first_seen_ms, n.last_seen_ms)
+        by_table = (header_rows, attribute_rows, consent_rows, device_rows, device_id_rows, input_rows)
+        if not any(by_table):
             return
         with self._write.begin() as conn:
             # Tables in one order and rows sorted by key: concurrent PostgreSQL writers then lock rows
             # in the same order and cannot deadlock.
-            for table, stmt in self._statements:
-                ordered = [row for _, row in sorted(rows[table.name].items())]
-                if self._sqlite and ordered:  # the driver's executemany: the processing hot path
-                    self._raw_upsert(table, stmt, tuple(ordered[0])).run(conn, ordered)
+            for (table, stmt), rows in zip(self._statements, by_table, strict=True):
+                if not rows:
                     continue
+                ordered = [row for _, row in sorted(rows.items())]
+                if self._sqlite:  # the driver's executemany: the processing hot path
+                    self._raw_upsert(table, stmt).run_tuples(conn, ordered)
+                    continue
+                names = [c.name for c in table.columns]
                 for chunk in _chunks(ordered):
-                    conn.execute(stmt, list(chunk))
+                    conn.execute(stmt, [dict(zip(names, row, strict=True)) for row in chunk])
 
-    def _raw_upsert(self, table: Table, stmt: Any, names: tuple[str, ...]) -> RawMany:
-        key = (table.name, names)
-        raw = self._raw.get(key)
+    def _raw_upsert(self, table: Table, stmt: Any) -> RawMany:
+        raw = self._raw.get(table.name)
         if raw is None:
-            raw = self._raw[key] = RawMany(stmt, self._engine.dialect, names)
+            names = tuple(c.name for c in table.columns)
+            raw = RawMany(stmt, self._engine.dialect, names)
+            if raw.order != names:
+                raise ValueError(f"{table.name}: upsert parameters {raw.order} are not the columns {names}")
+            self._raw[table.name] = raw
         return raw
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _load_query(self, table: Table) -> tuple[RawQuery, Callable[[Any], Any]]:
+    def _load_query(self, table: Table) -> RawQuery:
         mpid = table.c.mpid
         wanted: ColumnElement[bool]
         if self._sqlite:
@@ -212,33 +274,65 @@ class SqlProfileStore:
             select(table).where(table.c.workspace_id == bindparam("ws", type_=BigInteger()), wanted),
             self._engine.dialect,
         )
-        row_type: Any = namedtuple(table.name, query.columns)  # type: ignore[misc]
-        return query, row_type._make
+        if query.columns != _COLUMNS[table.name]:
+            raise ValueError(f"{table.name}: columns {query.columns}, expected {_COLUMNS[table.name]}")
+        return query
 
     def load(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, Profile]:
         wanted = sorted(set(mpids))
         if not wanted:
             return {}
         params = {"ws": workspace_id, "mpids": _json(wanted) if self._sqlite else wanted}
-        parts: dict[str, list[Any]] = {}
         with self._engine.connect() as conn:  # one read transaction: the tables agree
-            for name, (query, row_of) in self._loads.items():
-                parts[name] = list(map(row_of, query.run(conn, params)))
-        found: dict[int, dict[str, Any]] = {}
-        for row in parts["profiles"]:
-            found[row.mpid] = {"header": _header(row)}
-        for table_name, target in (
-            ("profile_attributes", "attributes"),
-            ("profile_consent", "consent"),
-            ("profile_devices", "devices"),
-            ("profile_device_ids", "device_ids"),
-            ("profile_inputs", "inputs"),
-        ):
-            for row in parts[table_name]:
-                if row.mpid in found:
-                    key, value = _READERS[table_name](row)
-                    found[row.mpid].setdefault(target, {})[key] = value
-        return {mpid: Profile(workspace_id=workspace_id, mpid=mpid, **kw) for mpid, kw in found.items()}
+            rows = [query.run(conn, params) for query in self._loads]
+        header_rows, attribute_rows, consent_rows, device_rows, device_id_rows, input_rows = rows
+        # Rows unpacked in `_COLUMNS` order, straight into the state Structs: the processing hot path.
+        headers: dict[int, Header] = {}
+        for _, mpid, first, last, stored, opted, opted_ts, opted_batch in header_rows:
+            opted_out = None if opted is None else bool(opted)
+            headers[mpid] = Header(first, last, stored, opted_out, (opted_ts, opted_batch))
+        attributes: dict[int, dict[str, Attribute]] = {}
+        for _, mpid, name, value, deleted, ts, batch, prev_exists, prev_value in attribute_rows:
+            if mpid in headers:
+                attributes.setdefault(mpid, {})[name] = Attribute(
+                    _unjson(value), ts, batch, bool(deleted), bool(prev_exists), _unjson(prev_value)
+                )
+        consent: dict[int, dict[tuple[str, str], ConsentEntry]] = {}
+        for _, mpid, regulation, purpose, consented, document, location, hardware, ts, batch in consent_rows:
+            if mpid in headers:
+                consent.setdefault(mpid, {})[(regulation, purpose)] = ConsentEntry(
+                    regulation, purpose, bool(consented), ts, batch, document, location, hardware
+                )
+        devices: dict[int, dict[str, Device]] = {}
+        for _, mpid, key, first, last, platform, p_ts, p_batch, lat, lat_ts, lat_batch in device_rows:
+            if mpid in headers:
+                limit = None if lat is None else bool(lat)
+                devices.setdefault(mpid, {})[key] = Device(
+                    key, first, last, platform, (p_ts, p_batch), limit, (lat_ts, lat_batch)
+                )
+        device_ids: dict[int, dict[tuple[str, str], DeviceIdentity]] = {}
+        for _, mpid, id_type, value, device_key, last in device_id_rows:
+            if mpid in headers:
+                device_ids.setdefault(mpid, {})[(id_type, value)] = DeviceIdentity(
+                    device_key, id_type, value, last
+                )
+        inputs: dict[int, dict[int, InputSeen]] = {}
+        for _, mpid, input_id, first, last in input_rows:
+            if mpid in headers:
+                inputs.setdefault(mpid, {})[input_id] = InputSeen(input_id, first, last)
+        return {
+            mpid: Profile(
+                workspace_id,
+                mpid,
+                header,
+                attributes.get(mpid, {}),
+                consent.get(mpid, {}),
+                devices.get(mpid, {}),
+                device_ids.get(mpid, {}),
+                inputs.get(mpid, {}),
+            )
+            for mpid, header in headers.items()
+        }
 
     def get(self, workspace_id: int, mpid: int) -> Profile | None:
         return self.load(workspace_id, [mpid]).get(mpid)
@@ -261,144 +355,54 @@ class SqlProfileStore:
         return None if first is None else (int(first), int(last))
 
 
-def _add(rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]], table: Table, row: dict[str, Any]) -> None:
-    rows[table.name][_KEY_OF[table.name](row)] = row  # later writes of a key carry the merged state
-
-
-# The primary key of a row (a tuple, for sorting), by table: one C-level call per row.
-_TABLES = (profiles, profile_attributes, profile_consent, profile_devices, profile_device_ids, profile_inputs)
-_KEY_OF: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {
-    t.name: itemgetter(*[c.name for c in t.primary_key.columns]) for t in _TABLES
-}
-
-
-def _seen(s: InputSeen) -> dict[str, Any]:
-    return {"input_id": s.input_id, "first_seen_ms": s.first_seen_ms, "last_seen_ms": s.last_seen_ms}
-
-
-def _header_row(owner: dict[str, int], h: Header) -> dict[str, Any]:
-    return {
-        **owner,
-        "first_seen_ms": h.first_seen_ms,
-        "last_seen_ms": h.last_seen_ms,
-        "last_stored_ms": h.last_stored_ms,
-        "opted_out": h.opted_out,
-        "opted_out_ts": h.opted_out_version[0],
-        "opted_out_batch": h.opted_out_version[1],
-    }
-
-
-def _attribute_row(owner: dict[str, int], name: str, a: Attribute) -> dict[str, Any]:
-    return {
-        **owner,
-        "name": name,
-        "value": None if a.deleted else _json(a.value),
-        "deleted": a.deleted,
-        "ts": a.ts_ms,
-        "batch": a.batch_id,
-        "prev_exists": a.prev_exists,
-        "prev_value": _json(a.prev_value) if a.prev_exists else None,
-    }
-
-
-def _consent_row(owner: dict[str, int], c: ConsentEntry) -> dict[str, Any]:
-    return {
-        **owner,
-        "regulation": c.regulation,
-        "purpose": c.purpose,
-        "consented": c.consented,
-        "document": c.document,
-        "location": c.location,
-        "hardware_id": c.hardware_id,
-        "ts": c.ts_ms,
-        "batch": c.batch_id,
-    }
-
-
-def _device_row(owner: dict[str, int], d: Device) -> dict[str, Any]:
-    return {
-        **owner,
-        "device_key": d.key,
-        "first_seen_ms": d.first_seen_ms,
-        "last_seen_ms": d.last_seen_ms,
-        "platform": d.platform,
-        "platform_ts": d.platform_version[0],
-        "platform_batch": d.platform_version[1],
-        "limit_ad_tracking": d.limit_ad_tracking,
-        "lat_ts": d.lat_version[0],
-        "lat_batch": d.lat_version[1],
-    }
-
-
-def _device_id_row(owner: dict[str, int], i: DeviceIdentity) -> dict[str, Any]:
-    return {
-        **owner,
-        "id_type": i.id_type,
-        "value": i.value,
-        "device_key": i.device_key,
-        "last_seen_ms": i.last_seen_ms,
-    }
-
-
-def _header(row: Any) -> Header:
-    return Header(
-        first_seen_ms=row.first_seen_ms,
-        last_seen_ms=row.last_seen_ms,
-        last_stored_ms=row.last_stored_ms,
-        opted_out=None if row.opted_out is None else bool(row.opted_out),
-        opted_out_version=(row.opted_out_ts, row.opted_out_batch),
-    )
-
-
-def _attribute(row: Any) -> tuple[str, Attribute]:
-    return row.name, Attribute(
-        value=_unjson(row.value),
-        ts_ms=row.ts,
-        batch_id=row.batch,
-        deleted=bool(row.deleted),
-        prev_exists=bool(row.prev_exists),
-        prev_value=_unjson(row.prev_value),
-    )
-
-
-def _consent(row: Any) -> tuple[tuple[str, str], ConsentEntry]:
-    entry = ConsentEntry(
-        regulation=row.regulation,
-        purpose=row.purpose,
-        consented=bool(row.consented),
-        ts_ms=row.ts,
-        batch_id=row.batch,
-        document=row.document,
-        location=row.location,
-        hardware_id=row.hardware_id,
-    )
-    return entry.key, entry
-
-
-def _device(row: Any) -> tuple[str, Device]:
-    return row.device_key, Device(
-        key=row.device_key,
-        first_seen_ms=row.first_seen_ms,
-        last_seen_ms=row.last_seen_ms,
-        platform=row.platform,
-        platform_version=(row.platform_ts, row.platform_batch),
-        limit_ad_tracking=None if row.limit_ad_tracking is None else bool(row.limit_ad_tracking),
-        lat_version=(row.lat_ts, row.lat_batch),
-    )
-
-
-def _device_id(row: Any) -> tuple[tuple[str, str], DeviceIdentity]:
-    return (row.id_type, row.value), DeviceIdentity(row.device_key, row.id_type, row.value, row.last_seen_ms)
-
-
-def _input(row: Any) -> tuple[int, InputSeen]:
-    return row.input_id, InputSeen(row.input_id, row.first_seen_ms, row.last_seen_ms)
-
-
-_READERS: dict[str, Callable[[Any], tuple[Any, Any]]] = {
-    "profile_attributes": _attribute,
-    "profile_consent": _consent,
-    "profile_devices": _device,
-    "profile_device_ids": _device_id,
-    "profile_inputs": _input,
+# Each table's columns, in the order the rows of `save` and `load` hold them; the primary key leads.
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "profiles": (
+        "workspace_id",
+        "mpid",
+        "first_seen_ms",
+        "last_seen_ms",
+        "last_stored_ms",
+        "opted_out",
+        "opted_out_ts",
+        "opted_out_batch",
+    ),
+    "profile_attributes": (
+        "workspace_id",
+        "mpid",
+        "name",
+        "value",
+        "deleted",
+        "ts",
+        "batch",
+        "prev_exists",
+        "prev_value",
+    ),
+    "profile_consent": (
+        "workspace_id",
+        "mpid",
+        "regulation",
+        "purpose",
+        "consented",
+        "document",
+        "location",
+        "hardware_id",
+        "ts",
+        "batch",
+    ),
+    "profile_devices": (
+        "workspace_id",
+        "mpid",
+        "device_key",
+        "first_seen_ms",
+        "last_seen_ms",
+        "platform",
+        "platform_ts",
+        "platform_batch",
+        "limit_ad_tracking",
+        "lat_ts",
+        "lat_batch",
+    ),
+    "profile_device_ids": ("workspace_id", "mpid", "id_type", "value", "device_key", "last_seen_ms"),
+    "profile_inputs": ("workspace_id", "mpid", "input_id", "first_seen_ms", "last_seen_ms"),
 }
