@@ -6,6 +6,12 @@ device identities are resolved like an identify call under the workspace strateg
 the batch newly links to its profile add `user_identity_change` events to it. Idempotent: a new MPID
 derives from the batch id, and links remember the batch that made them, so reprocessing a batch
 yields the same MPID and the same events (deduplicated by event id when stored).
+
+Most batches come from users seen before, with nothing new about them: every identity they carry is
+held by one and the same profile alone, which holds no login identity they fail to match. For them
+`sole_match` gives what resolution would (that profile, rule "matched", nothing to write) without
+resolving; it is asked once per set of identities in a group and reused while the group's view is
+unchanged. Everything lives for one group only: each group loads what it rests on afresh.
 """
 
 from __future__ import annotations
