@@ -274,3 +274,17 @@ def test_batch_identities_reads_every_identity_field(
 ) -> None:
     batch = Batch(user_identities=user, device_info=device, mp_deviceid=das)
     assert batch_identities(batch) == _identities_field_by_field(batch)
+
+
+def test_the_view_counts_its_writes_and_an_unchanged_view_has_no_changes() -> None:
+    store = _store_with([LinkRow("email", "a", 11, T0)])
+    view = IdentityView(store.load(ORG, [("email", "a"), ("email", "b")]))
+    assert view.writes == 0 and view.changes().empty
+    view.link(("email", "a"), 11, T0 + 1, 5)  # already there: no write
+    assert view.writes == 0
+    view.link(("email", "b"), 11, T0 + 1, 5)
+    view.unlink(("email", "b"), 11)  # a net nothing, though two writes
+    assert view.writes == 2 and view.changes().empty
+    view.unlink(("email", "a"), 11)
+    assert view.writes == 3 and view.changes().remove_links == [("email", "a", 11)]
+    assert view.first_linked_by(("email", "a")) is None  # the stored link's (an API call's)
