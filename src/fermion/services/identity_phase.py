@@ -45,11 +45,8 @@ class _Identities:
     keys: list[Key]
 
 
-@dataclass(slots=True)
-class _Prepared:
-    item: WorkItem
-    who: _Identities
-
+_IdentityList = tuple[tuple[str, str | None], ...]
+_Prepared = tuple[WorkItem, _Identities]  # a batch of the group, with its identities
 
 # id(_Identities) -> (view.writes, sole_match then, the batches that linked its keys to that profile):
 # what the view said while it stays unchanged.
@@ -74,9 +71,9 @@ class IdentityPhase:
 
     def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
         by_org: dict[int, list[_Prepared]] = {}
-        # Per workspace, for this group: its organization, its rules (read once: the service caches
-        # them for seconds anyway) and its batches' identity sets, each screened once.
-        workspaces: dict[int, tuple[int, Rules, dict[tuple[tuple[str, str | None], ...], _Identities]]] = {}
+        # Per workspace, for this group: its organization's batches, its rules (read once: the service
+        # caches them for seconds anyway) and its batches' identity sets, each screened once.
+        workspaces: dict[int, tuple[list[_Prepared], Rules, dict[_IdentityList, _Identities]]] = {}
         for item in items:
             workspace_id = item.record.workspace_id
             workspace = workspaces.get(workspace_id)
@@ -86,8 +83,9 @@ class IdentityPhase:
                 except LookupError:  # the workspace is gone: keep the batch, with a stable stand-in MPID
                     item.batch = structs.replace(item.batch, mpid=item.batch.mpid or _stand_in(item))
                     continue
-                workspace = workspaces[workspace_id] = (org, self._service.rules(workspace_id), {})
-            org, rules, screened = workspace
+                rules = self._service.rules(workspace_id)
+                workspace = workspaces[workspace_id] = (by_org.setdefault(org, []), rules, {})
+            prepared, rules, screened = workspace
             identities = batch_identities(item.batch)
             memo_key = tuple(identities)
             who = screened.get(memo_key)
@@ -96,16 +94,16 @@ class IdentityPhase:
                 who = screened[memo_key] = _Identities(
                     rules, identities, ids, [(t, v) for t, (v, _) in ids.items()]
                 )
-            by_org.setdefault(org, []).append(_Prepared(item, who))
+            prepared.append((item, who))
         for org, group in by_org.items():
             self._run_org(org, group, now_ms)
         return items
 
     def _run_org(self, org: int, group: list[_Prepared], now_ms: int) -> None:
         keys: set[Key] = set()
-        for who in {id(p.who): p.who for p in group}.values():
+        for who in {id(who): who for _, who in group}.values():
             keys.update(who.keys)
-        given = {p.item.batch.mpid for p in group if p.item.batch.mpid}
+        given = {item.batch.mpid for item, _ in group if item.batch.mpid}
         for attempt in range(MAX_ATTEMPTS):
             view = IdentityView(self._store.load(org, keys, given))
             matches: _Matches = {}
@@ -114,21 +112,22 @@ class IdentityPhase:
                 self._store.apply(org, view.changes())
             except IdentityConflict:
                 continue
-            for p, (identity, events) in zip(group, outcomes, strict=True):
-                batch = p.item.batch
+            for (item, _), (identity, events) in zip(group, outcomes, strict=True):
+                batch = item.batch
                 if events:
                     batch = structs.replace(batch, mpid=identity.mpid, events=[*batch.events, *events])
                 else:
                     batch = structs.replace(batch, mpid=identity.mpid)
-                p.item.batch = batch
-                p.item.notes[NOTE] = identity
+                item.batch = batch
+                item.notes[NOTE] = identity
             return
         raise IdentityBusy(f"identity writes for organization {org} kept conflicting")
 
     def _one(
         self, org: int, p: _Prepared, view: IdentityView, now_ms: int, attempt: int, matches: _Matches
     ) -> tuple[BatchIdentity, list[Event]]:
-        record, batch, who = p.item.record, p.item.batch, p.who
+        item, who = p
+        record, batch = item.record, item.batch
         batch_id = record.batch_id
         if batch.mpid:  # 0 is the SDKs' "no user yet"
             added = attach(view, batch.mpid, who.ids, who.rules, record.workspace_id, now_ms, batch_id)
