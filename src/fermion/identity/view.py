@@ -7,9 +7,12 @@ Several decisions can run on one view (a group of batches), each seeing the earl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from fermion.identity.records import IdentityChanges, LinkRow, NewProfile, Snapshot
 from fermion.identity.types import Key
+
+_AGE = attrgetter("created_ms", "mpid")  # links oldest first (ties by MPID)
 
 
 @dataclass
@@ -38,7 +41,7 @@ class IdentityView:
         self._links: dict[tuple[Key, int], LinkRow] = {}
         self._holders: dict[Key, dict[int, LinkRow]] = {k: {} for k in snapshot.asked_keys}
         # Oldest first, so a profile known only through its links is dated by its first one.
-        for link in sorted(snapshot.links, key=lambda r: (r.created_ms, r.mpid)):
+        for link in sorted(snapshot.links, key=_AGE):
             self._add(link)
         self._original = dict(self._links)
         self._first_stored: dict[Key, LinkRow] | None = None  # built when first needed (rarely)
@@ -54,7 +57,7 @@ class IdentityView:
         """Links of an asked key (newest first); asking about a key not loaded is a bug."""
         if key not in self._asked_keys:
             raise KeyError(f"identity {key[0]} was not loaded")
-        return sorted(self._holders[key].values(), key=lambda r: (r.created_ms, r.mpid), reverse=True)
+        return sorted(self._holders[key].values(), key=_AGE, reverse=True)
 
     def sole_holder(self, key: Key) -> LinkRow | None:
         """The link of an asked key held by exactly one profile (None: by none or by several)."""
