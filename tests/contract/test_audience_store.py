@@ -206,6 +206,32 @@ def test_a_stale_state_is_not_saved(sql_engine: Engine) -> None:
     assert store.load_users(1, [7]) == {}
 
 
+def test_a_kept_state_stands_for_its_row_only_at_the_version_saved(sql_engine: Engine) -> None:
+    """A store hands a state it saved out again instead of decoding the row, only while the row is
+    still at the version that save gave it; a state whose save failed is not handed out again."""
+    ours, theirs = SqlAudienceStore(sql_engine), SqlAudienceStore(sql_engine)  # two workers
+    ours.save(1, {5: UserState(device={"os": "a"}), 6: UserState(device={"os": "a"})}, [], [])
+    loaded = ours.load_users(1, [5, 6])
+    assert loaded[5].device == {"os": "a"} and loaded[5].version == 1
+    loaded[5].device = {"os": "b"}
+    ours.save(1, {5: loaded[5]}, [], [])
+    again = ours.load_users(1, [5])
+    assert again[5] is loaded[5] and again[5].version == 2 and again[5].device == {"os": "b"}
+    ours.save(1, again, [], [])
+    other = theirs.load_users(1, [5])
+    assert other[5].device == {"os": "b"} and other[5].version == 3
+    other[5].device = {"os": "c"}
+    theirs.save(1, other, [], [])
+    assert ours.load_users(1, [5])[5].device == {"os": "c"}  # saved by the other worker meanwhile
+    mine = ours.load_users(1, [6])
+    theirs.save(1, theirs.load_users(1, [6]), [], [])
+    mine[6].device = {"os": "x"}
+    with pytest.raises(StaleState):
+        ours.save(1, mine, [], [])
+    fresh = ours.load_users(1, [6])[6]
+    assert fresh is not mine[6] and fresh.device == {"os": "a"} and fresh.version == 2
+
+
 class CountingProfiles(SqlProfileStore):
     """The real profile store, counting the users the audience phase reads again."""
 

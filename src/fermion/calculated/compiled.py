@@ -216,10 +216,6 @@ class CompiledCa:
     # render() for this calculation type, looked up once (values are read per batch and CA).
     render_part: Callable[[Part], Value | None] = _render_most_frequent
 
-    def _oldest_day(self, now_ms: int) -> int | None:
-        days = self.window_days
-        return None if days is None else now_ms // DAY_MS - days + 1
-
     def fold(
         self,
         state: CaState,
@@ -245,7 +241,8 @@ class CompiledCa:
             cutoff = self.definition.seeding_cutoff_ms
         if cutoff is not None and cutoff > floor:
             floor = cutoff
-        oldest = self._oldest_day(now_ms)
+        window = self.window_days
+        oldest = None if window is None else now_ms // DAY_MS - window + 1
         if oldest is not None and oldest * DAY_MS > floor:
             floor = oldest * DAY_MS
         days, fold_part = state.days, self.fold_part

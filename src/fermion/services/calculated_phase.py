@@ -75,10 +75,11 @@ class _User:
         """The CA's value now; `live`: its live entry, when the caller has it from `entry`."""
         parts = [(live if live is not None else self.entry(record)).s]
         base = self._base.get(record.id) if self._base else None
-        if isinstance(base, msgspec.Raw):
-            base = self._base[record.id] = decode_entry(base)
-        if base is not None and base.g == record.generation:
-            parts.append(base.s)
+        if base is not None:
+            if isinstance(base, msgspec.Raw):
+                base = self._base[record.id] = decode_entry(base)
+            if base.g == record.generation:
+                parts.append(base.s)
         seed = self.seeds.get(record.id) if self.seeds else None
         value = compiled.value_of(parts, seed.p if seed else None, seed.c if seed else None, now_ms)
         self.values[record.id] = value
@@ -244,7 +245,8 @@ class CalculatedPhase:
                 in_batch = {name for ev in view.events for name in ev.names}
                 synced: dict[str, Any] = {}
                 names = set(left_to_backfill)
-                if seq is not None and seq <= newest_boundary:
+                every = seq is not None and seq <= newest_boundary  # candidates not chosen by name
+                if every:
                     candidates: list[tuple[CaRecord, CompiledCa]] = cas
                 else:
                     positions = [p for name in in_batch for p in by_name.get(name, ())]
@@ -256,7 +258,7 @@ class CalculatedPhase:
                     if seq is not None and seq <= record.boundary_seq:
                         names.add(compiled.name)
                         continue  # the backfill covers it
-                    if compiled.event_name is not None and compiled.event_name not in in_batch:
+                    if every and compiled.event_name is not None and compiled.event_name not in in_batch:
                         continue
                     observations = compiled.observe(view)
                     if not observations:

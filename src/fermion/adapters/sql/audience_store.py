@@ -26,6 +26,7 @@ from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, 
 from fermion.ports.audiences import AlreadyApplied, StaleState
 
 _CHUNK = 500  # keys per IN list / rows per statement
+_STATES_KEPT = 5_000  # decoded user states kept between loads (a few KB each)
 _PG_EVENT_SAVE_LOCK = 0x6665726D696F6E  # the event store's save lock ("fermion")
 _USER_COLUMNS = ("workspace_id", "mpid", "state", "updated_ms", "next_check_ms", "version")
 _MEMBER_COLUMNS = ("audience_id", "mpid", "workspace_id", "member", "joined_ms", "left_ms", "identities")
@@ -143,6 +144,12 @@ class SqlAudienceStore:
         self._raw_history = (
             RawMany(self._insert_history, engine.dialect, _HISTORY_COLUMNS) if sqlite_only else None
         )
+        # The user states this store saved, by (workspace, mpid), with the version their row got: a
+        # load of a row still at that version hands the object out instead of decoding the row (which
+        # with freeing the last group's objects was a fifth of the audience phase). An entry is taken
+        # out when loaded (its caller changes it) and put back only by a save that committed, so a
+        # kept state is always the row's content; a row any other writer saved has a newer version.
+        self._states: dict[tuple[int, int], tuple[int, UserState]] = {}
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
@@ -213,6 +220,8 @@ class SqlAudienceStore:
     # -- per-user state and memberships ------------------------------------------------------------
 
     def load_users(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, UserState]:
+        """The users' stored states, each the caller's own to change and save (a state must not be
+        changed after it was saved: this store may hand it out again while its row is unchanged)."""
         found: dict[int, UserState] = {}
         t = audience_users.c
         with self._engine.connect() as conn:
@@ -227,9 +236,14 @@ class SqlAudienceStore:
                             t.workspace_id == workspace_id, t.mpid.in_(part)
                         )
                     )
+                kept = self._states
                 for mpid, state, version in rows:
-                    found[mpid] = decoded = _decode_state(state)
-                    decoded.version = version
+                    held = kept.pop((workspace_id, mpid), None) if kept else None
+                    if held is not None and held[0] == version:
+                        found[mpid] = held[1]
+                    else:
+                        found[mpid] = _decode_state(state)
+                    found[mpid].version = version
         return found
 
     def memberships_of(
@@ -352,6 +366,13 @@ class SqlAudienceStore:
                     self._raw_history.run(conn, entries)
                 else:
                     conn.execute(self._insert_history, entries)
+        if users:  # committed: the states are their rows' content now (callers do not change them after)
+            kept = self._states
+            if len(kept) + len(users) > _STATES_KEPT:
+                # The most recently saved half stays (dict order is save order).
+                self._states = kept = dict(list(kept.items())[max(0, len(kept) - _STATES_KEPT // 2) :])
+            for m, state in users.items():
+                kept[workspace_id, m] = (state.version + 1, state)
 
     def due(self, now_ms: int, limit: int) -> list[tuple[int, int, int]]:
         t = audience_users.c
