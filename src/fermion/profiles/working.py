@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fermion.model.batch import Batch, DeviceInfo
+from fermion.model.batch import Batch
 from fermion.model.events import Event, OptOutEvent, UserAttributeChangeEvent
 from fermion.profiles.merge import (
     DAS,
@@ -89,38 +89,12 @@ class WorkingProfile:
     ) -> list[Event]:
         """Apply one batch (`times`: its client event times, as `merge.event_times`); the
         user_attribute_change events to add to it."""
+        # One function for the parts every batch has (seen-times, the device): it runs per batch.
         if times:
             ts = min(max(times), received_ms)
             first = min(min(times), received_ms)
         else:
             ts = first = received_ms
-        self._merge_header(batch, batch_id, received_ms, ts, first)
-        seen = self._inputs.get(input_id)
-        if seen is None:
-            old = self._base.inputs.get(input_id)
-            if old is None:
-                self._inputs[input_id] = [first, ts, True]
-                seen = None
-            else:
-                seen = self._inputs[input_id] = [old.first_seen_ms, old.last_seen_ms, False]
-        if seen is not None:
-            if first < seen[0]:
-                seen[0] = first
-                seen[2] = True
-            if ts > seen[1]:
-                seen[1] = ts
-                seen[2] = True
-        events: list[Event] = []
-        if batch.user_attributes or batch.deleted_user_attributes:
-            events = self._merge_attributes(batch, batch_id, ts)
-        if batch.consent_state is not None:
-            self._merge_consent(batch, batch_id, ts)
-        info = batch.device_info
-        if info is not None or batch.mp_deviceid:
-            self._merge_device(batch, info, batch_id, ts, first)
-        return events
-
-    def _merge_header(self, batch: Batch, batch_id: int, received_ms: int, ts: int, first: int) -> None:
         h = self._header
         if h is None:
             h = self._header = [first, ts, received_ms, None, ZERO_VERSION, True]
@@ -134,6 +108,90 @@ class WorkingProfile:
             if received_ms > h[2]:
                 h[2] = received_ms
                 h[5] = True
+        for event in batch.events:
+            if isinstance(event, OptOutEvent):
+                self._merge_opt_out(batch, batch_id, received_ms, h)
+                break
+        seen = self._inputs.get(input_id)
+        if seen is None:
+            old = self._base.inputs.get(input_id)
+            if old is None:
+                self._inputs[input_id] = [first, ts, True]
+            else:
+                self._inputs[input_id] = [
+                    min(old.first_seen_ms, first),
+                    max(old.last_seen_ms, ts),
+                    first < old.first_seen_ms or ts > old.last_seen_ms,
+                ]
+        else:
+            if first < seen[0]:
+                seen[0] = first
+                seen[2] = True
+            if ts > seen[1]:
+                seen[1] = ts
+                seen[2] = True
+        events: list[Event] = []
+        if batch.user_attributes or batch.deleted_user_attributes:
+            events = self._merge_attributes(batch, batch_id, ts)
+        if batch.consent_state is not None:
+            self._merge_consent(batch, batch_id, ts)
+        info = batch.device_info
+        das = batch.mp_deviceid
+        if info is None and not das:
+            return events
+        values = id_values(info) if info is not None else ()
+        last = self._last_device
+        if last is not None and last[0] == values and last[1] == das:
+            # The same identifiers as the last batch: all known now, on the same device.
+            key, entries = last[2], last[3]
+        else:
+            found = self._device_key(batch)
+            if found is None:
+                return events
+            key, entries = found
+            self._last_device = (values, das, key, entries)
+        device = self._devices.get(key)
+        if device is None:
+            old_device = self._base.devices.get(key)
+            if old_device is None:
+                device = [first, ts, None, ZERO_VERSION, None, ZERO_VERSION, True]
+            else:
+                device = [
+                    old_device.first_seen_ms,
+                    old_device.last_seen_ms,
+                    old_device.platform,
+                    old_device.platform_version,
+                    old_device.limit_ad_tracking,
+                    old_device.lat_version,
+                    False,
+                ]
+            self._devices[key] = device
+        if first < device[0]:
+            device[0] = first
+            device[6] = True
+        if ts > device[1]:
+            device[1] = ts
+            device[6] = True
+        if info is not None:
+            platform = info.platform
+            lat = info.limit_ad_tracking
+            if platform is not None and (ts, batch_id) > device[3]:
+                device[2] = platform
+                device[3] = (ts, batch_id)
+                device[6] = True
+            if lat is not None and (ts, batch_id) > device[5]:
+                device[4] = lat
+                device[5] = (ts, batch_id)
+                device[6] = True
+        for entry in entries:
+            if ts > entry[1]:
+                entry[1] = ts
+                entry[2] = True
+        return events
+
+    @staticmethod
+    def _merge_opt_out(batch: Batch, batch_id: int, received_ms: int, h: list[Any]) -> None:
+        # The newest opt_out event of the batch (by timestamp, then position) is the batch's say.
         newest: tuple[int, int, bool] | None = None
         for index, event in enumerate(batch.events):
             if isinstance(event, OptOutEvent) and event.data.is_opted_out is not None:
@@ -200,59 +258,6 @@ class WorkingProfile:
                         consent = self._consent = dict(self._base.consent)
                     consent[key] = entry
                     self._touched_consent.add(key)
-
-    def _merge_device(
-        self, batch: Batch, info: DeviceInfo | None, batch_id: int, ts: int, first: int
-    ) -> None:
-        values = id_values(info) if info is not None else ()
-        das = batch.mp_deviceid
-        last = self._last_device
-        if last is not None and last[0] == values and last[1] == das:
-            # The same identifiers as the last batch: all known now, on the same device.
-            key, entries = last[2], last[3]
-        else:
-            found = self._device_key(batch)
-            if found is None:
-                return
-            key, entries = found
-            self._last_device = (values, das, key, entries)
-        platform = info.platform if info is not None else None
-        lat = info.limit_ad_tracking if info is not None else None
-        device = self._devices.get(key)
-        if device is None:
-            old = self._base.devices.get(key)
-            if old is None:
-                device = [first, ts, None, ZERO_VERSION, None, ZERO_VERSION, True]
-            else:
-                device = [
-                    old.first_seen_ms,
-                    old.last_seen_ms,
-                    old.platform,
-                    old.platform_version,
-                    old.limit_ad_tracking,
-                    old.lat_version,
-                    False,
-                ]
-            self._devices[key] = device
-        if first < device[0]:
-            device[0] = first
-            device[6] = True
-        if ts > device[1]:
-            device[1] = ts
-            device[6] = True
-        version = (ts, batch_id)
-        if platform is not None and version > device[3]:
-            device[2] = platform
-            device[3] = version
-            device[6] = True
-        if lat is not None and version > device[5]:
-            device[4] = lat
-            device[5] = version
-            device[6] = True
-        for entry in entries:
-            if ts > entry[1]:
-                entry[1] = ts
-                entry[2] = True
 
     def _device_key(self, batch: Batch) -> tuple[str, list[list[Any]]] | None:
         """The key of the batch's device and the working entries of its identifiers (added, with
