@@ -346,13 +346,16 @@ def sender_only(args: argparse.Namespace, sink_port: int) -> None:
                 time.sleep(0.1)
             took = time.monotonic() - started
             steady = (args.sender_only - first[1]) / max(time.monotonic() - first[0], 1e-3) if first else 0.0
+            stat = Path(f"/proc/{proc.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            cpu_s = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
         finally:
             proc.terminate()
             proc.wait()
     print(
         f"sender alone: {args.sender_only} queued batches delivered in {took:.1f} s "
         f"({args.sender_only / took:.0f} batches/s with process start, {steady:.0f} batches/s once "
-        f"delivering; {args.per_request} batches per request)"
+        f"delivering; {args.per_request} batches per request); "
+        f"sender CPU {cpu_s / args.sender_only * 1e6:.0f} us per batch (process start included)"
     )
 
 
