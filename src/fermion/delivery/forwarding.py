@@ -31,8 +31,11 @@ Summary = list[tuple[str, str, int]]
 
 def event_summary(batch: Batch) -> Summary:
     """[(event_type, event_name, count)] of the batch's events (what the forwarding report counts)."""
+    events = batch.events
+    if len(events) == 1:  # the common case: no counting needed
+        return [(events[0].event_type, event_name_of(events[0]), 1)]
     counts: dict[tuple[str, str], int] = {}
-    for event in batch.events:
+    for event in events:
         key = (event.event_type, event_name_of(event))
         counts[key] = counts.get(key, 0) + 1
     return [(t, n, c) for (t, n), c in counts.items()]
