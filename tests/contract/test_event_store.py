@@ -122,6 +122,34 @@ def test_save_round_trips_every_field(event_store: SqlEventStore) -> None:
     assert isinstance(rows[0].payload, bytes) and isinstance(row.payload, bytes)
 
 
+def test_save_round_trips_awkward_values(event_store: SqlEventStore) -> None:
+    # What array literals would have to quote or escape: braces, commas, quotes, backslashes, NULL,
+    # white space, empty strings; payloads with every byte value.
+    awkward = ["{a,b}", "back\\slash", '"', "NULL", " ", "", "é€𝄞"]
+    raw = bytes(range(256))
+    events = [
+        StoredEvent(
+            event_id=i, event_type="custom_event", event_name=name, timestamp_ms=T0, payload=raw + b"%d" % i
+        )
+        for i, name in enumerate(awkward)
+    ]
+    b = ProcessedBatch(
+        **{
+            **msgspec.structs.asdict(batch(1, source_request_id='{"r",\\}', device_ids=awkward)),
+            "events": events,
+            "environment": "",
+            "payload": raw,
+        }
+    )
+    assert event_store.save([b]) == [1]
+    [row] = all_batches(event_store)
+    assert (row.device_ids, row.payload, row.environment) == (awkward, raw, "")
+    assert [(e.event_name, e.payload) for e in event_store.events(1)] == [
+        (e.event_name, e.payload) for e in events
+    ]
+    assert event_store.save([batch(2, source_request_id='{"r",\\}')]) == []
+
+
 def test_save_returns_new_ids_in_order_and_seq_increases(event_store: SqlEventStore) -> None:
     first = [batch(i) for i in (30, 10, 20)]
     assert event_store.save(first) == [30, 10, 20]

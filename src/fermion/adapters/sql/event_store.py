@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.engine import write_engine
-from fermion.adapters.sql.raw_many import RawMany, RawQuery
+from fermion.adapters.sql.raw_many import RawArrays, RawMany, RawQuery
 from fermion.adapters.sql.schema import batches as batches_t
 from fermion.adapters.sql.schema import events as events_t
 from fermion.ports import BatchFilter, BatchRow, EventRow, ProcessedBatch
@@ -169,11 +169,6 @@ def _event_values(stored: Sequence[ProcessedBatch]) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _columns(rows: list[tuple[Any, ...]], names: Sequence[str]) -> dict[str, list[Any]]:
-    """PostgreSQL's bulk insert parameters: one array per column."""
-    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
-
-
 class SqlEventStore:
     """Processed batches and their events in SQLite or PostgreSQL."""
 
@@ -181,21 +176,26 @@ class SqlEventStore:
         self._engine = engine
         self._write = write_engine(engine)
         self._dialect = engine.dialect.name
-        self._insert_batches: Insert
-        self._insert_events: Insert
         self._raw_batches: RawMany | None = None
         self._raw_events: RawMany | None = None
+        self._pg_batches: RawArrays | None = None
+        self._pg_events: RawArrays | None = None
         if self._dialect == "sqlite":
-            self._insert_batches = sqlite.insert(batches_t).on_conflict_do_nothing()
-            self._insert_events = sqlite.insert(events_t).on_conflict_do_nothing()
-            self._raw_batches = RawMany(self._insert_batches, engine.dialect, _BATCH_COLUMNS)
-            self._raw_events = RawMany(self._insert_events, engine.dialect, _EVENT_COLUMNS)
+            self._raw_batches = RawMany(
+                sqlite.insert(batches_t).on_conflict_do_nothing(), engine.dialect, _BATCH_COLUMNS
+            )
+            self._raw_events = RawMany(
+                sqlite.insert(events_t).on_conflict_do_nothing(), engine.dialect, _EVENT_COLUMNS
+            )
         elif self._dialect == "postgresql":
-            self._insert_batches = _pg_unnest_insert(batches_t, _BATCH_COLUMNS)
-            self._insert_events = _pg_unnest_insert(events_t, _EVENT_COLUMNS)
+            # RETURNING: the ids actually inserted (ON CONFLICT DO NOTHING skipped the others).
+            insert_batches = _pg_unnest_insert(batches_t, _BATCH_COLUMNS).returning(batches_t.c.batch_id)
+            self._pg_batches = RawArrays(insert_batches, engine.dialect, _BATCH_COLUMNS)
+            self._pg_events = RawArrays(
+                _pg_unnest_insert(events_t, _EVENT_COLUMNS), engine.dialect, _EVENT_COLUMNS
+            )
         else:
             raise ValueError(f"unsupported database dialect {self._dialect!r}")
-        self._insert_batches = self._insert_batches.returning(batches_t.c.batch_id)
         for raw, names in ((self._raw_batches, _BATCH_COLUMNS), (self._raw_events, _EVENT_COLUMNS)):
             if raw is not None and raw.order != names:  # save() builds the rows in this order
                 raise ValueError(f"unexpected parameter order {raw.order}")
@@ -232,14 +232,15 @@ class SqlEventStore:
             if self._raw_batches is not None:
                 inserted = self._insert_sqlite(conn, rows)
             else:
+                assert self._pg_batches is not None
                 conn.execute(select(func.pg_advisory_xact_lock(_PG_SAVE_LOCK)))
-                inserted = set(conn.execute(self._insert_batches, _columns(rows, _BATCH_COLUMNS)).scalars())
+                inserted = {row[0] for row in self._pg_batches.run(conn, rows)}
             stored = candidates if inserted is None else [b for b in candidates if b.batch_id in inserted]
             event_rows = _event_values(stored)
             if self._raw_events is not None:
                 self._raw_events.run_tuples(conn, event_rows)
-            elif event_rows:
-                conn.execute(self._insert_events, _columns(event_rows, _EVENT_COLUMNS))
+            elif self._pg_events is not None:
+                self._pg_events.run(conn, event_rows)
         return [b.batch_id for b in stored]
 
     def _insert_sqlite(self, conn: Connection, rows: list[tuple[Any, ...]]) -> set[int] | None:
