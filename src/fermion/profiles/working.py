@@ -15,7 +15,7 @@ the device the user's previous batch came from skips working out the device agai
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from fermion.model.batch import Batch
 from fermion.model.events import Event, OptOutEvent, UserAttributeChangeEvent
@@ -43,6 +43,8 @@ from fermion.profiles.state import (
 )
 
 _NAMING = frozenset(DEVICE_ID_FIELDS) | {DAS}
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class WorkingProfile:
@@ -80,9 +82,9 @@ class WorkingProfile:
         # its identifiers' entries: a batch from the same device finds them here.
         self._last_device: tuple[tuple[Any, ...], str | None, str, list[list[Any]]] | None = None
         self._attributes: dict[str, Attribute] | None = None  # a copy of the base's, once written
-        self._touched_attributes: set[str] = set()
+        self._touched_attributes: set[str] = _NONE  # a set of its own once written
         self._consent: dict[tuple[str, str], ConsentEntry] | None = None
-        self._touched_consent: set[tuple[str, str]] = set()
+        self._touched_consent: set[tuple[str, str]] = _NONE
 
     def apply(
         self, batch: Batch, batch_id: int, input_id: int, received_ms: int, times: Sequence[int]
@@ -225,6 +227,7 @@ class WorkingProfile:
             else:
                 if self._attributes is None:
                     attributes = self._attributes = dict(self._base.attributes)
+                    self._touched_attributes = set()
                 deleting = name in deletes
                 existed = current is not None and not current.deleted
                 written = Attribute(
@@ -256,6 +259,7 @@ class WorkingProfile:
                 if current is None or (entry.ts_ms, entry.batch_id) > (current.ts_ms, current.batch_id):
                     if self._consent is None:
                         consent = self._consent = dict(self._base.consent)
+                        self._touched_consent = set()
                     consent[key] = entry
                     self._touched_consent.add(key)
 
@@ -302,48 +306,70 @@ class WorkingProfile:
 
     def profile_and_write(self) -> tuple[Profile, ProfileWrite]:
         """The merged profile and the parts of it the batches changed."""
+        # Plain loops, not comprehensions (a function call each in Python 3.11): once per user.
         base = self._base
         header = base.header
         write_header: Header | None = None
         h = self._header
         if h is not None and h[5]:
             header = write_header = Header(h[0], h[1], h[2], h[3], h[4])
-        devices = base.devices
-        device_writes: list[Device] = []
-        changed_devices = {
-            k: Device(k, d[0], d[1], d[2], d[3], d[4], d[5]) for k, d in self._devices.items() if d[6]
-        }
-        if changed_devices:
-            devices = {**devices, **changed_devices}  # new keys after the base's, as the batches added them
-            device_writes = [changed_devices[k] for k in sorted(changed_devices)]
-        device_ids = base.device_ids
-        id_writes: list[DeviceIdentity] = []
-        changed_ids = {k: DeviceIdentity(i[0], k[0], k[1], i[1]) for k, i in self._device_ids.items() if i[2]}
-        if changed_ids:
-            device_ids = {**device_ids, **changed_ids}
-            id_writes = [changed_ids[k] for k in sorted(changed_ids)]
-        inputs = base.inputs
-        input_writes: list[InputSeen] = []
-        changed_inputs = {k: InputSeen(k, i[0], i[1]) for k, i in self._inputs.items() if i[2]}
-        if changed_inputs:
-            inputs = {**inputs, **changed_inputs}
-            input_writes = [changed_inputs[k] for k in sorted(changed_inputs)]
+        new_devices: dict[str, Device] = {}
+        for k, d in self._devices.items():
+            if d[6]:
+                new_devices[k] = Device(k, d[0], d[1], d[2], d[3], d[4], d[5])
+        new_ids: dict[tuple[str, str], DeviceIdentity] = {}
+        for pair, i in self._device_ids.items():
+            if i[2]:
+                new_ids[pair] = DeviceIdentity(i[0], pair[0], pair[1], i[1])
+        new_inputs: dict[int, InputSeen] = {}
+        for input_id, i in self._inputs.items():
+            if i[2]:
+                new_inputs[input_id] = InputSeen(input_id, i[0], i[1])
         attributes = self._attributes if self._attributes is not None else base.attributes
         consent = self._consent if self._consent is not None else base.consent
         profile = Profile(
-            base.workspace_id, base.mpid, header, attributes, consent, devices, device_ids, inputs
+            base.workspace_id,
+            base.mpid,
+            header,
+            attributes,
+            consent,
+            _merged(base.devices, new_devices),
+            _merged(base.device_ids, new_ids),
+            _merged(base.inputs, new_inputs),
         )
+        touched_attributes = self._touched_attributes
+        touched_consent = self._touched_consent
         write = ProfileWrite(
             base.workspace_id,
             base.mpid,
             write_header,
-            {n: attributes[n] for n in sorted(self._touched_attributes)},
-            [consent[k] for k in sorted(self._touched_consent)],
-            device_writes,
-            id_writes,
-            input_writes,
+            {n: attributes[n] for n in sorted(touched_attributes)} if touched_attributes else {},
+            [consent[k] for k in sorted(touched_consent)] if touched_consent else [],
+            _by_key(new_devices),
+            _by_key(new_ids),
+            _by_key(new_inputs),
         )
         return profile, write
+
+
+_NONE: Any = frozenset()  # no names touched yet (shared, never added to)
+
+
+def _merged(base: dict[K, V], new: dict[K, V]) -> dict[K, V]:
+    """`base` with `new`'s entries replacing or added after its own (as the batches added them)."""
+    if not new:
+        return base
+    if not base:
+        return new
+    merged = dict(base)
+    merged.update(new)
+    return merged
+
+
+def _by_key(new: dict[K, V]) -> list[V]:
+    if len(new) < 2:
+        return list(new.values())
+    return [new[k] for k in sorted(new)]  # type: ignore[type-var]
 
 
 __all__ = ["WorkingProfile"]
