@@ -55,7 +55,8 @@ class _User:
         # CA id -> its value as of the last `value` call, dropped when a fold changes the CA's state
         # (the audience phase then reads it instead of working it out again).
         self.values: dict[int, Value | None] = {}
-        self._decoded: set[int] = set()  # ids of the live entries that are Entry objects, not Raw
+        # CA id -> generation of the live entries `entry` made Entry objects (read without touching them).
+        self._decoded: dict[int, int] = {}
 
     def entry(self, record: CaRecord) -> Entry:
         found = self._live.get(record.id)
@@ -66,7 +67,7 @@ class _User:
         if found is None or found.g != record.generation:
             found = Entry(record.generation, CaState())
         self._live[record.id] = found
-        self._decoded.add(record.id)
+        self._decoded[record.id] = found.g
         return found
 
     def value(
@@ -106,6 +107,8 @@ class _User:
                 entry = doc.get(record.id)
                 if isinstance(entry, msgspec.Raw):
                     entry = doc[record.id] = decode_entry(entry)
+                    if doc is self._live:
+                        self._decoded[record.id] = entry.g
                 if entry is not None and entry.g == record.generation:
                     parts.append(entry.s)
             seed = self.seeds.get(record.id)
@@ -121,12 +124,9 @@ class _User:
         live = self._live
         # Untouched (Raw) entries stay while their CA is active (their generation was current when
         # written, or is stale and ignored by readers); decoded ones while of the current generation.
-        dropped = live.keys() - current.keys()
-        for ca in self._decoded:
-            entry = live[ca]
-            if type(entry) is Entry and current.get(ca) != entry.g:
-                dropped.add(ca)
-        if dropped:
+        dropped = [ca for ca, g in self._decoded.items() if current.get(ca) != g]
+        if dropped or not current.keys() >= live.keys():
+            dropped.extend(live.keys() - current.keys())
             live = {ca: entry for ca, entry in live.items() if ca not in dropped}
         return encode_doc(live)
 
