@@ -16,7 +16,7 @@ from msgspec import structs
 from fermion.model.records import InboundRecord
 from fermion.ports import ProfileStore
 from fermion.profiles.merge import BatchFacts, empty_profile, event_times
-from fermion.profiles.state import ProfileWrite
+from fermion.profiles.state import Profile, ProfileWrite
 from fermion.profiles.working import WorkingProfile
 from fermion.services.processing import ProcessingReport, WorkItem
 
@@ -91,7 +91,11 @@ class ProfilePhase:
             events = profile.apply(batch, record.batch_id, record.input_id, record.received_ms, times)
             if events:
                 item.batch = structs.replace(batch, events=[*batch.events, *events])
-        merged = {mpid: profile.profile_and_write() for mpid, profile in working.items()}
+        noted: dict[int, tuple[int, Profile]] = {}
+        writes: dict[int, ProfileWrite] = {}
+        for mpid, profile in working.items():
+            merged, writes[mpid] = profile.profile_and_write()
+            noted[mpid] = (loaded_ns, merged)
         for item in group:
-            item.notes[NOTE] = (loaded_ns, merged[item.batch.mpid][0])  # type: ignore[index]
-        return [merged[mpid][1] for mpid in sorted(merged)]
+            item.notes[NOTE] = noted[item.batch.mpid]  # type: ignore[index]
+        return [writes[mpid] for mpid in sorted(writes)]
