@@ -202,14 +202,26 @@ def prune_many(
 ) -> None:
     """`prune` for many users' states, each only at the given keys (None: all), with each window's
     oldest bucket worked out once."""
-    oldest_of = {key: (now - w.span_ms) // w.unit_ms for key, w in spans.items()}
+    oldest_of = oldest_buckets(spans, now)
     for state, keys in states:
-        for key in list(state) if keys is None else [k for k in keys if k in state]:
-            oldest = oldest_of.get(key)
-            buckets = state[key]
-            if oldest is None or (buckets and min(buckets) >= oldest):
-                continue  # unknown, or nothing to drop (the usual case, checked at C speed)
-            for bucket in [b for b in buckets if b < oldest]:
-                del buckets[bucket]
-            if not buckets:
-                del state[key]
+        prune_keys(state, keys, oldest_of)
+
+
+def oldest_buckets(spans: dict[str, Window], now: int) -> dict[str, int]:
+    """Criterion key -> the oldest bucket its window can still count at `now`."""
+    return {key: (now - w.span_ms) // w.unit_ms for key, w in spans.items()}
+
+
+def prune_keys(state: EventState, keys: Collection[str] | None, oldest_of: dict[str, int]) -> None:
+    """Drop the buckets older than `oldest_buckets` says at the given keys of one state (None: all)."""
+    for key in list(state) if keys is None else keys:
+        buckets = state.get(key)
+        if buckets is None:
+            continue
+        oldest = oldest_of.get(key)
+        if oldest is None or (buckets and min(buckets) >= oldest):
+            continue  # unknown, or nothing to drop (the usual case, checked at C speed)
+        for bucket in [b for b in buckets if b < oldest]:
+            del buckets[bucket]
+        if not buckets:
+            del state[key]

@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from fermion.audiences.evaluate import Touch, count_events, prune_states
-from fermion.audiences.events import device_facts
+from fermion.audiences.evaluate import Touch, count_events
+from fermion.audiences.events import device_facts, oldest_buckets, prune_keys
 from fermion.audiences.records import Status, UserState
 from fermion.model.events import UserAttributeChangeEvent
 from fermion.ports.audiences import MembershipSink
@@ -75,7 +75,10 @@ class AudiencePhase:
         }
         versions: dict[int, int] = {}
         hints: set[int] = set()
-        for item in group:
+        # Each user's state is pruned after the user's last batch of the group, while it is at hand.
+        last_of = {item.batch.mpid: n for n, item in enumerate(group)}
+        oldest_of = oldest_buckets(ws.windows, now_ms)
+        for n, item in enumerate(group):
             batch, record = item.batch, item.record
             mpid = batch.mpid
             assert mpid is not None
@@ -99,29 +102,28 @@ class AudiencePhase:
                 elif event.event_type == _IDENTITY_EVENT:
                     hints.add(mpid)
                     touch.identities = True
-            if record.batch_id not in to_apply:
-                continue
-            names = item.notes.get(CALCULATED_NAMES_NOTE)
-            if names is None:  # the CA phase did not see the batch: any value may have changed
-                touch.calculated |= bool(item.batch.events)
-            else:
-                touch.calculated_names |= names
-            only = None
-            if calculating:
-                seq = seqs.get(item.record.batch_id, 0)
-                skipped = {
-                    crit.key
-                    for c in calculating
-                    if seq <= c.audience.boundary_seq
-                    for crit in c.compiled.event_criteria
-                }
-                only = set(ws.windows) - skipped if skipped else None
-            touch.keys |= count_events(ws, state.events, batch.events, record.received_ms, only)
-        # Buckets only age out of the windows of criteria that counted something now (others keep
-        # theirs until they count again or the re-check job prunes them; windows ignore old buckets).
-        prune_states(
-            ws, [(users[m].events, None if t.everything else t.keys) for m, t in touches.items()], now_ms
-        )
+            if record.batch_id in to_apply:
+                names = item.notes.get(CALCULATED_NAMES_NOTE)
+                if names is None:  # the CA phase did not see the batch: any value may have changed
+                    touch.calculated |= bool(item.batch.events)
+                else:
+                    touch.calculated_names |= names
+                only = None
+                if calculating:
+                    seq = seqs.get(item.record.batch_id, 0)
+                    skipped = {
+                        crit.key
+                        for c in calculating
+                        if seq <= c.audience.boundary_seq
+                        for crit in c.compiled.event_criteria
+                    }
+                    only = set(ws.windows) - skipped if skipped else None
+                touch.keys |= count_events(ws, state.events, batch.events, record.received_ms, only)
+            if last_of[mpid] == n:
+                # Buckets only age out of the windows of criteria that counted something now (others
+                # keep theirs until they count again or the re-check job prunes them; windows ignore
+                # old buckets).
+                prune_keys(state.events, None if touch.everything else touch.keys, oldest_of)
         profiles, calculated = self._noted(workspace_id, group, users, ws.calculated_names)
         decided = engine.decide(
             workspace_id,
