@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress
 from operator import attrgetter
 from typing import Any
 
@@ -270,15 +271,20 @@ def consent_entry(
 def device_identifiers(batch: Batch) -> list[tuple[str, str]]:
     """The batch's device identifiers as (type, value), strongest first, the device-naming ones
     before push tokens and the browser/app stamp."""
-    found: list[tuple[str, str]] = []
     info = batch.device_info
-    if info is not None:
-        # One C-level call for all the fields: this runs once per batch.
-        for name, value in zip(_ID_NAMES, id_values(info), strict=True):
-            if value and isinstance(value, str) and value != _ZERO_ID and len(value) <= MAX_NAME:
+    return identifiers_of(id_values(info) if info is not None else None, batch.mp_deviceid)
+
+
+def identifiers_of(values: tuple[Any, ...] | None, mp_deviceid: str | None) -> list[tuple[str, str]]:
+    """`device_identifiers` from `id_values(device_info)` (None without device_info) and mp_deviceid."""
+    found: list[tuple[str, str]] = []
+    if values is not None:
+        # Only the fields set (most are not), paired with their names at C level: once per batch.
+        for name, value in zip(compress(_ID_NAMES, values), filter(None, values), strict=True):
+            if isinstance(value, str) and value != _ZERO_ID and len(value) <= MAX_NAME:
                 found.append((name, value))
-    if batch.mp_deviceid and len(batch.mp_deviceid) <= MAX_NAME:
-        found.append((DAS, batch.mp_deviceid))
+    if mp_deviceid and len(mp_deviceid) <= MAX_NAME:
+        found.append((DAS, mp_deviceid))
     return found
 
 
@@ -346,6 +352,7 @@ __all__ = [
     "empty_profile",
     "event_times",
     "id_values",
+    "identifiers_of",
     "normalize_value",
     "same_value",
     "write_time",

@@ -26,8 +26,8 @@ from fermion.profiles.merge import (
     change_event,
     change_of,
     consent_entry,
-    device_identifiers,
     id_values,
+    identifiers_of,
     normalize_value,
 )
 from fermion.profiles.state import (
@@ -80,7 +80,7 @@ class WorkingProfile:
         self._device_ids: dict[tuple[str, str], list[Any]] = {}  # [device_key, last_seen_ms, changed]
         # The last batch's device identifiers (device_info's, mp_deviceid), its device's key and
         # its identifiers' entries: a batch from the same device finds them here.
-        self._last_device: tuple[tuple[Any, ...], str | None, str, list[list[Any]]] | None = None
+        self._last_device: tuple[tuple[Any, ...] | None, str | None, str, list[list[Any]]] | None = None
         self._attributes: dict[str, Attribute] | None = None  # a copy of the base's, once written
         self._touched_attributes: set[str] = _NONE  # a set of its own once written
         self._consent: dict[tuple[str, str], ConsentEntry] | None = None
@@ -141,13 +141,13 @@ class WorkingProfile:
         das = batch.mp_deviceid
         if info is None and not das:
             return events
-        values = id_values(info) if info is not None else ()
+        values = id_values(info) if info is not None else None
         last = self._last_device
         if last is not None and last[0] == values and last[1] == das:
             # The same identifiers as the last batch: all known now, on the same device.
             key, entries = last[2], last[3]
         else:
-            found = self._device_key(batch)
+            found = self._device_key(identifiers_of(values, das))
             if found is None:
                 return events
             key, entries = found
@@ -263,11 +263,10 @@ class WorkingProfile:
                     consent[key] = entry
                     self._touched_consent.add(key)
 
-    def _device_key(self, batch: Batch) -> tuple[str, list[list[Any]]] | None:
+    def _device_key(self, ids: list[tuple[str, str]]) -> tuple[str, list[list[Any]]] | None:
         """The key of the batch's device and the working entries of its identifiers (added, with
         the key, for identifiers not seen before), as `merge.apply_batch` decides them; None if the
         batch names no device."""
-        ids = device_identifiers(batch)
         working_ids = self._device_ids
         base_ids = self._base.device_ids
         # A device is known by any identifier seen on it before; a new one is named by its
