@@ -1,5 +1,6 @@
-"""The delivery queue's claim: its statements, built once (the sender claims all the time, and building
-and cache-keying SQLAlchemy expressions each time cost more than the queries), and its rows as items."""
+"""The delivery queue's claim and outcome statements, built once (the sender claims and reports all the
+time, and building and cache-keying SQLAlchemy expressions each time cost more than the queries), and
+claimed rows as items."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from operator import itemgetter
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BigInteger, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from fermion.adapters.sql.schema_delivery import delivery_queue as q
 from fermion.model.delivery import ClaimedItem, ItemStatus
 
 _decode_summary = msgspec.json.Decoder(list[tuple[str, str, int]]).decode
-PENDING, INFLIGHT = ItemStatus.PENDING.value, ItemStatus.INFLIGHT.value
+_encode_ids = msgspec.json.Encoder().encode
+PENDING, INFLIGHT, DONE, DEAD = (s.value for s in ItemStatus)
 
 _CLAIM_COLUMNS = (
     q.c.id,
@@ -93,3 +96,40 @@ def claimed_items(rows: Sequence[Any], stored: dict[int, bytes], token: int) -> 
             summary,
         ) in sorted(rows, key=itemgetter(0))
     ]
+
+
+class Outcomes:
+    """The outcome updates (complete, retry, bury) of claimed items, by claim token and item ids.
+
+    The ids go in as ONE parameter (a JSON array read with json_each on SQLite, an array on
+    PostgreSQL): an expanding IN of hundreds of bound parameters cost more to render per call than
+    the update itself. Only items still under their claim (token, inflight) change."""
+
+    def __init__(self, pg: bool) -> None:
+        self._pg = pg
+        if pg:
+            ids: Any = any_(bindparam("o_ids", type_=ARRAY(BigInteger)))
+            held = q.c.id == ids
+        else:
+            listed = func.json_each(bindparam("o_ids")).table_valued("value")
+            held = q.c.id.in_(select(listed.c.value).scalar_subquery())
+        base = update(q).where(held, q.c.claim_token == bindparam("o_token"), q.c.status == INFLIGHT)
+        self.complete = base.values(
+            status=DONE, finished_ms=bindparam("o_now"), payload=None, error_type="", last_error=""
+        )
+        self.retry = base.values(
+            status=PENDING,
+            next_at_ms=bindparam("o_next"),
+            error_type=bindparam("o_type"),
+            last_error=bindparam("o_error"),
+        )
+        self.bury = base.values(
+            status=DEAD,
+            finished_ms=bindparam("o_now"),
+            error_type=bindparam("o_type"),
+            last_error=bindparam("o_error"),
+        )
+
+    def ids(self, ids: Sequence[int]) -> Any:
+        """The o_ids parameter for these item ids."""
+        return list(ids) if self._pg else _encode_ids(ids).decode()

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Row, and_, func, select, update
+from sqlalchemy import Connection, Engine, Row, and_, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from fermion.adapters.sql.delivery_claims import claim_statements, claimed_items, without_payload
+from fermion.adapters.sql.delivery_claims import Outcomes, claim_statements, claimed_items, without_payload
 from fermion.adapters.sql.delivery_log import add_counts
 from fermion.adapters.sql.engine import write_engine
 from fermion.adapters.sql.event_store import _batch_row
@@ -109,6 +109,7 @@ class SqlDeliveryQueue:
         # SQLite: straight through the driver's executemany (the processing hot path).
         self._raw_enqueue = None if self._pg else RawMany(self._enqueue, engine.dialect, _QUEUE_COLUMNS)
         self._claims = claim_statements(self._pg)
+        self._outcomes = Outcomes(self._pg)
 
     # -- queueing ------------------------------------------------------------------------------
 
@@ -177,8 +178,11 @@ class SqlDeliveryQueue:
                 found = conn.execute(claim, {**params, "c_status": status, "c_limit": limit - len(rows)})
                 rows.extend(found.all())
         # Stored batches never change: read them after the claim's transaction has let go of the lock.
-        with self._engine.connect() as conn:
-            stored = self._stored_payloads(conn, without_payload(rows))
+        wanted = without_payload(rows)
+        stored: dict[int, bytes] = {}
+        if wanted:
+            with self._engine.connect() as conn:
+                stored = self._stored_payloads(conn, wanted)
         return claimed_items(rows, stored, token)
 
     @staticmethod
@@ -204,39 +208,35 @@ class SqlDeliveryQueue:
 
     # -- outcomes ------------------------------------------------------------------------------
 
-    def _held(self, items: Sequence[ClaimedItem]) -> Iterable[tuple[int, Sequence[int]]]:
-        """(claim token, item ids) groups: outcome updates only touch items still under their claim."""
+    def _outcome(
+        self, conn: Connection, items: Sequence[ClaimedItem], stmt: Any, params: dict[str, Any]
+    ) -> int:
+        """Run an outcome update per claim token: it only touches items still under their claim."""
         by_token: dict[int, list[int]] = {}
         for item in items:
             by_token.setdefault(item.token, []).append(item.id)
-        for token, ids in by_token.items():
-            for chunk in _chunks(ids):
-                yield token, chunk
-
-    def _outcome(self, conn: Connection, items: Sequence[ClaimedItem], values: dict[str, Any]) -> int:
         changed = 0
-        for token, ids in self._held(items):
-            stmt = update(q).where(q.c.id.in_(ids), q.c.claim_token == token, q.c.status == INFLIGHT)
-            changed += max(conn.execute(stmt.values(values)).rowcount, 0)
+        for token, ids in by_token.items():
+            found = conn.execute(stmt, {**params, "o_token": token, "o_ids": self._outcomes.ids(ids)})
+            changed += max(found.rowcount, 0)
         return changed
 
     def complete(self, items: Sequence[ClaimedItem], now_ms: int, counts: Mapping[CountKey, int]) -> int:
         # A delivered item keeps only its key (payload dropped): it stays to dedupe a re-enqueue.
-        values = {"status": DONE, "finished_ms": now_ms, "payload": None, "error_type": "", "last_error": ""}
         with self._write.begin() as conn:
-            changed = self._outcome(conn, items, values)
+            changed = self._outcome(conn, items, self._outcomes.complete, {"o_now": now_ms})
             add_counts(conn, self._engine, counts)
         return changed
 
     def retry(self, items: Sequence[ClaimedItem], next_at_ms: int, error_type: str, error: str) -> int:
-        values = {"status": PENDING, "next_at_ms": next_at_ms, "error_type": error_type, "last_error": error}
+        params = {"o_next": next_at_ms, "o_type": error_type, "o_error": error}
         with self._write.begin() as conn:
-            return self._outcome(conn, items, values)
+            return self._outcome(conn, items, self._outcomes.retry, params)
 
     def bury(self, items: Sequence[ClaimedItem], error_type: str, error: str, now_ms: int) -> int:
-        values = {"status": DEAD, "finished_ms": now_ms, "error_type": error_type, "last_error": error}
+        params = {"o_now": now_ms, "o_type": error_type, "o_error": error}
         with self._write.begin() as conn:
-            return self._outcome(conn, items, values)
+            return self._outcome(conn, items, self._outcomes.bury, params)
 
     # -- dead letters and replay ---------------------------------------------------------------
 
@@ -307,7 +307,9 @@ class SqlDeliveryQueue:
             return [_batch_row(row) for row in conn.execute(query).all()]
 
     def purge_done(self, before_ms: int) -> int:
-        stmt = q.delete().where(q.c.status == DONE, q.c.finished_ms < before_ms)
+        # The status as a literal: only then do SQLite and PostgreSQL's generic plans use the partial
+        # index on done rows' finished_ms.
+        stmt = q.delete().where(text(f"delivery_queue.status = '{DONE}'"), q.c.finished_ms < before_ms)
         with self._write.begin() as conn:
             return max(conn.execute(stmt).rowcount, 0)
 

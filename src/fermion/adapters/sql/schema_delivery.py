@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from fermion.adapters.sql.schema import metadata
@@ -83,8 +84,21 @@ delivery_queue = Table(
     Column("replay_job_id", BigInteger, nullable=True),
     UniqueConstraint("connection_id", "batch_id"),
     Index(None, "connection_id", "status", "next_at_ms", "id"),
-    Index(None, "status", "finished_ms"),
-    Index(None, "replay_job_id"),
+    # Partial: a claim (pending -> inflight) moves no entry in them, only the rows that qualify do.
+    # Queries must name the status as a literal for SQLite (and PostgreSQL's generic plans) to use
+    # the purge index (see purge_done).
+    Index(
+        "ix_delivery_queue_done_finished_ms",
+        "finished_ms",
+        sqlite_where=text("status = 'done'"),
+        postgresql_where=text("status = 'done'"),
+    ),
+    Index(
+        "ix_delivery_queue_replay_job",
+        "replay_job_id",
+        sqlite_where=text("replay_job_id IS NOT NULL"),
+        postgresql_where=text("replay_job_id IS NOT NULL"),
+    ),
     sqlite_autoincrement=True,
 )
 
