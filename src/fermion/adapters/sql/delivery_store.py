@@ -12,9 +12,16 @@ import msgspec
 from sqlalchemy import Connection, Engine, Row, and_, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from fermion.adapters.sql.delivery_claims import Outcomes, claim_statements, claimed_items, without_payload
+from fermion.adapters.sql.delivery_claims import (
+    Outcomes,
+    RawStatement,
+    claim_statements,
+    claimed_items,
+    stored_payloads_statement,
+    without_payload,
+)
 from fermion.adapters.sql.delivery_log import add_counts
-from fermion.adapters.sql.engine import write_engine
+from fermion.adapters.sql.engine import WRITE_TX, write_engine
 from fermion.adapters.sql.event_store import _batch_row
 from fermion.adapters.sql.raw_many import RawMany
 from fermion.adapters.sql.schema import batches
@@ -110,6 +117,15 @@ class SqlDeliveryQueue:
         self._raw_enqueue = None if self._pg else RawMany(self._enqueue, engine.dialect, _QUEUE_COLUMNS)
         self._claims = claim_statements(self._pg)
         self._outcomes = Outcomes(self._pg)
+        # SQLite: the claim and its payload read straight through the driver (the sender's hot path).
+        self._raw: tuple[RawStatement, RawStatement, RawStatement] | None = None
+        if not self._pg:
+            dialect = engine.dialect
+            self._raw = (
+                RawStatement(self._claims[0], dialect),
+                RawStatement(self._claims[1], dialect),
+                RawStatement(stored_payloads_statement(), dialect),
+            )
 
     # -- queueing ------------------------------------------------------------------------------
 
@@ -163,6 +179,8 @@ class SqlDeliveryQueue:
     # -- claiming ------------------------------------------------------------------------------
 
     def claim(self, connection_id: int, limit: int, now_ms: int, lease_ms: int) -> list[ClaimedItem]:
+        if self._raw is not None:
+            return self._claim_raw(self._raw, connection_id, limit, now_ms, lease_ms)
         anything, claim = self._claims
         with self._engine.connect() as conn:  # the common idle case takes no write lock
             if conn.execute(anything, {"c_cid": connection_id, "c_now": now_ms}).first() is None:
@@ -183,6 +201,35 @@ class SqlDeliveryQueue:
         if wanted:
             with self._engine.connect() as conn:
                 stored = self._stored_payloads(conn, wanted)
+        return claimed_items(rows, stored, token)
+
+    def _claim_raw(
+        self,
+        raw: tuple[RawStatement, RawStatement, RawStatement],
+        connection_id: int,
+        limit: int,
+        now_ms: int,
+        lease_ms: int,
+    ) -> list[ClaimedItem]:
+        """claim() on SQLite, the same statements run through the driver."""
+        anything, claim, payloads = raw
+        with self._engine.connect() as conn:  # the common idle case takes no write lock
+            if not anything.rows(conn, {"c_cid": connection_id, "c_now": now_ms}):
+                return []
+            token = random.randint(1, 2**62)
+            params = {"c_cid": connection_id, "c_now": now_ms, "c_until": now_ms + lease_ms, "c_token": token}
+            rows: list[Any] = []  # rows of _CLAIM_COLUMNS
+            with conn.execution_options(**{WRITE_TX: True}).begin():
+                for status in (INFLIGHT, PENDING):  # expired claims first, as in claim()
+                    if len(rows) >= limit:
+                        break
+                    rows.extend(
+                        claim.rows(conn, {**params, "c_status": status, "c_limit": limit - len(rows)})
+                    )
+            wanted = without_payload(rows)
+            stored: dict[int, bytes] = {}
+            if wanted:  # after the claim's transaction: stored batches never change
+                stored = dict(payloads.rows(conn, {"s_ids": _encode(wanted).decode()}))
         return claimed_items(rows, stored, token)
 
     @staticmethod
