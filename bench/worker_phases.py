@@ -1,12 +1,13 @@
 """Worker benchmark: CPU time per batch in each processing phase of `fermion serve`'s worker, in process.
 
 The batches are bench/forwarding.py's (1 custom event each; 100 users, each request's 100 batches one per
-user), grouped 500 at a time as the worker fetches them, through the real processing chain
-(bootstrap.processing_phases) on a SQLite data dir with a webhook connection, plus the archiver once
-every 8 groups (the worker archives once a second). CPU time is steadier than wall-clock time on a
-shared machine, so compare these figures between changes; bench/forwarding.py gives the end-to-end one.
+user), grouped as the worker fetches them under a backlog (DEFAULT_FETCH_SIZE), through the real
+processing chain (bootstrap.processing_phases) on a SQLite data dir with a webhook connection, plus the
+archiver once per 10,000 batches (the worker archives once a second; 10,000 batches/s is the target).
+CPU time is steadier than wall-clock time on a shared machine, so compare these figures between
+changes; bench/forwarding.py gives the end-to-end one.
 
-Run: .venv/bin/python bench/worker_phases.py [--groups 40] [--users 100] [--events 1]
+Run: .venv/bin/python bench/worker_phases.py [--groups 10] [--group-size 2000] [--users 100] [--events 1]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from fermion.model.codec import decode_batch_checked  # noqa: E402
 from fermion.model.records import InboundRecord  # noqa: E402
 from fermion.scaleout import archive_runner  # noqa: E402
 from fermion.services.processing import Phase, ProcessingReport, Processor, WorkItem  # noqa: E402
+from fermion.services.worker import DEFAULT_FETCH_SIZE  # noqa: E402
 from fermion.settings import from_env  # noqa: E402
 from forwarding import batch, connect_webhook  # noqa: E402
 from support.fermion_proc import FermionProcess  # noqa: E402
@@ -72,8 +74,8 @@ def records(group: int, size: int, users: int, events: int, ws: int, input_id: i
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--groups", type=int, default=40)
-    parser.add_argument("--group-size", type=int, default=500)
+    parser.add_argument("--groups", type=int, default=10)
+    parser.add_argument("--group-size", type=int, default=DEFAULT_FETCH_SIZE)
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--events", type=int, default=1)
     args = parser.parse_args(argv)
@@ -100,9 +102,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         spent.clear()
         archive_cpu = 0.0
         wall, cpu = time.perf_counter(), time.process_time()
-        for n, group in enumerate(groups[2:]):
+        since_archive = 0
+        for group in groups[2:]:
             processor.process(group)
-            if n % 8 == 7:
+            since_archive += len(group)
+            if since_archive >= 10_000:
+                since_archive = 0
                 started = time.process_time()
                 archiver.run_once()
                 archive_cpu += time.process_time() - started
