@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 from collections.abc import Callable, Coroutine
@@ -273,6 +274,10 @@ async def run_sender(
         return {}
 
     sender = build_sender(stores.config, stores.delivery, connection_hooks(stores))
+    # As workers do: full GC passes over the startup heap cost the sender ~7 us CPU per batch.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, sender.notify)
     watcher = asyncio.create_task(_watch_parent(stop, parent_pid))
