@@ -141,6 +141,9 @@ class AudiencePhase:
             # Before saving: a crash in between re-evaluates the batch, producing the same change ids.
             self._sink.publish(decided.changes, now_ms)
         saved_ns = time.monotonic_ns()  # after every input of this evaluation was read
+        # The versions the save gives, read before it: a saved state is not this group's any more
+        # (the store may hand it to a concurrent group, which changes it).
+        saved = [(mpid, state.version + 1) for mpid, state in users.items()]
         store.save(
             workspace_id,
             users,
@@ -151,8 +154,8 @@ class AudiencePhase:
         )
         if len(self._saved) > _MAX_SAVES_KEPT:
             self._saved.clear()
-        for mpid, state in users.items():
-            self._saved[workspace_id, mpid] = (state.version + 1, saved_ns)
+        for mpid, version in saved:
+            self._saved[workspace_id, mpid] = (version, saved_ns)
 
     def _noted(
         self, workspace_id: int, group: list[WorkItem], users: dict[int, UserState], ca_names: set[str]

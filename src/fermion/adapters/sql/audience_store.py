@@ -220,8 +220,9 @@ class SqlAudienceStore:
     # -- per-user state and memberships ------------------------------------------------------------
 
     def load_users(self, workspace_id: int, mpids: Sequence[int]) -> dict[int, UserState]:
-        """The users' stored states, each the caller's own to change and save (a state must not be
-        changed after it was saved: this store may hand it out again while its row is unchanged)."""
+        """The users' stored states, each the caller's own to change and save until it saves it:
+        a saved state is not the caller's any more (this store may hand it out again while its row
+        is unchanged, to a caller in another thread that changes it), so it is not read after."""
         found: dict[int, UserState] = {}
         t = audience_users.c
         with self._engine.connect() as conn:
