@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from fermion.adapters.sql import SqlConfigStore, SqlEventStore
+from fermion.adapters.sql import SqlConfigStore, SqlEventStore, audience_store
 from fermion.adapters.sql.audience_store import SqlAudienceStore
 from fermion.adapters.sql.profile_store import SqlProfileStore
 from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, Status, UserState
@@ -230,6 +230,17 @@ def test_a_kept_state_stands_for_its_row_only_at_the_version_saved(sql_engine: E
         ours.save(1, mine, [], [])
     fresh = ours.load_users(1, [6])[6]
     assert fresh is not mine[6] and fresh.device == {"os": "a"} and fresh.version == 2
+
+
+def test_kept_states_are_bounded(sql_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audience_store, "_STATES_KEPT", 4)
+    store = SqlAudienceStore(sql_engine)
+    store.save(1, {m: UserState(device={"os": str(m)}) for m in range(1, 7)}, [], [])
+    store.save(1, {m: UserState(device={"os": str(m)}) for m in range(7, 13)}, [], [])
+    assert len(store._states) <= 2 + 6  # the newer half of the limit, and the last save's users
+    loaded = store.load_users(1, list(range(1, 13)))
+    assert {m: s.device["os"] for m, s in loaded.items()} == {m: str(m) for m in range(1, 13)}
+    assert all(s.version == 1 for s in loaded.values())
 
 
 class CountingProfiles(SqlProfileStore):

@@ -370,8 +370,10 @@ class SqlAudienceStore:
         if users:  # committed: the states are their rows' content now (callers do not change them after)
             kept = self._states
             if len(kept) + len(users) > _STATES_KEPT:
-                # The most recently saved half stays (dict order is save order).
-                self._states = kept = dict(list(kept.items())[max(0, len(kept) - _STATES_KEPT // 2) :])
+                # The most recently saved half stays (dict order is save order); in place, as other
+                # threads may be taking entries out of this dict.
+                for key in list(kept)[: max(0, len(kept) - _STATES_KEPT // 2)]:
+                    kept.pop(key, None)
             for m, state in users.items():
                 kept[workspace_id, m] = (state.version + 1, state)
 
