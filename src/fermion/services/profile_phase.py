@@ -1,5 +1,9 @@
 """The profile phase: bulk-load the group's profiles, merge each batch (pure), save what changed.
 
+Each user's batches of the group are merged into one WorkingProfile (the rules of
+`merge.apply_batch`, batch by batch), frozen once at the end into the profile noted for later phases
+and the write of the parts that changed.
+
 Runs after the MPID is set and before events are stored, so the user_attribute_change events it adds
 to a batch are stored (and later forwarded) with it.
 """
