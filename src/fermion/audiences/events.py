@@ -175,14 +175,18 @@ def count_and_next(state: EventState, key: str, window: Window, now: int) -> tup
         return 0, None
     total, best = 0, None
     unit, last = window.unit_ms, window.last
+    if last:  # the common case, inlined: a bucket counts until its end leaves the window
+        span = (last + 1) * unit
+        for bucket, n in buckets.items():
+            start = bucket * unit
+            leaves = start + span
+            if leaves > now:
+                if start <= now:
+                    total += n
+                if best is None or leaves < best:
+                    best = leaves
+        return total, best
     for bucket, n in buckets.items():
-        if last:  # the common case, inlined: counts until its end leaves the window
-            leaves = (bucket + 1) * unit + last * unit
-            if leaves > now and bucket * unit <= now:
-                total += n
-            if leaves > now and (best is None or leaves < best):
-                best = leaves
-            continue
         if window.includes(bucket, now):
             total += n
         for t in window.changes(bucket, now):
