@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fermion.delivery.completions import Completions
 from fermion.delivery.forwarding import add_summary
 from fermion.delivery.outputs import Resolved
 from fermion.delivery.recorder import BODY_EXCERPT, Recorder
@@ -36,12 +37,15 @@ from fermion.ports import DeliveryQueue, SendResult, Transport
 
 log = logging.getLogger(__name__)
 
+_GROUPS_PER_CLAIM = 4  # at most this many groups' items are claimed at once
+
 
 @dataclass(frozen=True)
 class LaneDeps:
     queue: DeliveryQueue
     transport: Transport
     recorder: Recorder
+    completions: Completions
     buckets: Buckets
     policy: RetryPolicy
     clock: Callable[[], float]
@@ -91,18 +95,27 @@ class Lane:
         idle = self._deps.poll_s
         while not self._closed:
             await self._groups.acquire()
+            # Group slots free right now: a backlog is claimed for several groups at once (one claim
+            # transaction and one thread hop for them all), each group delivered on its own.
+            slots = 1
+            while slots < _GROUPS_PER_CLAIM and not self._groups.locked():
+                await self._groups.acquire()  # free: returns at once
+                slots += 1
             try:
-                items, wait_s = await self._claim()
+                items, wait_s, size = await self._claim(slots)
             except Exception:
                 log.exception("connection %s: claim failed", self.resolved.connection.id)
-                items, wait_s = [], self._deps.idle_poll_s
-            if items:
-                idle = self._deps.poll_s
-                task = asyncio.create_task(self._deliver(items))
+                items, wait_s, size = [], self._deps.idle_poll_s, 1
+            groups = [items[start : start + size] for start in range(0, len(items), size)]
+            for _ in range(slots - len(groups)):
+                self._groups.release()
+            for group in groups:
+                task = asyncio.create_task(self._deliver(group))
                 self._inflight.add(task)
                 task.add_done_callback(self._group_done)
+            if groups:
+                idle = self._deps.poll_s
                 continue
-            self._groups.release()
             await self._sleep(min(wait_s, idle) if wait_s > 0 else idle)
             idle = min(idle * 2, self._deps.idle_poll_s)
         if self._inflight:
@@ -120,26 +133,28 @@ class Lane:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), seconds)
 
-    async def _claim(self) -> tuple[list[ClaimedItem], float]:
+    async def _claim(self, groups: int) -> tuple[list[ClaimedItem], float, int]:
+        """(items for up to `groups` groups, how long to wait when there are none, the group size)."""
         deps = self._deps
         opts = self.resolved.integration.options_for(self.resolved.connection_settings)
+        limit = deps.max_batch_size or opts.max_batch_size
         now = deps.clock()
         if now < self.paused_until:
-            return [], self.paused_until - now
+            return [], self.paused_until - now, limit
         self.wake.clear()  # before looking, so a notify during the claim is not lost
         now_ms = int(now * 1000)
         connection_id = self.resolved.connection.id
-        limit = deps.max_batch_size or opts.max_batch_size
         if opts.batch_window_ms > 0:
             count, oldest, _ = await asyncio.to_thread(deps.queue.due, connection_id, now_ms)
             if count == 0:
-                return [], 0.0
+                return [], 0.0, limit
             if count < limit and oldest is not None and oldest + opts.batch_window_ms > now_ms:
-                return [], (oldest + opts.batch_window_ms - now_ms) / 1000
-        rounds = math.ceil(limit / max(1, opts.max_concurrency)) + 2
+                return [], (oldest + opts.batch_window_ms - now_ms) / 1000, limit
+        # The lease covers every group of the claim: they share the lane's request concurrency.
+        rounds = math.ceil(limit * groups / max(1, opts.max_concurrency)) + 2
         lease_ms = int(max(deps.lease_min_s, opts.timeout_s * rounds) * 1000)
-        items = await asyncio.to_thread(deps.queue.claim, connection_id, limit, now_ms, lease_ms)
-        return items, 0.0
+        items = await asyncio.to_thread(deps.queue.claim, connection_id, limit * groups, now_ms, lease_ms)
+        return items, 0.0, limit
 
     # -- one group -----------------------------------------------------------------------------
 
@@ -267,7 +282,7 @@ class Lane:
                     events[event_type, name] += n
             counts: Counter[CountKey] = Counter()
             add_summary(counts, [(t, name, n) for (t, name), n in events.items()], r, "out", now_ms)
-            await asyncio.to_thread(deps.queue.complete, delivered, now_ms, counts)
+            await deps.completions.complete(delivered, now_ms, counts)
             if len(delivered) == len(items):
                 self.failures, self.paused_until = 0, 0.0
                 return

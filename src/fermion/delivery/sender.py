@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fermion.delivery.completions import Completions
 from fermion.delivery.lane import Lane, LaneDeps
 from fermion.delivery.recorder import Recorder
 from fermion.delivery.retry import RetryPolicy
@@ -62,6 +63,7 @@ class Sender:
             queue=queue,
             transport=transport,
             recorder=self._recorder,
+            completions=Completions(queue),
             buckets=Buckets(),
             policy=policy or RetryPolicy(),
             clock=clock,
