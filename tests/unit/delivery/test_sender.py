@@ -13,7 +13,7 @@ from fermion.delivery.replay import ReplayService
 from fermion.delivery.stages import ConnectionHooks
 from fermion.integrations import webhook
 from fermion.integrations.spec import HttpRequest
-from fermion.model.delivery import QueueItem
+from fermion.model.delivery import ClaimedItem, QueueItem
 from fermion.ports import SendResult
 from support.delivery_env import DeliveryEnv
 
@@ -171,3 +171,22 @@ def test_inactive_connections_wait(env: DeliveryEnv) -> None:
     env.enqueue(conn, [1])
     env.run_until(env.sender(), lambda: False, timeout_s=0.4)
     assert env.transport.sent == [] and env.queue.count_by_status(conn.id)["pending"] == 1
+
+
+def test_a_backlog_is_claimed_for_several_groups_each_at_most_the_batch_size(env: DeliveryEnv) -> None:
+    _, conn = env.webhook("http://a.test/hook", batches_per_request=10)
+    env.enqueue(conn, range(1, 41))
+    claims: list[int] = []
+    claim = env.queue.claim
+
+    def counted(connection_id: int, limit: int, now_ms: int, lease_ms: int) -> list[ClaimedItem]:
+        items = claim(connection_id, limit, now_ms, lease_ms)
+        if items:
+            claims.append(len(items))
+        return items
+
+    env.queue.claim = counted  # type: ignore[method-assign]
+    env.run_until(env.sender(max_batch_size=5), lambda: env.queue.count_by_status(conn.id)["done"] == 40)
+    assert sorted(env.transport.delivered_ids()) == list(range(1, 41))
+    assert max(claims) > 5  # more than one group per claim
+    assert max(len(s.request.batch_ids) for s in env.transport.sent) <= 5  # groups stay within the size
