@@ -46,8 +46,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from calibrate import machine_line  # noqa: E402
 from fermion.services.processing import Phase, ProcessingReport, PureStages, StoreEvents, WorkItem  # noqa: E402
 from fermion.services.profile_phase import ProfilePhase  # noqa: E402
+from fermion.services.worker import DEFAULT_FETCH_SIZE  # noqa: E402
 
-GROUP = 500  # batches per processing group (the worker's fetch size)
+GROUP = DEFAULT_FETCH_SIZE  # batches per processing group: what the worker fetches under a backlog
 EVENT_NAMES = [f"ev{i}" for i in range(10)]
 
 
