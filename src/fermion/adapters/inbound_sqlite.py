@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from operator import attrgetter
 from pathlib import Path
 
 from fermion.model.records import InboundRecord
@@ -46,6 +47,7 @@ _SELECT = (
     " historical, payload, lane, plain FROM inbound WHERE seq > ?{lanes} ORDER BY seq LIMIT ?"
 )
 _POLL_S = 0.01
+_SEQ = attrgetter("seq")
 _CHECKPOINT_EVERY_S = 0.5
 
 
@@ -126,7 +128,7 @@ class SqliteInboundLog:
 
     async def ack(self, records: Sequence[InboundRecord]) -> None:
         if records:
-            await self._submit((), [r.seq for r in records])
+            await self._submit((), list(map(_SEQ, records)))
 
     async def fetch(self, max_records: int, wait_s: float) -> list[InboundRecord]:
         deadline = time.monotonic() + wait_s

@@ -9,6 +9,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import attrgetter
 from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
@@ -16,6 +17,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from fermion.ports import InboundLog, InboundRecord
+
+_RECEIVED_MS = attrgetter("received_ms")
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ class Metrics:
     def acked(self, records: Sequence[InboundRecord]) -> None:
         self.processed.inc(len(records))
         if records:
-            oldest = min(r.received_ms for r in records)
+            oldest = min(map(_RECEIVED_MS, records))
             self.lag.set(max(self._clock() - oldest / 1000, 0.0))
 
 
