@@ -163,9 +163,9 @@ def _merge_header(old: Header | None, batch: Batch, facts: BatchFacts, ts: int, 
     return header
 
 
-def _merge_attributes(
-    old: dict[str, Attribute], batch: Batch, batch_id: int, ts: int, touched: Touched
-) -> tuple[dict[str, Attribute], list[Event]]:
+def attribute_edits(batch: Batch) -> tuple[set[str], dict[str, AttrValue], set[str | None]]:
+    """What a batch does to user attributes: (names deleted, values set, names whose change the batch
+    already reports with its own user_attribute_change events)."""
     deletes = {n for n in batch.deleted_user_attributes or () if 0 < len(n) <= MAX_NAME}
     sets = {
         name: normalize_value(value)
@@ -175,6 +175,13 @@ def _merge_attributes(
     already_reported = {
         e.data.user_attribute_name for e in batch.events if isinstance(e, UserAttributeChangeEvent)
     }
+    return deletes, sets, already_reported
+
+
+def _merge_attributes(
+    old: dict[str, Attribute], batch: Batch, batch_id: int, ts: int, touched: Touched
+) -> tuple[dict[str, Attribute], list[Event]]:
+    deletes, sets, already_reported = attribute_edits(batch)
     attributes = dict(old)
     events: list[Event] = []
     for name in sorted(sets.keys() | deletes):

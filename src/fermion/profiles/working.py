@@ -18,17 +18,16 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from fermion.model.batch import Batch
-from fermion.model.events import Event, OptOutEvent, UserAttributeChangeEvent
+from fermion.model.events import Event, OptOutEvent
 from fermion.profiles.merge import (
     DAS,
     DEVICE_ID_FIELDS,
-    MAX_NAME,
+    attribute_edits,
     change_event,
     change_of,
     consent_entry,
     id_values,
     identifiers_of,
-    normalize_value,
 )
 from fermion.profiles.state import (
     ZERO_VERSION,
@@ -205,15 +204,7 @@ class WorkingProfile:
             h[5] = True
 
     def _merge_attributes(self, batch: Batch, batch_id: int, ts: int) -> list[Event]:
-        deletes = {n for n in batch.deleted_user_attributes or () if 0 < len(n) <= MAX_NAME}
-        sets = {
-            name: normalize_value(value)
-            for name, value in (batch.user_attributes or {}).items()
-            if 0 < len(name) <= MAX_NAME and name not in deletes  # a delete in the same batch wins
-        }
-        already_reported = {
-            e.data.user_attribute_name for e in batch.events if isinstance(e, UserAttributeChangeEvent)
-        }
+        deletes, sets, already_reported = attribute_edits(batch)
         attributes = self._attributes if self._attributes is not None else self._base.attributes
         version = (ts, batch_id)
         events: list[Event] = []
