@@ -15,6 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from fermion.delivery.completions import Completions
@@ -38,6 +39,7 @@ from fermion.ports import DeliveryQueue, SendResult, Transport
 log = logging.getLogger(__name__)
 
 _GROUPS_PER_CLAIM = 4  # at most this many groups' items are claimed at once
+_SUMMARY = attrgetter("summary")
 
 
 @dataclass(frozen=True)
@@ -277,9 +279,13 @@ class Lane:
         delivered = [i for i in items if outcomes[i.batch_id].verdict is Verdict.DELIVERED]
         if delivered:
             events: Counter[tuple[str, str]] = Counter()  # summed first: one CountKey per event name
-            for item in delivered:
-                for event_type, name, n in item.summary:
-                    events[event_type, name] += n
+            # Claimed items with the same summary share one list: each list is summed once, times
+            # the number of items carrying it (counted at C speed).
+            summaries = list(map(_SUMMARY, delivered))
+            by_id = dict(zip(map(id, summaries), summaries, strict=True))
+            for summary_id, carried in Counter(map(id, summaries)).items():
+                for event_type, name, n in by_id[summary_id]:
+                    events[event_type, name] += n * carried
             counts: Counter[CountKey] = Counter()
             add_summary(counts, [(t, name, n) for (t, name), n in events.items()], r, "out", now_ms)
             await deps.completions.complete(delivered, now_ms, counts)

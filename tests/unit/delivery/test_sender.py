@@ -190,3 +190,38 @@ def test_a_backlog_is_claimed_for_several_groups_each_at_most_the_batch_size(env
     assert sorted(env.transport.delivered_ids()) == list(range(1, 41))
     assert max(claims) > 5  # more than one group per claim
     assert max(len(s.request.batch_ids) for s in env.transport.sent) <= 5  # groups stay within the size
+
+
+def test_forwarding_counts_sum_every_delivered_summary(env: DeliveryEnv) -> None:
+    _, conn = env.webhook("http://a.test/hook")
+    now = int(time.time() * 1000)
+    summaries: list[list[tuple[str, str, int]]] = [
+        [("custom_event", "A", 2)],
+        [("custom_event", "A", 2)],
+        [("custom_event", "A", 1), ("screen_view", "Home", 3)],
+        [],
+    ]
+    env.queue.enqueue(
+        [
+            QueueItem(
+                connection_id=conn.id,
+                workspace_id=env.workspace.id,
+                batch_id=b,
+                input_id=env.input.id,
+                environment="production",
+                mpid=7,
+                received_ms=now,
+                payload=b'{"batch_id": %d}' % b,
+                summary=summary,
+            )
+            for b, summary in enumerate(summaries, start=1)
+        ],
+        now,
+        {},
+    )
+    env.run_until(env.sender(), lambda: env.queue.count_by_status(conn.id)["done"] == 4)
+    counts = env.log.counts(env.workspace.id, now - 3_600_000, now + 3_600_000)
+    assert sorted((c.message_type, c.event_name, c.count) for c in counts) == [
+        ("custom_event", "A", 5),
+        ("screen_view", "Home", 3),
+    ]

@@ -98,7 +98,11 @@ def without_payload(rows: Sequence[Any]) -> list[int]:
 
 def claimed_items(rows: Sequence[Any], stored: dict[int, bytes], token: int) -> list[ClaimedItem]:
     """Rows of _CLAIM_COLUMNS as items, in queue order; a row without its own payload takes the stored
-    batch's."""
+    batch's. Items with the same summary text share its decoded list (read-only; most batches of a
+    connection carry the same few)."""
+    summaries: dict[str, list[tuple[str, str, int]]] = {}
+    for text in {row[11] for row in rows}:
+        summaries[text] = _decode_summary(text)
     return [
         ClaimedItem(
             id=item_id,
@@ -112,7 +116,7 @@ def claimed_items(rows: Sequence[Any], stored: dict[int, bytes], token: int) -> 
             enqueued_ms=enqueued,
             attempts=attempts,
             payload=bytes(payload) if payload is not None else stored.get(batch_id, b""),
-            summary=_decode_summary(summary),
+            summary=summaries[summary],
             token=token,
         )
         for (
