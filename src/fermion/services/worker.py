@@ -19,6 +19,9 @@ _EXTRA_GROUP_POLL_S = 0.02  # how soon an idle extra group notices a backlog
 # WAL) spread over more batches (bench/worker_phases.py: ~20% less CPU per batch at 2,000 than at 500);
 # under light load a fetch returns what is there, so latency stays low.
 DEFAULT_FETCH_SIZE = 2_000
+# A group that comes back short waits this long once for more records before processing: at a steady
+# rate the groups grow (per-group costs spread wider) for at most this much added latency.
+DEFAULT_LINGER_S = 0.05
 
 
 def _settle_gc() -> None:
@@ -43,6 +46,7 @@ class Worker:
         archive_every_s: float = 1.0,
         on_error: Callable[[str], None] | None = None,
         groups_in_flight: int = 1,
+        linger_s: float = DEFAULT_LINGER_S,
     ) -> None:
         """`groups_in_flight` > 1 processes up to that many groups at once (each fetched, processed and
         acked on its own), overlapping one group's database waits with another's work, for inbound logs
@@ -56,6 +60,7 @@ class Worker:
         self._archived_at = 0.0
         self._archiving = False
         self._groups_in_flight = max(1, groups_in_flight)
+        self._linger_s = linger_s
         self._backlog = False  # the last fetch returned a full group
         self._on_error = on_error or (lambda kind: None)
         self.processed = 0
@@ -75,6 +80,9 @@ class Worker:
 
     async def run_once(self, wait_s: float = 0.0) -> int:
         records = await self._inbound.fetch(self._fetch_size, wait_s)
+        if 0 < len(records) < self._fetch_size and self._linger_s > 0:
+            await asyncio.sleep(self._linger_s)
+            records = [*records, *await self._inbound.fetch(self._fetch_size - len(records), 0.0)]
         self._backlog = len(records) >= self._fetch_size
         if records:
             done = await self._process(records)
