@@ -143,3 +143,30 @@ def test_without_a_backlog_groups_stay_one_at_a_time_in_log_order() -> None:
 
     asyncio.run(run())
     assert phase.most == 1 and phase.seen == [1, 2, 3, 4, 5] and log.acked == [1, 2, 3, 4, 5]
+
+
+class Arriving(FakeLog):
+    """Hands out what has "arrived": one more record every time the worker looks again."""
+
+    def __init__(self, records: list[InboundRecord], first: int) -> None:
+        super().__init__(records)
+        self.shown = first
+
+    async def fetch(self, max_records: int, wait_s: float) -> list[InboundRecord]:
+        out, self.records = (
+            self.records[: min(max_records, self.shown)],
+            self.records[min(max_records, self.shown) :],
+        )
+        self.shown = 1
+        return out
+
+
+def test_a_short_group_lingers_once_for_more_records() -> None:
+    phase = FailOn(-1)
+    worker = Worker(Arriving([record(i) for i in range(1, 6)], first=3), Processor([phase]), linger_s=0.01)
+    assert asyncio.run(worker.run_once()) == 4  # 3 at first, 1 more after the linger, in one group
+    assert phase.seen == [1, 2, 3, 4]
+    full = Worker(Arriving([record(i) for i in range(1, 6)], first=5), Processor([FailOn(-1)]), fetch_size=5)
+    started = time.monotonic()
+    assert asyncio.run(full.run_once()) == 5  # a full group does not wait
+    assert time.monotonic() - started < 0.04
