@@ -38,7 +38,8 @@ from fermion.ports import DeliveryQueue, SendResult, Transport
 
 log = logging.getLogger(__name__)
 
-_GROUPS_PER_CLAIM = 4  # at most this many groups' items are claimed at once
+_GROUPS_PER_CLAIM = 4  # at most this many groups' items are claimed at once...
+_CLAIM_ITEMS = 2000  # ...and no more items than this (a claim holds SQLite's write lock meanwhile)
 _SUMMARY = attrgetter("summary")
 
 
@@ -99,8 +100,8 @@ class Lane:
             await self._groups.acquire()
             # Group slots free right now: a backlog is claimed for several groups at once (one claim
             # transaction and one thread hop for them all), each group delivered on its own.
-            slots = 1
-            while slots < _GROUPS_PER_CLAIM and not self._groups.locked():
+            slots, most = 1, max(1, min(_GROUPS_PER_CLAIM, _CLAIM_ITEMS // max(1, self._group_size())))
+            while slots < most and not self._groups.locked():
                 await self._groups.acquire()  # free: returns at once
                 slots += 1
             try:
@@ -135,11 +136,15 @@ class Lane:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), seconds)
 
+    def _group_size(self) -> int:
+        opts = self.resolved.integration.options_for(self.resolved.connection_settings)
+        return self._deps.max_batch_size or opts.max_batch_size
+
     async def _claim(self, groups: int) -> tuple[list[ClaimedItem], float, int]:
         """(items for up to `groups` groups, how long to wait when there are none, the group size)."""
         deps = self._deps
         opts = self.resolved.integration.options_for(self.resolved.connection_settings)
-        limit = deps.max_batch_size or opts.max_batch_size
+        limit = self._group_size()
         now = deps.clock()
         if now < self.paused_until:
             return [], self.paused_until - now, limit
