@@ -5,11 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    select,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 
 from fermion.adapters.sql import make_engine
-from fermion.adapters.sql.raw_many import RawMany
+from fermion.adapters.sql.raw_many import RawMany, RawQuery
 
 _meta = MetaData()
 _things = Table(
@@ -63,3 +75,25 @@ def test_refuses_types_that_need_bind_processing(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     with pytest.raises(ValueError, match="at"):
         RawMany(sqlite.insert(_things), engine.dialect, ("id", "at"))
+
+
+def test_raw_query_runs_an_update_returning_with_values_it_fixed(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    with engine.begin() as conn:
+        conn.execute(_things.insert(), [{"id": i, "name": "old", "flag": False} for i in (1, 2)])
+    stmt = (
+        update(_things)
+        .where(_things.c.id == bindparam("pick"))
+        .values(name="fixed")
+        .returning(_things.c.id, _things.c.name)
+    )
+    raw = RawQuery(stmt, engine.dialect)
+    assert raw.columns == ("id", "name")
+    with engine.begin() as conn:
+        assert raw.run(conn, {"pick": 2}) == [(2, "fixed")]
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(select(_things.c.id, _things.c.name).order_by("id"))]
+        assert rows == [(1, "old"), (2, "fixed")]
+    with engine.connect() as conn:
+        assert RawQuery(select(_things.c.id), engine.dialect).run(conn, {}, begin=False) == [(1,), (2,)]
+        assert not conn.in_transaction()  # begin=False: the read ran as it stood

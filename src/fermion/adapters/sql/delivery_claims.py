@@ -9,7 +9,7 @@ from operator import itemgetter
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, Connection, Dialect, any_, bindparam, func, or_, select, update
+from sqlalchemy import BigInteger, any_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from fermion.adapters.sql.schema import batches
@@ -39,7 +39,7 @@ _CLAIM_COLUMNS = (
 def claim_statements(pg: bool) -> tuple[Any, Any]:
     """(anything due?, claim): parameters c_cid, c_now; and c_status, c_limit, c_until, c_token."""
     due = (q.c.connection_id == bindparam("c_cid"), q.c.next_at_ms <= bindparam("c_now"))
-    # Two equalities, not IN: an expanding IN cannot be compiled once (RawStatement); SQLite turns
+    # Two equalities, not IN: an expanding IN cannot be compiled once (RawQuery); SQLite turns
     # them into the same IN lookup.
     anything = select(q.c.id).where(*due, or_(q.c.status == PENDING, q.c.status == INFLIGHT)).limit(1)
     ids = select(q.c.id).where(*due, q.c.status == bindparam("c_status"))
@@ -58,29 +58,6 @@ def claim_statements(pg: bool) -> tuple[Any, Any]:
         .returning(*_CLAIM_COLUMNS)
     )
     return anything, claim
-
-
-class RawStatement:
-    """A statement compiled once for SQLite and run straight through the DB-API cursor (rows come back
-    as plain tuples): SQLAlchemy's per-execution work and Row objects cost more than the claim's own
-    SQL. Only for parameters the driver takes as they are (integers, text)."""
-
-    def __init__(self, stmt: Any, dialect: Dialect) -> None:
-        compiled = stmt.compile(dialect=dialect)
-        if compiled.positiontup is None:
-            raise ValueError(f"{dialect.name} does not use positional parameters")
-        self.sql: str = compiled.string
-        self._order = tuple(compiled.positiontup)
-        self._fixed = {k: v for k, v in compiled.params.items() if v is not None}
-
-    def rows(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
-        values = {**self._fixed, **params}
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            found: list[Any] = cursor.execute(self.sql, [values[k] for k in self._order]).fetchall()
-            return found
-        finally:
-            cursor.close()
 
 
 def stored_payloads_statement() -> Any:

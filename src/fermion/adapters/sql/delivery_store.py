@@ -14,7 +14,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.delivery_claims import (
     Outcomes,
-    RawStatement,
     claim_statements,
     claimed_items,
     stored_payloads_statement,
@@ -23,7 +22,7 @@ from fermion.adapters.sql.delivery_claims import (
 from fermion.adapters.sql.delivery_log import add_counts
 from fermion.adapters.sql.engine import WRITE_TX, write_engine
 from fermion.adapters.sql.event_store import _batch_row
-from fermion.adapters.sql.raw_many import RawMany
+from fermion.adapters.sql.raw_many import RawMany, RawQuery
 from fermion.adapters.sql.schema import batches
 from fermion.adapters.sql.schema_delivery import delivery_queue as q
 from fermion.adapters.sql.schema_delivery import replay_jobs
@@ -118,13 +117,13 @@ class SqlDeliveryQueue:
         self._claims = claim_statements(self._pg)
         self._outcomes = Outcomes(self._pg)
         # SQLite: the claim and its payload read straight through the driver (the sender's hot path).
-        self._raw: tuple[RawStatement, RawStatement, RawStatement] | None = None
+        self._raw: tuple[RawQuery, RawQuery, RawQuery] | None = None
         if not self._pg:
             dialect = engine.dialect
             self._raw = (
-                RawStatement(self._claims[0], dialect),
-                RawStatement(self._claims[1], dialect),
-                RawStatement(stored_payloads_statement(), dialect),
+                RawQuery(self._claims[0], dialect),
+                RawQuery(self._claims[1], dialect),
+                RawQuery(stored_payloads_statement(), dialect),
             )
 
     # -- queueing ------------------------------------------------------------------------------
@@ -205,7 +204,7 @@ class SqlDeliveryQueue:
 
     def _claim_raw(
         self,
-        raw: tuple[RawStatement, RawStatement, RawStatement],
+        raw: tuple[RawQuery, RawQuery, RawQuery],
         connection_id: int,
         limit: int,
         now_ms: int,
@@ -214,7 +213,7 @@ class SqlDeliveryQueue:
         """claim() on SQLite, the same statements run through the driver."""
         anything, claim, payloads = raw
         with self._engine.connect() as conn:  # the common idle case takes no write lock
-            if not anything.rows(conn, {"c_cid": connection_id, "c_now": now_ms}):
+            if not anything.run(conn, {"c_cid": connection_id, "c_now": now_ms}, begin=False):
                 return []
             token = random.randint(1, 2**62)
             params = {"c_cid": connection_id, "c_now": now_ms, "c_until": now_ms + lease_ms, "c_token": token}
@@ -223,13 +222,11 @@ class SqlDeliveryQueue:
                 for status in (INFLIGHT, PENDING):  # expired claims first, as in claim()
                     if len(rows) >= limit:
                         break
-                    rows.extend(
-                        claim.rows(conn, {**params, "c_status": status, "c_limit": limit - len(rows)})
-                    )
+                    rows.extend(claim.run(conn, {**params, "c_status": status, "c_limit": limit - len(rows)}))
             wanted = without_payload(rows)
             stored: dict[int, bytes] = {}
             if wanted:  # after the claim's transaction: stored batches never change
-                stored = dict(payloads.rows(conn, {"s_ids": _encode(wanted).decode()}))
+                stored = dict(payloads.run(conn, {"s_ids": _encode(wanted).decode()}, begin=False))
         return claimed_items(rows, stored, token)
 
     @staticmethod

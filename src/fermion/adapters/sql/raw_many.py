@@ -74,30 +74,37 @@ def _constant(value: Any) -> Callable[[Mapping[str, Any]], Any]:
 
 
 class RawQuery:
-    """A SELECT compiled once and run straight through the DB-API cursor; rows come back as tuples in
-    the order of the statement's columns (`columns`). Building, caching and executing a SQLAlchemy
-    statement, and wrapping each row, costs more than the indexed lookups of the processing hot path.
+    """A SELECT (or a statement with RETURNING) compiled once and run straight through the DB-API
+    cursor; rows come back as tuples in the order of the statement's columns (`columns`). Building,
+    caching and executing a SQLAlchemy statement, and wrapping each row, costs more than the indexed
+    lookups of the processing hot path.
 
     Works with positional (SQLite) and named (psycopg) parameter styles. Only for parameters the
     driver takes as they are and for columns read without result processing (integers, text, and
-    booleans read through `bool()`); runs inside `conn`'s transaction, which it begins if needed (so
+    booleans read through `bool()`); values the statement fixed itself (e.g. in UPDATE ... SET) are
+    bound as compiled. By default runs inside `conn`'s transaction, which it begins if needed (so
     several queries in one `with engine.connect()` read one snapshot, as through `conn.execute`).
     """
 
-    def __init__(self, stmt: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, stmt: Select[Any] | ValuesBase, dialect: Dialect) -> None:
         compiled = stmt.compile(dialect=dialect)
         self.sql = compiled.string
-        self.columns = tuple(str(c.key) for c in stmt.selected_columns)
+        self.columns = tuple(str(c.key) for c in stmt.exported_columns)
         for key, bind in compiled.binds.items():
             if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
                 raise ValueError(f"parameter {key!r} needs bind processing; use Connection.execute")
         self._order: tuple[str, ...] | None = (
             tuple(compiled.positiontup) if compiled.positiontup is not None else None
         )
+        self._fixed = {k: v for k, v in compiled.params.items() if v is not None}
 
-    def run(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
-        if not conn.in_transaction():
+    def run(self, conn: Connection, params: Mapping[str, Any], begin: bool = True) -> list[Any]:
+        """`begin=False` runs the statement as it stands: in the transaction the caller began, or
+        outside any (a SQLite read in autocommit)."""
+        if begin and not conn.in_transaction():
             conn.begin()  # the engine's "begin" hook emits BEGIN (SQLite); psycopg begins on its own
+        if self._fixed:
+            params = {**self._fixed, **params}
         args: Any = params if self._order is None else tuple(params[k] for k in self._order)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
