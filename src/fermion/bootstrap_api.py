@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from fermion.adapters.sql.calculated_store import SqlCalculatedStore
 from fermion.adapters.sql.event_timeline import SqlEventTimeline
@@ -85,7 +86,8 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
         yield
         await inbound.close()
 
-    app = FastAPI(title="Fermion", version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc with their assets served by Fermion itself (no CDN: installs may be offline).
+    app = FastAPIOffline(title="Fermion", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
     ingest = IngestService(
         inbound,
