@@ -26,6 +26,7 @@ from fermion.api.health import health_routes
 from fermion.api.identity import identity_router
 from fermion.api.identity_admin import identity_admin_router
 from fermion.api.oauth import oauth_router
+from fermion.api.openapi_wire import with_wire_routes
 from fermion.api.ops import metrics_route
 from fermion.api.profile_api import profile_router
 from fermion.api.websdk import WebSdkApp
@@ -89,6 +90,7 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     # /docs and /redoc with their assets served by Fermion itself (no CDN: installs may be offline).
     app = FastAPIOffline(title="Fermion", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    with_wire_routes(app)
     ingest = IngestService(
         inbound,
         InputAuthenticator(stores.config, settings.config_cache_ttl_s),

@@ -95,7 +95,9 @@ def profile_router(
         return render(await asyncio.to_thread(queries.profile_api, ws, found, wanted), "identity")
 
     # The docs name POST for this route but their example uses GET: both work.
-    @router.api_route("/{org_id}/{account_id}/{workspace_id}/{mpid}", methods=["GET", "POST"])
+    # Two routes, not one with two methods, so each has its own OpenAPI operation id.
+    @router.get("/{org_id}/{account_id}/{workspace_id}/{mpid}")
+    @router.post("/{org_id}/{account_id}/{workspace_id}/{mpid}")
     async def by_mpid(ws: Ws, mpid: str, fields: Fields = None) -> Response:
         wanted = parse_fields(fields)
         value = mpid_of(mpid)
