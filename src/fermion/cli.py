@@ -353,46 +353,40 @@ def workspaces_set_rate_limit(
         _fail(f"{exc.field}: {exc.message}", 2)
 
 
-@credentials_app.command("create")
-def credentials_create(
-    workspace: Annotated[
-        list[int] | None, typer.Option("--workspace", help="Limit to this workspace (repeatable).")
-    ] = None,
-    org: Annotated[int | None, typer.Option("--org", help="Organization (default: the workspace's).")] = None,
-    data_dir: DataDir = None,
-    as_json: Json = False,
-) -> None:
-    """Create an OAuth client for POST /oauth/token; the secret is shown only now."""
-    stores = bootstrap.open_stores(_settings(data_dir))
-    workspaces = TenancyService(stores.config, stores.delivery.cipher).list_workspaces()
-    if org is None and workspace:
-        found = next((w for w in workspaces if w.id == workspace[0]), None)
-        if found is None:
-            _fail(f"--workspace: no workspace {workspace[0]}", 2)
-            return
-        org = found.org_id
-    if org is None:
-        orgs = sorted({w.org_id for w in workspaces})
-        if len(orgs) != 1:
-            _fail("--org is required when there is not exactly one organization", 2)
-            return
-        org = orgs[0]
-    try:
-        created = OAuthService(stores.config).create_client(org, workspace or None)
-    except InvalidRequest as exc:
-        _fail(f"--{exc.field}: {exc.message}", 2)
+_CREATING_COMMANDS = ("init", "serve")
+
+
+def _named_data_dir(argv: list[str]) -> Path | None:
+    for i, arg in enumerate(argv):
+        if arg == "--data-dir" and i + 1 < len(argv):
+            return Path(argv[i + 1])
+        if arg.startswith("--data-dir="):
+            return Path(arg.split("=", 1)[1])
+    return None
+
+
+def _check_data_dir(argv: list[str]) -> None:
+    """Commands other than init and serve read existing state: pointed at a data directory with no
+    database (e.g. run from another folder), they stop and say so instead of creating an empty one."""
+    if not argv or argv[0].startswith("-") or argv[0] in _CREATING_COMMANDS or "--help" in argv:
         return
-    client = created.client
-    value = {
-        "client_id": client.client_id,
-        "client_secret": created.secret,
-        "org_id": client.org_id,
-        "workspace_ids": client.workspace_ids,
-    }
-    _emit(as_json, value, f"client_id {client.client_id}  client_secret {created.secret}")
+    try:
+        settings = from_env(data_dir=_named_data_dir(argv))
+    except (OSError, ValueError):
+        return  # the command itself reports bad settings
+    if not settings.database_url and not (settings.data_dir / "fermion.db").is_file():
+        _fail(
+            f"no Fermion database in {settings.data_dir.resolve()}: run the command in the folder where "
+            "`fermion serve` runs (or below it), or pass --data-dir (or set FERMION_DATA_DIR)",
+            2,
+        )
 
 
 def main() -> None:
+    try:
+        _check_data_dir(sys.argv[1:])
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
     app()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,7 @@ _SCALE_OUT_FIELDS = ("nats_url", "nats_stream", "nats_ack_wait_s", "nats_max_del
 
 
 CONFIG_FILE = "fermion.toml"
+DATA_DIR_NAME = ".fermion"
 
 
 def _from_file(path: Path) -> dict[str, object]:
@@ -98,6 +100,18 @@ def check(settings: Settings) -> None:
         raise ValueError("workers must be between 1 and 64")
     if not 0 <= settings.worker_lane < settings.workers:
         raise ValueError(f"worker_lane must be between 0 and {settings.workers - 1}")
+
+
+def locate_data_dir(cwd: Path, prefix: Path) -> Path:
+    """The data directory a command means when none is named: `.fermion` in the current directory
+    or the nearest parent holding one (as git finds its repository), else the one beside the
+    virtualenv Fermion runs from (`scripts/start` serves `<checkout>/.fermion` from `<checkout>/.venv`),
+    else `.fermion` here (which `init` and `serve` create)."""
+    for folder in (cwd, *cwd.parents):
+        if (folder / DATA_DIR_NAME).is_dir():
+            return Path(DATA_DIR_NAME) if folder == cwd else folder / DATA_DIR_NAME
+    beside_venv = prefix.parent / DATA_DIR_NAME
+    return beside_venv if beside_venv.is_dir() else Path(DATA_DIR_NAME)
 
 
 def from_env(config: Path | None = None, **overrides: object) -> Settings:
@@ -129,6 +143,8 @@ def from_env(config: Path | None = None, **overrides: object) -> Settings:
         values["config_cache_ttl_s"] = float(env["FERMION_CONFIG_CACHE_TTL_S"])
     values["delivery"] = delivery_from_env(env, values.get("delivery"))
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if "data_dir" not in values:
+        values["data_dir"] = locate_data_dir(Path.cwd(), Path(sys.prefix))
     if config is None:
         # Without --config, a fermion.toml in the data directory is read (lowest precedence), so every
         # command given --data-dir reaches the same stores as the server using that directory.
