@@ -121,6 +121,15 @@ def _banner(info: dict[str, Any]) -> str:
     ]
     for inp in info["inputs"]:
         lines.append(f"  {inp['name']} input:  key {inp['key']}  secret {inp['secret']}")
+def _command() -> str:
+    """How to run this CLI from a shell: `fermion` when that is on PATH, else the virtualenv's path."""
+    installed = Path(sys.prefix) / "bin" / "fermion"
+    on_path = shutil.which("fermion")
+    if not installed.exists() or (on_path is not None and Path(on_path).resolve() == installed.resolve()):
+        return "fermion"
+    return str(installed)
+
+
     return "\n".join(lines)
 
 
@@ -133,6 +142,10 @@ def init(
     as_json: Json = False,
 ) -> None:
     """Create the database, a demo organization/account/workspace, its inputs and an admin token."""
+    lines.append(
+        "  OAuth credentials (Profile and Platform APIs): "
+        f"{_command()} credentials create --workspace {info['workspace_id']} --json"
+    )
     settings = _settings(data_dir, host, port, config)
     stores = bootstrap.open_stores(settings)
     if stores.config.get_meta(INITIALIZED):
