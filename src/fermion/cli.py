@@ -8,6 +8,7 @@ import gc
 import json
 import os
 import signal
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -106,21 +107,14 @@ def _initialize(settings: Settings, stores: bootstrap.Stores) -> dict[str, Any]:
 def _with_urls(settings: Settings, creds: dict[str, Any]) -> dict[str, Any]:
     return {
         **creds,
-        "base_url": settings.base_url,
-        "events_api_url": f"{settings.base_url}/v2",
-        "admin_api_url": f"{settings.base_url}/api/v1",
+        "base_url": base,
+        "events_api_url": f"{base}/v2",
+        "admin_api_url": f"{base}/api/v1",
+        "profile_api_url": f"{base}/userprofile/v1/{ids}/{{mpid}}",
+        "docs_url": f"{base}/docs",
     }
 
 
-def _banner(info: dict[str, Any]) -> str:
-    lines = [
-        f"Fermion is at {info['base_url']}",
-        f"  Events API (SDK host):  {info['events_api_url']}",
-        f"  Admin API:              {info['admin_api_url']}   (Authorization: Bearer {info['admin_token']})",
-        f"  Workspace id:           {info['workspace_id']}",
-    ]
-    for inp in info["inputs"]:
-        lines.append(f"  {inp['name']} input:  key {inp['key']}  secret {inp['secret']}")
 def _command() -> str:
     """How to run this CLI from a shell: `fermion` when that is on PATH, else the virtualenv's path."""
     installed = Path(sys.prefix) / "bin" / "fermion"
@@ -136,6 +130,22 @@ def _command() -> str:
 @app.command()
 def init(
     data_dir: DataDir = None,
+def _banner(info: dict[str, Any]) -> str:
+    lines = [
+        f"Fermion is at {info['base_url']}",
+        f"  Events API (SDK host):  {info['events_api_url']}",
+        f"  Admin API:              {info['admin_api_url']}   (Authorization: Bearer {info['admin_token']})",
+        f"  Profile API:            {info['profile_api_url']}",
+        f"  API docs:               {info['docs_url']}",
+        f"  Organization {info['organization_id']}, account {info['account_id']}, "
+        f"workspace {info['workspace_id']}",
+    ]
+    for inp in info["inputs"]:
+        lines.append(f"  {inp['name']} input:  key {inp['key']}  secret {inp['secret']}")
+    lines.append(
+        "  OAuth credentials (Profile and Platform APIs): "
+        f"{_command()} credentials create --workspace {info['workspace_id']} --json"
+    )
     host: Host = None,
     port: Port = None,
     config: Config = None,
