@@ -7,8 +7,8 @@ import dataclasses
 import gc
 import json
 import os
-import signal
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -105,6 +105,8 @@ def _initialize(settings: Settings, stores: bootstrap.Stores) -> dict[str, Any]:
 
 
 def _with_urls(settings: Settings, creds: dict[str, Any]) -> dict[str, Any]:
+    base = settings.base_url
+    ids = f"{creds['organization_id']}/{creds['account_id']}/{creds['workspace_id']}"
     return {
         **creds,
         "base_url": base,
@@ -124,12 +126,6 @@ def _command() -> str:
     return str(installed)
 
 
-    return "\n".join(lines)
-
-
-@app.command()
-def init(
-    data_dir: DataDir = None,
 def _banner(info: dict[str, Any]) -> str:
     lines = [
         f"Fermion is at {info['base_url']}",
@@ -146,16 +142,18 @@ def _banner(info: dict[str, Any]) -> str:
         "  OAuth credentials (Profile and Platform APIs): "
         f"{_command()} credentials create --workspace {info['workspace_id']} --json"
     )
+    return "\n".join(lines)
+
+
+@app.command()
+def init(
+    data_dir: DataDir = None,
     host: Host = None,
     port: Port = None,
     config: Config = None,
     as_json: Json = False,
 ) -> None:
     """Create the database, a demo organization/account/workspace, its inputs and an admin token."""
-    lines.append(
-        "  OAuth credentials (Profile and Platform APIs): "
-        f"{_command()} credentials create --workspace {info['workspace_id']} --json"
-    )
     settings = _settings(data_dir, host, port, config)
     stores = bootstrap.open_stores(settings)
     if stores.config.get_meta(INITIALIZED):
