@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fermion.settings_delivery import DeliverySettings, delivery_from_env
+from fermion.settings_http import HttpSettings, http_from_env
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Settings:
     worker_lane: int = 0
     # Profile API requests per second per workspace (spec 3: 15 by default; 0 turns the limit off).
     profile_api_requests_per_s: int = 15
+    # Body caps, connection timeouts, the access log (FERMION_HTTP_*, FERMION_ACCESS_LOG).
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     @property
     def effective_database_url(self) -> str:
@@ -142,6 +145,7 @@ def from_env(config: Path | None = None, **overrides: object) -> Settings:
     if "FERMION_CONFIG_CACHE_TTL_S" in env:
         values["config_cache_ttl_s"] = float(env["FERMION_CONFIG_CACHE_TTL_S"])
     values["delivery"] = delivery_from_env(env, values.get("delivery"))
+    values["http"] = http_from_env(env)
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "data_dir" not in values:
         values["data_dir"] = locate_data_dir(Path.cwd(), Path(sys.prefix))
