@@ -25,10 +25,12 @@ from fermion.api.events import EventsApp
 from fermion.api.health import health_routes
 from fermion.api.identity import identity_router
 from fermion.api.identity_admin import identity_admin_router
+from fermion.api.limits import HttpGuard
 from fermion.api.oauth import oauth_router
 from fermion.api.openapi_wire import with_wire_routes
 from fermion.api.ops import metrics_route
 from fermion.api.profile_api import profile_router
+from fermion.api.request_log import AccessLog
 from fermion.api.websdk import WebSdkApp
 from fermion.bootstrap import (
     Stores,
@@ -75,7 +77,7 @@ from fermion.services.websdk import KeyLookup, WebSdkService
 from fermion.settings import Settings
 
 
-def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = None) -> EventsApp:
+def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = None) -> HttpGuard:
     """The API process's app: Events API, admin API, Live Stream, health, metrics."""
     metrics = metrics or Metrics("api")
     delivery_gauges(metrics, stores.delivery.outputs, stores.delivery.queue)
@@ -159,7 +161,10 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     app.include_router(audiences_platform_router(bearer, audiences, connected_outputs(stores)))
     web_sdk = WebSdkService(ingest, KeyLookup(stores.config, settings.config_cache_ttl_s))
     browser_app = WebSdkApp(web_sdk, settings.limits.max_request_bytes, app)
-    return EventsApp(ingest, settings.limits.max_request_bytes, browser_app)
+    events_app = EventsApp(ingest, settings.limits.max_request_bytes, browser_app)
+    # Outermost: bodies are capped before any route reads them; one access-log line per request.
+    access_log = AccessLog() if settings.http.access_log else None
+    return HttpGuard(events_app, settings.limits.max_request_bytes, settings.http.max_body_bytes, access_log)
 
 
 def connection_workspace(stores: Stores) -> Callable[[int], int | None]:

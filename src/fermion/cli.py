@@ -180,10 +180,21 @@ def serve(
         int | None,
         typer.Option(help="Processing worker processes for --role all (FERMION_WORKERS; default 1)."),
     ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="One JSON line per request on stderr (FERMION_ACCESS_LOG=0 turns it off; default on).",
+        ),
+    ] = None,
     config: Config = None,
 ) -> None:
     """Run Fermion: the Events API and admin API, the processing worker, the sender (or one --role)."""
     settings = _settings(data_dir, host, port, config)
+    if access_log is not None:
+        settings = dataclasses.replace(
+            settings, http=dataclasses.replace(settings.http, access_log=access_log)
+        )
     if workers is not None:
         settings = dataclasses.replace(settings, workers=workers)
         try:
@@ -219,6 +230,7 @@ def serve(
     try:
         import uvicorn
 
+        from fermion.api.http_protocol import protocol_for
         from fermion.bootstrap_api import create_app  # the web stack: only the API process needs it
 
         app_ = create_app(settings, stores)
@@ -238,7 +250,9 @@ def serve(
                 log_level="warning",
                 access_log=False,
                 loop="uvloop",
-                http="httptools",
+                # httptools, plus deadlines for a request's headers and body and a cap on its headers.
+                http=protocol_for(settings.http),
+                timeout_keep_alive=settings.http.keep_alive_s,
                 # SIGTERM: stop accepting, let in-flight requests finish (long-lived Live Stream
                 # connections are cut after this long).
                 timeout_graceful_shutdown=10,

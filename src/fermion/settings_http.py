@@ -22,7 +22,7 @@ class HttpSettings:
     # ... and its whole body within this long of the headers (then 408 and the connection is closed).
     body_timeout_s: float = 30.0
     # An idle keep-alive connection is closed after this long.
-    keep_alive_s: float = 5.0
+    keep_alive_s: int = 5
     # One structured line per request on stderr (method, path, status, latency).
     access_log: bool = True
 
