@@ -45,6 +45,7 @@ from fermion.scaleout import (
     inbound_details,
     open_inbound,
     start_inbound,
+    store_outage,
 )
 from fermion.services.audience_admin import AudienceAdmin
 from fermion.services.audience_engine import AudienceEngine
@@ -210,6 +211,7 @@ def build_worker(
         archiver,
         on_error=metrics.error,
         groups_in_flight=2 if settings.scale_out else 1,  # NATS: overlap one group's PostgreSQL waits
+        store_outage=store_outage,
     )
     return worker, inbound
 

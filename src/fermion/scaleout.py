@@ -3,10 +3,12 @@ API node ids, the archive (one process at a time) and the metrics every role exp
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import sqlalchemy.exc
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, text
 
@@ -56,17 +58,22 @@ def open_inbound(settings: Settings, metrics: Metrics) -> MeteredInboundLog:
             "Inbound batches handed to workers, not yet acknowledged.",
             lambda: nats_log.stats.in_flight,
         )
-        metrics.gauge(
-            "fermion_inbound_dead_letters",
-            "Inbound batches moved to the dead-letter stream.",
-            lambda: nats_log.stats.dead_letters,
-        )
         inner = nats_log
     else:
-        inner = SqliteInboundLog(settings.inbound_path, lane=(settings.worker_lane, settings.workers))
+        # nats_max_deliver is the processing attempts of a batch in either mode.
+        inner = SqliteInboundLog(
+            settings.inbound_path,
+            lane=(settings.worker_lane, settings.workers),
+            max_attempts=settings.nats_max_deliver,
+        )
     inbound = MeteredInboundLog(inner, metrics)
     metrics.gauge(
         "fermion_inbound_pending", "Inbound batches not yet processed (queue depth).", inbound.pending
+    )
+    metrics.gauge(
+        "fermion_inbound_dead_letters",
+        "Inbound batches moved to the dead-letter store after failing processing (replay them).",
+        inbound.dead_letter_count,
     )
     return inbound
 
@@ -90,12 +97,29 @@ async def start_inbound(inbound: MeteredInboundLog) -> None:
 
 def inbound_details(inbound: MeteredInboundLog) -> dict[str, object]:
     """What /readyz shows about the inbound log (raises while it is unreachable)."""
-    details: dict[str, object] = {"inbound_pending": inbound.pending()}
+    details: dict[str, object] = {
+        "inbound_pending": inbound.pending(),
+        "inbound_dead_letters": inbound.dead_letter_count(),
+    }
     nats_log = _nats(inbound)
     if nats_log is not None:
-        stats = nats_log.stats
-        details.update(inbound_in_flight=stats.in_flight, inbound_dead_letters=stats.dead_letters)
+        details.update(inbound_in_flight=nats_log.stats.in_flight)
     return details
+
+
+def store_outage(exc: BaseException) -> bool:
+    """Whether a processing error means a store is unavailable (the worker retries the batches) rather
+    than that a batch cannot be processed (isolated and counted as a failed attempt)."""
+    return isinstance(
+        exc,
+        sqlalchemy.exc.OperationalError
+        | sqlalchemy.exc.InterfaceError
+        | sqlalchemy.exc.TimeoutError
+        | sqlalchemy.exc.DisconnectionError
+        | sqlite3.OperationalError
+        | ConnectionError
+        | TimeoutError,
+    )
 
 
 def check_database(engine: Engine) -> None:

@@ -1,7 +1,9 @@
 """The scale-out inbound log: a NATS JetStream work-queue stream read by one shared durable pull consumer.
 
 API processes publish each record and return once JetStream acknowledges it; any number of workers pull
-with explicit acks. A record delivered more than `max_deliver` times goes to a dead-letter stream.
+with explicit acks. A record whose processing failed is handed back (nak) to be delivered again; once it
+has been delivered `max_deliver` times it goes to the dead-letter stream (inbound_nats_dlq), also when
+its workers died with it in hand.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
+from fermion.adapters import inbound_nats_dlq as dlq
 from fermion.model.records import InboundRecord
+from fermion.ports.inbound import DeadLetterSummary, InboundDeadLetter, ProcessingFailure
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ class NatsOptions:
     consumer: str = "fermion-workers"
     ack_wait_s: float = 30.0  # redelivery after this long without an ack (or a progress signal)
     max_deliver: int = 5  # processing attempts before a record is dead-lettered
+    retry_delay_s: float = 0.5  # a failed record is delivered again after this long
     # A record in hand is kept from redelivery (in-progress signals) for at most this long; after that
     # it counts as abandoned (a failed processing attempt). None: four times ack_wait.
     max_in_progress_s: float | None = None
@@ -238,6 +243,39 @@ class NatsInboundLog:
             # redelivery, which processing dedupes.
             log.warning("acknowledgements not confirmed by NATS yet: %s", exc)
 
+    async def failed(self, failures: Sequence[ProcessingFailure]) -> None:
+        """Dead-letter each record delivered `max_deliver` times; hand the others back for redelivery."""
+        for failure in failures:
+            held = self._in_flight.pop(failure.record.seq, None)
+            if held is None:
+                continue  # abandoned meanwhile: JetStream redelivers it anyway
+            msg = held[0]
+            if msg.metadata.num_delivered >= self.options.max_deliver:
+                await self._dead_letter(msg, failure.reason)
+            else:
+                with contextlib.suppress(Exception):  # lost: redelivered after ack_wait instead
+                    await msg.nak(delay=self.options.retry_delay_s)
+
+    async def dead_letters(
+        self, workspace_id: int | None = None, limit: int = 1000
+    ) -> list[InboundDeadLetter]:
+        js = await self._js_ready()
+        return await dlq.dead_letters(js, self._dlq_stream, self._dlq_subject, workspace_id, limit)
+
+    async def replay_dead_letters(self, workspace_id: int | None, ids: Sequence[int] | None = None) -> int:
+        js = await self._js_ready()
+        return await dlq.replay(js, self._dlq_stream, self._dlq_subject, self._subject, workspace_id, ids)
+
+    async def dead_letter_summary(self, workspace_id: int | None = None) -> DeadLetterSummary:
+        js = await self._js_ready()
+        return await dlq.summary(js, self._dlq_stream, self._dlq_subject, workspace_id)
+
+    def dead_letter_count(self) -> int:
+        """As of the last refresh (raises while disconnected)."""
+        if not self.stats.connected:
+            raise ConnectionError(f"not connected to NATS at {self.options.url}")
+        return self.stats.dead_letters
+
     def pending(self) -> int:
         """Records not yet acknowledged, as of the last refresh (raises while disconnected)."""
         if not self.stats.connected:
@@ -309,7 +347,13 @@ class NatsInboundLog:
         await js.publish(
             self._dlq_subject,
             msg.data,
-            headers={"Nats-Msg-Id": f"dlq-{msg_id}", "Fermion-Reason": reason},
+            headers={
+                # Per delivery: a batch dead-lettered again after a replay is kept again.
+                "Nats-Msg-Id": f"dlq-{msg_id}-{msg.metadata.sequence.stream}",
+                "Fermion-Reason": reason,
+                "Fermion-Attempts": str(msg.metadata.num_delivered),
+                "Fermion-Dead-Ms": str(int(time.time() * 1000)),
+            },
         )
         await msg.ack()
 

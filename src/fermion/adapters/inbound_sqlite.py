@@ -4,6 +4,10 @@ Requests queue their records and wait; the writer thread commits everything queu
 transaction (one fsync) and wakes all those waiters with one call into their event loop, so the loop
 keeps serving requests while the disk syncs. Acknowledged records are deleted, so whatever is still
 in the table after a crash is delivered again.
+
+Dead letters live in the same file (table `inbound_dead`): a record's failed processing attempts are
+counted in its row (so a restart does not forget them); at the maximum the row moves to `inbound_dead`,
+and a replay moves it back (a new seq, attempts reset), all in one transaction each.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from pathlib import Path
+from typing import Any
 
 from fermion.model.records import InboundRecord
+from fermion.ports.inbound import DeadLetterSummary, InboundDeadLetter, ProcessingFailure
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbound (
@@ -32,9 +38,35 @@ CREATE TABLE IF NOT EXISTS inbound (
     historical INTEGER NOT NULL,
     payload BLOB NOT NULL,
     lane INTEGER NOT NULL DEFAULT 0,
-    plain INTEGER NOT NULL DEFAULT 0
+    plain INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0
 )
 """
+_DEAD_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbound_dead (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id INTEGER NOT NULL,
+    workspace_id INTEGER NOT NULL,
+    input_id INTEGER NOT NULL,
+    environment TEXT NOT NULL,
+    received_ms INTEGER NOT NULL,
+    source_ip TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    historical INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    lane INTEGER NOT NULL,
+    plain INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    dead_ms INTEGER NOT NULL
+)
+"""
+_FIELDS = (
+    "batch_id, workspace_id, input_id, environment, received_ms, source_ip, request_id, historical,"
+    " payload, lane, plain"
+)
+_DEAD_SELECT = f"SELECT id, {_FIELDS}, reason, attempts, dead_ms FROM inbound_dead"
+DEFAULT_MAX_ATTEMPTS = 5
 _INSERT_PREFIX = (
     "INSERT INTO inbound (batch_id, workspace_id, input_id, environment, received_ms, source_ip,"
     " request_id, historical, payload, lane, plain) VALUES "
@@ -61,19 +93,24 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class _Op:
-    __slots__ = ("deletes", "future", "inserts", "loop")
+    """Records to insert and seqs to delete (committed with other ops), or `apply`: its own transaction."""
+
+    __slots__ = ("apply", "deletes", "future", "inserts", "loop", "result")
 
     def __init__(
         self,
         inserts: Sequence[InboundRecord],
         deletes: Sequence[int],
         loop: asyncio.AbstractEventLoop,
-        future: asyncio.Future[None],
+        future: asyncio.Future[int],
+        apply: Callable[[sqlite3.Connection], int] | None = None,
     ) -> None:
         self.inserts = inserts
         self.deletes = deletes
         self.loop = loop
         self.future = future
+        self.apply = apply
+        self.result = 0
 
 
 def _settle(group: list[_Op], error: BaseException | None) -> None:
@@ -81,9 +118,38 @@ def _settle(group: list[_Op], error: BaseException | None) -> None:
         if op.future.done():
             continue
         if error is None:
-            op.future.set_result(None)
+            op.future.set_result(op.result)
         else:
             op.future.set_exception(error)
+
+
+def _record(r: Sequence[Any], seq: int = 0) -> InboundRecord:
+    """An InboundRecord from the `_FIELDS` columns of a row."""
+    return InboundRecord(
+        seq=seq,
+        batch_id=r[0],
+        workspace_id=r[1],
+        input_id=r[2],
+        environment=r[3],
+        received_ms=r[4],
+        source_ip=r[5],
+        request_id=r[6],
+        historical=bool(r[7]),
+        payload=r[8],
+        lane=r[9],
+        plain=bool(r[10]),
+    )
+
+
+def _dead_where(workspace_id: int | None, ids: Sequence[int] | None) -> tuple[str, list[int]]:
+    clauses, params = [], []
+    if workspace_id is not None:
+        clauses.append("workspace_id = ?")
+        params.append(workspace_id)
+    if ids is not None:
+        clauses.append(f"id IN ({','.join('?' * len(ids))})")
+        params.extend(ids)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 class SqliteInboundLog:
@@ -94,16 +160,20 @@ class SqliteInboundLog:
     taking the batches of its own senders in log order.
     """
 
-    def __init__(self, path: Path, lane: tuple[int, int] = (0, 1)) -> None:
+    def __init__(
+        self, path: Path, lane: tuple[int, int] = (0, 1), max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    ) -> None:
         index, count = lane
         if count < 1 or not 0 <= index < count:
             raise ValueError(f"lane {index} of {count} does not exist")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
+        self._max_attempts = max(1, max_attempts)
         self._writer = _connect(path)
         self._writer.execute(_SCHEMA)
+        self._writer.execute(_DEAD_SCHEMA)
         columns = {row[1] for row in self._writer.execute("PRAGMA table_info(inbound)")}
-        for column in ("lane", "plain"):  # a log written before the column existed
+        for column in ("lane", "plain", "attempts"):  # a log written before the column existed
             if column not in columns:
                 self._writer.execute(f"ALTER TABLE inbound ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
         self._select = _SELECT.format(lanes=f" AND lane % {count} = {index}" if count > 1 else "")
@@ -138,6 +208,81 @@ class SqliteInboundLog:
                 return rows
             await asyncio.sleep(_POLL_S)
 
+    async def failed(self, failures: Sequence[ProcessingFailure]) -> None:
+        """Count an attempt for each record; move those at the maximum to the dead letters. The others
+        are fetched again: the cursor goes back before them (what lies between was acknowledged)."""
+        if not failures:
+            return
+        now_ms = int(time.time() * 1000)
+        params = [(f.reason, now_ms, f.record.seq, self._max_attempts) for f in failures]
+
+        def apply(conn: sqlite3.Connection) -> int:
+            conn.executemany(
+                "UPDATE inbound SET attempts = attempts + 1 WHERE seq = ?", [(p[2],) for p in params]
+            )
+            conn.executemany(
+                f"INSERT INTO inbound_dead ({_FIELDS}, attempts, reason, dead_ms) SELECT {_FIELDS},"
+                " attempts, ?, ? FROM inbound WHERE seq = ? AND attempts >= ?",
+                params,
+            )
+            conn.executemany("DELETE FROM inbound WHERE seq = ? AND attempts >= ?", [p[2:] for p in params])
+            return 0
+
+        await self._submit_apply(apply)
+        with self._reader_lock:
+            self._cursor = min(self._cursor, min(f.record.seq for f in failures) - 1)
+
+    async def dead_letters(
+        self, workspace_id: int | None = None, limit: int = 1000
+    ) -> list[InboundDeadLetter]:
+        where, params = _dead_where(workspace_id, None)
+
+        def read() -> list[InboundDeadLetter]:
+            with self._reader_lock:
+                rows = self._reader.execute(f"{_DEAD_SELECT}{where} ORDER BY id LIMIT ?", [*params, limit])
+                return [
+                    InboundDeadLetter(
+                        id=r[0], record=_record(r[1:12]), reason=r[12], attempts=r[13], dead_ms=r[14]
+                    )
+                    for r in rows.fetchall()
+                ]
+
+        return await asyncio.to_thread(read)
+
+    async def replay_dead_letters(self, workspace_id: int | None, ids: Sequence[int] | None = None) -> int:
+        where, params = _dead_where(workspace_id, ids)
+
+        def apply(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                f"INSERT INTO inbound ({_FIELDS}) SELECT {_FIELDS} FROM inbound_dead{where} ORDER BY id",
+                params,
+            )
+            return conn.execute(f"DELETE FROM inbound_dead{where}", params).rowcount
+
+        return await self._submit_apply(apply)
+
+    async def dead_letter_summary(self, workspace_id: int | None = None) -> DeadLetterSummary:
+        where, params = _dead_where(workspace_id, None)
+
+        def read() -> DeadLetterSummary:
+            with self._reader_lock:
+                count, last_ms = self._reader.execute(
+                    f"SELECT count(*), max(dead_ms) FROM inbound_dead{where}", params
+                ).fetchone()
+                last = self._reader.execute(
+                    f"SELECT reason FROM inbound_dead{where} ORDER BY id DESC LIMIT 1", params
+                ).fetchone()
+            return DeadLetterSummary(
+                count=int(count), last_seen_ms=last_ms, last_reason=last[0] if last else None
+            )
+
+        return await asyncio.to_thread(read)
+
+    def dead_letter_count(self) -> int:
+        with self._reader_lock:
+            row = self._reader.execute("SELECT count(*) FROM inbound_dead").fetchone()
+        return int(row[0])
+
     def pending(self) -> int:
         """Records not yet acknowledged (the processing backlog)."""
         with self._reader_lock:
@@ -155,13 +300,21 @@ class SqliteInboundLog:
         with self._reader_lock:
             self._reader.close()
 
-    async def _submit(self, inserts: Sequence[InboundRecord], deletes: Sequence[int]) -> None:
+    async def _submit(
+        self,
+        inserts: Sequence[InboundRecord],
+        deletes: Sequence[int],
+        apply: Callable[[sqlite3.Connection], int] | None = None,
+    ) -> int:
         if self._closed:
             raise RuntimeError("inbound log is closed")
         loop = asyncio.get_running_loop()
-        op = _Op(inserts, deletes, loop, loop.create_future())
+        op = _Op(inserts, deletes, loop, loop.create_future(), apply)
         self._queue.put(op)
-        await op.future
+        return await op.future
+
+    async def _submit_apply(self, apply: Callable[[sqlite3.Connection], int]) -> int:
+        return await self._submit((), (), apply)
 
     def _checkpoint_loop(self) -> None:
         conn = _connect(self._path)
@@ -176,23 +329,7 @@ class SqliteInboundLog:
             rows = self._reader.execute(self._select, (self._cursor, max_records)).fetchall()
             if rows:
                 self._cursor = rows[-1][0]
-        return [
-            InboundRecord(
-                seq=r[0],
-                batch_id=r[1],
-                workspace_id=r[2],
-                input_id=r[3],
-                environment=r[4],
-                received_ms=r[5],
-                source_ip=r[6],
-                request_id=r[7],
-                historical=bool(r[8]),
-                payload=r[9],
-                lane=r[10],
-                plain=bool(r[11]),
-            )
-            for r in rows
-        ]
+        return [_record(r[1:], seq=r[0]) for r in rows]
 
     def _write_loop(self) -> None:
         while True:
@@ -208,8 +345,12 @@ class SqliteInboundLog:
                     stop = True
                 else:
                     group.append(nxt)
-            if group:
-                self._commit(group)
+            batched = [op for op in group if op.apply is None]
+            if batched:
+                self._commit(batched)
+            for op in group:
+                if op.apply is not None:  # its own transaction: a failure here never fails appends
+                    self._commit([op])
             if stop:
                 self._writer.close()
                 return
@@ -242,6 +383,9 @@ class SqliteInboundLog:
             for start in range(0, len(rows), _ROWS_PER_STATEMENT * _COLUMNS):
                 chunk = rows[start : start + _ROWS_PER_STATEMENT * _COLUMNS]
                 conn.execute(_INSERT_PREFIX + ",".join([_ROW] * (len(chunk) // _COLUMNS)), chunk)
+            for op in group:
+                if op.apply is not None:
+                    op.result = op.apply(conn)
             deletes = [seq for op in group for seq in op.deletes]
             for start in range(0, len(deletes), _ROWS_PER_STATEMENT * _COLUMNS):
                 chunk_ids = deletes[start : start + _ROWS_PER_STATEMENT * _COLUMNS]

@@ -28,6 +28,12 @@ from fermion.ports.delivery import (
     Transport,
 )
 from fermion.ports.identity import EventReattribution, IdentityConflict, IdentityStore
+from fermion.ports.inbound import (
+    DeadLetterSummary,
+    InboundDeadLetter,
+    InboundDeadLetters,
+    ProcessingFailure,
+)
 from fermion.ports.profiles import (
     EventTimeline,
     IdentityLookup,
@@ -43,6 +49,7 @@ __all__ = [
     "CatalogStore",
     "ConfigStore",
     "DataPointRow",
+    "DeadLetterSummary",
     "DeliveryLog",
     "DeliveryQueue",
     "EventReattribution",
@@ -53,12 +60,15 @@ __all__ = [
     "IdentityConflict",
     "IdentityLookup",
     "IdentityStore",
+    "InboundDeadLetter",
+    "InboundDeadLetters",
     "InboundLog",
     "InboundRecord",
     "NewInput",
     "NoIdentities",
     "OutputStore",
     "ProcessedBatch",
+    "ProcessingFailure",
     "ProfileStore",
     "SecretCipher",
     "SendResult",

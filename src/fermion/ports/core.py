@@ -14,6 +14,7 @@ from fermion.model.records import (
     ProcessedBatch,
 )
 from fermion.model.tenancy import Account, Input, Organization, Workspace
+from fermion.ports.inbound import ProcessingFailure
 
 
 class InboundLog(Protocol):
@@ -27,6 +28,9 @@ class InboundLog(Protocol):
 
     async def ack(self, records: Sequence[InboundRecord]) -> None:
         """Mark records processed; unacknowledged ones are delivered again after a restart."""
+
+    async def failed(self, failures: Sequence[ProcessingFailure]) -> None:
+        """These records failed processing, each on its own: count an attempt (see ports.inbound)."""
 
     async def close(self) -> None: ...
 
@@ -45,6 +49,15 @@ class ConfigStore(Protocol):
     def get_input(self, input_id: int) -> Input | None: ...
     def get_input_by_key(self, key: str) -> Input | None: ...
     def list_inputs(self, workspace_id: int | None = None) -> list[Input]: ...
+    def set_input_active(self, input_id: int, active: bool) -> Input | None: ...
+    def set_input_secret_hash(self, input_id: int, secret_hash: str) -> Input | None: ...
+    def delete_input(self, input_id: int) -> list[int]:
+        """Delete the input unless connections use it: the ids of those connections (nothing deleted),
+        else []. LookupError when there is no such input."""
+
+    def list_meta(self, prefix: str) -> list[tuple[str, str]]:
+        """(key, value) of every meta entry whose key starts with prefix, by key."""
+
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
     def delete_meta(self, key: str) -> None: ...

@@ -16,7 +16,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from fermion.ports import InboundLog, InboundRecord
+from fermion.ports import (
+    DeadLetterSummary,
+    InboundDeadLetter,
+    InboundDeadLetters,
+    InboundLog,
+    InboundRecord,
+    ProcessingFailure,
+)
 
 _RECEIVED_MS = attrgetter("received_ms")
 
@@ -104,7 +111,7 @@ class _ReadAtScrape(Collector):
         yield family
 
 
-class CountedLog(InboundLog, Protocol):
+class CountedLog(InboundLog, InboundDeadLetters, Protocol):
     def pending(self) -> int: ...
 
 
@@ -129,6 +136,23 @@ class MeteredInboundLog:
     async def ack(self, records: Sequence[InboundRecord]) -> None:
         await self.inner.ack(records)
         self._metrics.acked(records)
+
+    async def failed(self, failures: Sequence[ProcessingFailure]) -> None:
+        await self.inner.failed(failures)
+
+    async def dead_letters(
+        self, workspace_id: int | None = None, limit: int = 1000
+    ) -> list[InboundDeadLetter]:
+        return await self.inner.dead_letters(workspace_id, limit)
+
+    async def replay_dead_letters(self, workspace_id: int | None, ids: Sequence[int] | None = None) -> int:
+        return await self.inner.replay_dead_letters(workspace_id, ids)
+
+    async def dead_letter_summary(self, workspace_id: int | None = None) -> DeadLetterSummary:
+        return await self.inner.dead_letter_summary(workspace_id)
+
+    def dead_letter_count(self) -> int:
+        return self.inner.dead_letter_count()
 
     def pending(self) -> int:
         return self.inner.pending()

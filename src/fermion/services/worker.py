@@ -1,4 +1,4 @@
-"""The processing worker loop: fetch from the inbound log, process, acknowledge, archive."""
+"""The processing worker loop: fetch from the inbound log, process (isolating failures), acknowledge."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from fermion.ports import InboundLog, InboundRecord
+from fermion.ports import InboundLog, InboundRecord, ProcessingFailure
 from fermion.services.processing import Processor
 
 log = logging.getLogger(__name__)
 _FAILED_GROUP_PAUSE_S = 1.0
+_MAX_REASON = 1_000
 _EXTRA_GROUP_POLL_S = 0.02  # how soon an idle extra group notices a backlog
 # Under a backlog a group fills up to this: per-group costs (queries, commits, index pages written to the
 # WAL) spread over more batches (bench/worker_phases.py: ~20% less CPU per batch at 2,000 than at 500);
@@ -32,6 +34,21 @@ def _settle_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:_MAX_REASON]
+
+
+def _never(exc: BaseException) -> bool:
+    return False
+
+
+@dataclass
+class _Outcome:
+    done: list[InboundRecord] = field(default_factory=list)
+    failed: list[ProcessingFailure] = field(default_factory=list)
+    unresolved: list[InboundRecord] = field(default_factory=list)  # not tried: the store is unavailable
+
+
 class ArchiveRunner(Protocol):
     def run_once(self) -> int: ...
 
@@ -47,11 +64,14 @@ class Worker:
         on_error: Callable[[str], None] | None = None,
         groups_in_flight: int = 1,
         linger_s: float = DEFAULT_LINGER_S,
+        store_outage: Callable[[BaseException], bool] = _never,
     ) -> None:
         """`groups_in_flight` > 1 processes up to that many groups at once (each fetched, processed and
         acked on its own), overlapping one group's database waits with another's work, for inbound logs
         that hand records to concurrent readers (NATS). The extra groups start only while there is a
-        backlog (the last fetch came back full): under light load a user's batches stay in log order."""
+        backlog (the last fetch came back full): under light load a user's batches stay in log order.
+        `store_outage` tells an error of an unavailable store (retried, no attempt counted) from one of
+        the batch (isolated and reported to the log as a failed attempt)."""
         self._inbound = inbound
         self._processor = processor
         self._archiver = archiver
@@ -63,11 +83,14 @@ class Worker:
         self._linger_s = linger_s
         self._backlog = False  # the last fetch returned a full group
         self._on_error = on_error or (lambda kind: None)
+        self._store_outage = store_outage
+        self._stop = asyncio.Event()  # run() replaces it with the one that stops the worker
         self.processed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, finishing the round in hand (nothing is acked unprocessed)."""
         _settle_gc()
+        self._stop = stop
 
         async def loop(extra: bool) -> None:
             while not stop.is_set():
@@ -85,33 +108,55 @@ class Worker:
             records = [*records, *await self._inbound.fetch(self._fetch_size - len(records), 0.0)]
         self._backlog = len(records) >= self._fetch_size
         if records:
-            done = await self._process(records)
-            await self._inbound.ack(done)
-            self.processed += len(done)
+            await self._process(records)
         await self.archive(force=False)
         return len(records)
 
-    async def _process(self, records: Sequence[InboundRecord]) -> Sequence[InboundRecord]:
-        """The records processed. When a group fails, each record is retried alone so that one bad batch
-        does not hold back the rest; failed ones stay unacknowledged, for the log to deliver again (the
-        NATS log dead-letters a record after its maximum deliveries)."""
-        try:
-            await asyncio.to_thread(self._processor.process, records)
-            return records
-        except Exception:
-            log.exception("processing a group of %d batches failed", len(records))
-            self._on_error("processing")
-        done: list[InboundRecord] = []
-        if len(records) > 1:
-            for record in records:
-                try:
-                    await asyncio.to_thread(self._processor.process, [record])
-                    done.append(record)
-                except Exception:
-                    log.exception("processing batch %s failed", record.batch_id)
-        if not done:
-            await asyncio.sleep(_FAILED_GROUP_PAUSE_S)  # likely a store outage: do not spin
-        return done
+    async def _process(self, records: Sequence[InboundRecord]) -> None:
+        """Process the group, isolating what fails: processed records are acknowledged, each record that
+        fails alone is reported to the log once per attempt (which dead-letters it after its maximum).
+        While the store is unavailable the records in hand are retried here, every second, until it is
+        back or the worker stops (then they stay unacknowledged, for the log to deliver again)."""
+        todo = list(records)
+        while todo:
+            outcome = await self._isolate(todo)
+            if outcome.done:
+                await self._inbound.ack(outcome.done)
+                self.processed += len(outcome.done)
+            if outcome.failed:
+                await self._inbound.failed(outcome.failed)
+            todo = outcome.unresolved
+            if todo:
+                await asyncio.sleep(_FAILED_GROUP_PAUSE_S)  # a store outage: do not spin
+                if self._stop.is_set():
+                    return
+
+    async def _isolate(self, records: list[InboundRecord]) -> _Outcome:
+        """Process `records`; a failing group is split in halves until each failure is down to one record,
+        so k bad records among n cost O(k log n) processing calls and every good one is processed once."""
+        outcome = _Outcome()
+        stack = [records]
+        while stack:
+            group = stack.pop()
+            try:
+                await asyncio.to_thread(self._processor.process, group)
+            except Exception as exc:
+                if self._store_outage(exc):
+                    log.warning("processing %d batches failed, store unavailable: %s", len(group), exc)
+                    self._on_error("processing")
+                    outcome.unresolved = [r for g in (group, *reversed(stack)) for r in g]
+                    break
+                if len(group) > 1:
+                    log.warning("processing a group of %d batches failed (%s); splitting it", len(group), exc)
+                    half = len(group) // 2
+                    stack += [group[half:], group[:half]]  # the first half first: log order
+                    continue
+                log.exception("processing batch %s failed", group[0].batch_id)
+                self._on_error("processing")
+                outcome.failed.append(ProcessingFailure(record=group[0], reason=_reason(exc)))
+                continue
+            outcome.done += group
+        return outcome
 
     async def archive(self, force: bool = True) -> None:
         # Archiving fsyncs files, so it runs on a timer rather than after every round.

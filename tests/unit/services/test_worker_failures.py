@@ -1,4 +1,5 @@
-"""The worker: a failed group is retried batch by batch; only the batches that succeed are acknowledged."""
+"""The worker: a failed group is split until the failing batch is alone; only the batches that succeed are
+acknowledged, the failing one is reported to the log as a failed attempt."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import Sequence
 
 from fermion.model.records import InboundRecord
+from fermion.ports import ProcessingFailure
 from fermion.services.processing import ProcessingReport, Processor, WorkItem
 from fermion.services.worker import Worker
 
@@ -16,6 +18,7 @@ class FakeLog:
     def __init__(self, records: list[InboundRecord]) -> None:
         self.records = records
         self.acked: list[int] = []
+        self.failed_ids: list[int] = []
 
     async def append(self, records: Sequence[InboundRecord]) -> None:
         raise NotImplementedError
@@ -28,6 +31,9 @@ class FakeLog:
 
     async def ack(self, records: Sequence[InboundRecord]) -> None:
         self.acked += [r.batch_id for r in records]
+
+    async def failed(self, failures: Sequence[ProcessingFailure]) -> None:
+        self.failed_ids += [f.record.batch_id for f in failures]
 
     async def close(self) -> None:
         pass
@@ -68,7 +74,7 @@ def test_a_poison_batch_holds_back_only_itself() -> None:
     errors: list[str] = []
     worker = Worker(log, Processor([phase]), on_error=errors.append)
     assert asyncio.run(worker.run_once()) == 5
-    assert log.acked == [1, 2, 4, 5] and phase.seen == [1, 2, 4, 5]
+    assert log.acked == [1, 2, 4, 5] and phase.seen == [1, 2, 4, 5] and log.failed_ids == [3]
     assert worker.processed == 4 and errors == ["processing"]
 
 
