@@ -63,7 +63,9 @@ def routes(config: ConfigStore, stores: DeliveryStores, hooks: ConnectionHooks) 
 
 
 def forwarding_phase(config: ConfigStore, stores: DeliveryStores, hooks: ConnectionHooks) -> ForwardingPhase:
-    return ForwardingPhase(routes(config, stores, hooks), stores.queue, hooks, on_enqueued=stores.notify)
+    return ForwardingPhase(
+        routes(config, stores, hooks), stores.queue, hooks, on_enqueued=stores.notify, alerts=stores.log
+    )
 
 
 def audience_sink(config: ConfigStore, stores: DeliveryStores) -> AudienceDelivery:

@@ -1,6 +1,10 @@
-"""System Alerts (failed deliveries per connection by error type), the Event Forwarding report (events
-into and out of each connection per day or hour, by message type and event name) and the outbound
-Live Stream (a sample of the latest outbound requests per connection)."""
+"""System Alerts (failed deliveries, and batches an output skipped, per connection by type), the Event
+Forwarding report (events into, out of and skipped by each connection per day or hour, by message type
+and event name) and the outbound Live Stream (a sample of the latest outbound requests per connection).
+
+Inbound minus outbound is what the connection's filters and rules held back, plus what is still on its
+way; `skipped` counts the events of batches the output itself could not take (e.g. Heap in Customer ID
+mode and a user without one), whose reason System Alerts shows."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from fermion.delivery.forwarding import SKIPPED
 from fermion.delivery.outputs import OutputsService
 from fermion.model.delivery import OutboundEntry
 from fermion.ports import DeliveryLog
@@ -18,6 +23,8 @@ HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 ALERTS_WINDOW_MS = 12 * HOUR_MS  # System Alerts' default range: the last 12 hours
 POLL_S = 0.5
+# Stored count directions (forwarding.add_summary) as the report names them.
+_DIRECTIONS = {"in": "inbound", "out": "outbound", SKIPPED: "skipped"}
 
 
 class ReportsService:
@@ -84,14 +91,14 @@ class ReportsService:
     def forwarding(
         self, workspace_id: int, day: date, hour: int | None = None, connection_id: int | None = None
     ) -> dict[str, Any]:
-        """Inbound vs outbound event counts per connection for a UTC day (or one hour of it)."""
+        """Inbound, outbound and skipped event counts per connection for a UTC day (or one hour of it)."""
         start = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(hours=hour or 0)
         since = int(start.timestamp() * 1000)
         until = since + (HOUR_MS if hour is not None else DAY_MS)
         rows = self._log.counts(workspace_id, since, until, connection_id)
         names = self._connection_names(workspace_id)
         by_conn: dict[int, dict[str, Any]] = {}
-        totals = {"inbound": 0, "outbound": 0}
+        totals = {"inbound": 0, "outbound": 0, "skipped": 0}
         for row in rows:
             entry = by_conn.get(row.connection_id)
             if entry is None:
@@ -100,20 +107,32 @@ class ReportsService:
                     **base,
                     "inbound": 0,
                     "outbound": 0,
+                    "skipped": 0,
                     "_events": {},
                     "_hours": {},
                 }
-            direction = "inbound" if row.direction == "in" else "outbound"
+            direction = _DIRECTIONS.get(row.direction, "outbound")
             entry[direction] += row.count
             totals[direction] += row.count
             ev = entry["_events"].setdefault(
                 (row.message_type, row.event_name),
-                {"message_type": row.message_type, "event_name": row.event_name, "inbound": 0, "outbound": 0},
+                {
+                    "message_type": row.message_type,
+                    "event_name": row.event_name,
+                    "inbound": 0,
+                    "outbound": 0,
+                    "skipped": 0,
+                },
             )
             ev[direction] += row.count
             hr = entry["_hours"].setdefault(
                 row.hour_ms,
-                {"hour": (row.hour_ms - since) // HOUR_MS + (hour or 0), "inbound": 0, "outbound": 0},
+                {
+                    "hour": (row.hour_ms - since) // HOUR_MS + (hour or 0),
+                    "inbound": 0,
+                    "outbound": 0,
+                    "skipped": 0,
+                },
             )
             hr[direction] += row.count
         connections = []

@@ -3,7 +3,8 @@
 A plug-in is a pure `ConnectionStage` `(batch, ConnectionContext) -> Batch | Drop` plus, when it needs
 stored config, a `ConnectionLoader` that loads it for many connections at once (by connection id) into
 `ctx.extras[loader.name]`. Wire them in bootstrap.connection_hooks, in this order: data filter →
-consent forwarding rule → commerce expansion; the platform appends `accepted_event_types`.
+consent forwarding rule → commerce expansion; the platform appends `accepted_event_types` and
+`integration_skip`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from fermion.model.delivery import Connection
 from fermion.pipeline.connection_stage import (
     ConnectionContext,
     ConnectionStage,
+    Skipped,
     accepted_event_types,
+    integration_skip,
     run_connection_chain,
 )
 
@@ -25,7 +28,9 @@ __all__ = [
     "ConnectionHooks",
     "ConnectionLoader",
     "ConnectionStage",
+    "Skipped",
     "accepted_event_types",
+    "integration_skip",
     "run_connection_chain",
 ]
 
@@ -44,10 +49,11 @@ class ConnectionLoader(Protocol):
 
 @dataclass(frozen=True)
 class ConnectionHooks:
-    """The plug-ins, in order. The platform runs `stages`, then `accepted_event_types`."""
+    """The plug-ins, in order. The platform runs `stages`, then `accepted_event_types` and
+    `integration_skip` (a batch without accepted events is dropped, not counted as skipped)."""
 
     stages: Sequence[ConnectionStage] = ()
     loaders: Sequence[ConnectionLoader] = field(default_factory=tuple)
 
     def chain(self) -> list[ConnectionStage]:
-        return [*self.stages, accepted_event_types]
+        return [*self.stages, accepted_event_types, integration_skip]

@@ -24,7 +24,9 @@ from fermion.integrations.spec import (
     OutboundRequest,
     OutgoingBatch,
     SettingsModel,
+    Skip,
 )
+from fermion.model.batch import Batch
 
 __all__ = ["DEFAULT_BASE_URL", "INTEGRATION", "ExternalId", "HeapConnectionSettings", "HeapSettings"]
 
@@ -224,6 +226,23 @@ def _identity(batch: dict[str, Any], external_id: ExternalId) -> str | None:
     return value[:255] if isinstance(value, str) and value else None
 
 
+MISSING_IDENTITY = "missing_identity"
+
+
+def skip_batch(batch: Batch, settings: HeapSettings, _conn: HeapConnectionSettings) -> Skip | None:
+    """In Customer ID mode a batch whose user has no customer id has nobody to attribute it to in Heap
+    (the batch is already enriched with the user's identities). In MPID mode every batch has one."""
+    if settings.external_id != ExternalId.CUSTOMER_ID:
+        return None
+    ids = batch.user_identities
+    if ids is not None and (ids.customer_id or ids.customerid):
+        return None
+    return Skip(
+        MISSING_IDENTITY,
+        "batch skipped: the output sends Customer ID as Heap's identity and the user has no customer_id",
+    )
+
+
 def _is_web(batch: dict[str, Any]) -> bool:
     device = batch.get("device_info") or {}
     app = batch.get("application_info") or {}
@@ -247,7 +266,7 @@ def map_batches(
             continue  # the client-side kit sends web data
         identity = _identity(raw, cfg.external_id)
         if identity is None:
-            continue  # Heap needs an identity; without the chosen one there is nobody to attribute to
+            continue  # skip_batch kept such batches from being queued; one queued before is not sent
         requests.extend(_batch_requests(batch, raw, identity, settings))
     return requests
 
@@ -318,4 +337,5 @@ INTEGRATION = Integration[HeapSettings, HeapConnectionSettings](
     event_types=frozenset({"custom_event", "screen_view", "commerce_event"}),
     options=DeliveryOptions(max_batch_size=100, max_concurrency=8, timeout_s=10.0),
     description="Events, screen views, commerce events and user attributes to Heap's server-side API.",
+    skip=skip_batch,
 )

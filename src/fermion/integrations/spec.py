@@ -40,6 +40,7 @@ __all__ = [
     "Secret",
     "SettingError",
     "SettingsModel",
+    "Skip",
     "secret_paths",
     "settings_schema",
     "validate_settings",
@@ -306,6 +307,19 @@ Mapper = Callable[[Sequence[OutgoingBatch], MapSettings[O, C]], list[OutboundReq
 
 
 @dataclass(frozen=True)
+class Skip:
+    """Why an output cannot take a batch under its settings (e.g. no identity to send it under).
+    `reason` is a short code (System Alerts' alert type, at most 32 characters); `message` says why."""
+
+    reason: str
+    message: str
+
+
+# (batch after the connection stages, output settings, connection settings) -> Skip or None.
+Skipper = Callable[[Batch, O, C], Skip | None]
+
+
+@dataclass(frozen=True)
 class Integration(Generic[O, C]):
     """One partner. Register it in fermion.integrations.registry.
 
@@ -330,6 +344,10 @@ class Integration(Generic[O, C]):
     # Options that depend on the output's settings (e.g. a bulk window and batch size per output);
     # applied by the platform through `for_output` before connection_options.
     output_options: Callable[[O], DeliveryOptions] | None = None
+    # Batches the output cannot take (a missing identity, ...): the platform asks before queueing a
+    # batch (after the connection stages, on the profile-enriched batch) and counts each one skipped
+    # in the forwarding report and System Alerts instead of leaving `map` to drop it unseen.
+    skip: Skipper[O, C] | None = None
 
     def for_output(self, output_settings: O) -> Integration[O, C]:
         """This integration with `options` as the output's settings make them."""

@@ -1,13 +1,15 @@
 """Connection stages: pure per-connection hooks run on a batch before it is queued for an output.
 
 Order (fermion.delivery.stages assembles it): data filter → consent forwarding rule → commerce
-expansion → the integration's accepted event types. Each is `(batch, ConnectionContext) -> Batch |
-Drop`; what a stage needs from storage is loaded in bulk beforehand into `ctx.extras`.
+expansion → the integration's accepted event types → the integration's own skips. Each is `(batch,
+ConnectionContext) -> Batch | Drop`; what a stage needs from storage is loaded in bulk beforehand into
+`ctx.extras`. The batch they see is already enriched with the user's profile (fermion.profiles.enrich).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -28,6 +30,7 @@ class ConnectionContext(msgspec.Struct, frozen=True, kw_only=True):
     now_ms: int
     connection: Connection
     integration: Integration[Any, Any]
+    output_settings: SettingsModel
     connection_settings: SettingsModel
     # What each ConnectionLoader loaded for this connection, by loader name (data filters, rules...).
     extras: Mapping[str, Any]
@@ -35,6 +38,14 @@ class ConnectionContext(msgspec.Struct, frozen=True, kw_only=True):
 
 
 ConnectionStage = Callable[[Batch, ConnectionContext], "Batch | Drop"]
+
+
+@dataclass(frozen=True)
+class Skipped(Drop):
+    """A batch the output cannot take (not one the user's filters or rules hold back): the forwarding
+    phase counts it in the forwarding report and shows `message` in System Alerts (type `reason`)."""
+
+    message: str = ""
 
 
 def run_connection_chain(
@@ -61,3 +72,13 @@ def accepted_event_types(batch: Batch, ctx: ConnectionContext) -> Batch | Drop:
     if not batch.events and not ctx.integration.options.send_batches_without_events:
         return Drop("no_events")
     return batch
+
+
+def integration_skip(batch: Batch, ctx: ConnectionContext) -> Batch | Skipped:
+    """The integration's own refusals (Integration.skip), e.g. Heap in Customer ID mode and a user
+    without a customer id."""
+    skip = ctx.integration.skip
+    if skip is None:
+        return batch
+    found = skip(batch, ctx.output_settings, ctx.connection_settings)
+    return batch if found is None else Skipped(found.reason, found.message)

@@ -120,6 +120,8 @@ class IdentityPhase:
                     batch = structs.replace(batch, mpid=identity.mpid)
                 item.batch = batch
                 item.notes[NOTE] = identity
+                held = view.profile(identity.mpid)  # every identity of the user is in the view
+                item.identities = held.identities if held is not None else None
             return
         raise IdentityBusy(f"identity writes for organization {org} kept conflicting")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ from fermion.model.records import InboundRecord
 from fermion.pipeline.stage import Drop, Stage, StageContext, run_chain
 from fermion.pipeline.store_rows import to_processed
 from fermion.ports import EventStore
+from fermion.profiles.state import Profile
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,10 @@ class WorkItem:
     record: InboundRecord
     batch: Batch
     notes: dict[str, Any] = field(default_factory=dict)
+    # The user as this group left them, for forwarding to enrich outgoing batches with: their IDSync
+    # identities (type -> values, oldest first; set by the identity phase) and profile (profile phase).
+    identities: Mapping[str, Sequence[str]] | None = None
+    profile: Profile | None = None
 
 
 @dataclass

@@ -101,5 +101,6 @@ class ProfilePhase:
             merged, writes[mpid] = profile.profile_and_write()
             noted[mpid] = (loaded_ns, merged)
         for item in group:
-            item.notes[NOTE] = noted[item.batch.mpid]  # type: ignore[index]
+            item.notes[NOTE] = note = noted[item.batch.mpid]  # type: ignore[index]
+            item.profile = note[1]  # forwarding enriches outgoing batches with it
         return [writes[mpid] for mpid in sorted(writes)]
