@@ -1,5 +1,6 @@
 """`fermion outputs`, `fermion connections` and `fermion replay`: outputs and connections from the command
-line (every create/list takes --json), and replay of dead letters or stored history with progress."""
+line (create, list, update, delete; each takes --json), and replay of dead letters or stored history with
+progress."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from fermion import bootstrap
 from fermion.bootstrap_delivery import outputs_service, replay_service
+from fermion.delivery.edits import ConfigEdits, ConnectionChanges, Deletion, Queued
 from fermion.delivery.outputs import DeliveryError
-from fermion.delivery.views import connection_json, output_json, progress_json
+from fermion.delivery.views import connection_json, deletion_json, output_json, progress_json
 from fermion.settings import from_env
 
 outputs_app = typer.Typer(
@@ -29,13 +31,22 @@ Settings_ = Annotated[
     list[str] | None, typer.Option("--setting", help="name=value (repeatable; values may be JSON).")
 ]
 SettingsJson = Annotated[str | None, typer.Option("--settings-json", help="All settings as a JSON object.")]
+SettingsFile = Annotated[
+    Path | None, typer.Option("--settings-file", help="A JSON file with the settings (an object).")
+]
+QueuedOption = Annotated[
+    Queued,
+    typer.Option(
+        "--queued", help="Queued deliveries: deliver (sent first; the connection goes after) or drop."
+    ),
+]
 
 
 def _emit(as_json: bool, value: Any, human: str) -> None:
     typer.echo(json.dumps(value, indent=2) if as_json else human)
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -44,8 +55,17 @@ def _fail_delivery(exc: DeliveryError) -> None:
     _fail("; ".join(f"{e.field}: {e.message}" for e in exc.errors), 2 if exc.status == 400 else 1)
 
 
-def _settings_of(pairs: list[str] | None, as_json: str | None) -> dict[str, Any]:
+def _settings_of(pairs: list[str] | None, as_json: str | None, file: Path | None = None) -> dict[str, Any]:
+    """Settings from --settings-file, then --settings-json, then each --setting (later ones win)."""
     values: dict[str, Any] = {}
+    if file is not None:
+        try:
+            loaded = json.loads(file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            _fail(f"--settings-file: {exc}")
+        if not isinstance(loaded, dict):
+            _fail("--settings-file: must hold a JSON object")
+        values.update(loaded)
     if as_json:
         try:
             loaded = json.loads(as_json)
@@ -76,6 +96,7 @@ def outputs_create(
     name: Annotated[str, typer.Option()] = "",
     setting: Settings_ = None,
     settings_json: SettingsJson = None,
+    settings_file: SettingsFile = None,
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
@@ -83,7 +104,7 @@ def outputs_create(
     stores = _stores(data_dir)
     try:
         out, settings = outputs_service(stores.config, stores.delivery).create_output(
-            workspace, integration, name, _settings_of(setting, settings_json)
+            workspace, integration, name, _settings_of(setting, settings_json, settings_file)
         )
     except DeliveryError as exc:
         _fail_delivery(exc)
@@ -113,6 +134,7 @@ def connections_create(
     output_id: Annotated[int, typer.Option("--output", help="Output id.")],
     setting: Settings_ = None,
     settings_json: SettingsJson = None,
+    settings_file: SettingsFile = None,
     status: Annotated[str, typer.Option(help="active | inactive")] = "active",
     send_development: Annotated[bool, typer.Option("--send-development/--no-send-development")] = True,
     send_production: Annotated[bool, typer.Option("--send-production/--no-send-production")] = True,
@@ -126,7 +148,7 @@ def connections_create(
             workspace,
             input_id,
             output_id,
-            _settings_of(setting, settings_json),
+            _settings_of(setting, settings_json, settings_file),
             status,
             send_development,
             send_production,
@@ -160,6 +182,137 @@ def connections_list(
     _emit(as_json, {"connections": rows}, human or "no connections")
 
 
+def _edits(stores: bootstrap.Stores) -> ConfigEdits:
+    return ConfigEdits(outputs_service(stores.config, stores.delivery), stores.delivery.queue)
+
+
+def _changed_settings(
+    pairs: list[str] | None, as_json: str | None, file: Path | None
+) -> dict[str, Any] | None:
+    """The new settings, or None when no settings option was given (they stay as they are)."""
+    if not pairs and as_json is None and file is None:
+        return None
+    return _settings_of(pairs, as_json, file)
+
+
+def _emit_deletion(as_json: bool, what: str, deletion: Deletion) -> None:
+    waiting = ", ".join(f"connection {c}: {n} queued" for c, n in sorted(deletion.waiting.items()))
+    human = f"{what} deleted" if deletion.done else f"{what} is deleting once sent ({waiting})"
+    _emit(as_json, deletion_json(deletion), human)
+
+
+def _output_workspace(stores: bootstrap.Stores, output_id: int) -> int:
+    found = stores.delivery.outputs.get_output(output_id)
+    if found is None:
+        _fail(f"output_id: no output {output_id}", 1)
+    return found.workspace_id
+
+
+def _connection_workspace(stores: bootstrap.Stores, connection_id: int) -> int:
+    found = stores.delivery.outputs.get_connection(connection_id)
+    if found is None:
+        _fail(f"connection_id: no connection {connection_id}", 1)
+    return found.workspace_id
+
+
+@outputs_app.command("update")
+def outputs_update(
+    output: Annotated[int, typer.Option("--output", help="Output id.")],
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    setting: Settings_ = None,
+    settings_json: SettingsJson = None,
+    settings_file: SettingsFile = None,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Change an output's name and/or settings. Settings given replace the old ones and are validated
+    again; a secret left out or given as *** keeps its stored value."""
+    stores = _stores(data_dir)
+    try:
+        out, settings = _edits(stores).update_output(
+            _output_workspace(stores, output),
+            output,
+            name,
+            _changed_settings(setting, settings_json, settings_file),
+        )
+    except DeliveryError as exc:
+        _fail_delivery(exc)
+        return
+    _emit(as_json, output_json(out, settings), f"output {out.id} ({out.name}) updated")
+
+
+@outputs_app.command("delete")
+def outputs_delete(
+    output: Annotated[int, typer.Option("--output", help="Output id.")],
+    force: Annotated[bool, typer.Option("--force", help="Delete its connections too.")] = False,
+    queued: QueuedOption = Queued.DELIVER,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Delete an output (refused while connections use it, unless --force)."""
+    stores = _stores(data_dir)
+    try:
+        deletion = _edits(stores).delete_output(_output_workspace(stores, output), output, force, queued)
+    except DeliveryError as exc:
+        _fail_delivery(exc)
+        return
+    _emit_deletion(as_json, f"output {output}", deletion)
+
+
+@connections_app.command("update")
+def connections_update(
+    connection: Annotated[int, typer.Option("--connection", help="Connection id.")],
+    status: Annotated[str | None, typer.Option(help="active | inactive")] = None,
+    send_development: Annotated[
+        bool | None, typer.Option("--send-development/--no-send-development", show_default=False)
+    ] = None,
+    send_production: Annotated[
+        bool | None, typer.Option("--send-production/--no-send-production", show_default=False)
+    ] = None,
+    setting: Settings_ = None,
+    settings_json: SettingsJson = None,
+    settings_file: SettingsFile = None,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Change a connection: status, environments, settings (given settings replace the old ones and are
+    validated; secrets left out or given as *** are kept, and consent_rules unless named)."""
+    stores = _stores(data_dir)
+    changes = ConnectionChanges(
+        status=status,
+        send_development=send_development,
+        send_production=send_production,
+        settings=_changed_settings(setting, settings_json, settings_file),
+    )
+    try:
+        conn, settings = _edits(stores).update_connection(
+            _connection_workspace(stores, connection), connection, changes
+        )
+    except DeliveryError as exc:
+        _fail_delivery(exc)
+        return
+    _emit(as_json, connection_json(conn, settings), f"connection {conn.id} is {conn.status.value}")
+
+
+@connections_app.command("delete")
+def connections_delete(
+    connection: Annotated[int, typer.Option("--connection", help="Connection id.")],
+    queued: QueuedOption = Queued.DELIVER,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Delete a connection; its queued deliveries are sent first (--queued deliver) or dropped."""
+    stores = _stores(data_dir)
+    try:
+        deletion = _edits(stores).delete_connection(
+            _connection_workspace(stores, connection), connection, queued
+        )
+    except DeliveryError as exc:
+        _fail_delivery(exc)
+        return
+    _emit_deletion(as_json, f"connection {connection}", deletion)
+
+
 @connections_app.command("set-status")
 def connections_set_status(
     connection: Annotated[int, typer.Option("--connection")],
@@ -167,20 +320,8 @@ def connections_set_status(
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
-    """Activate or deactivate a connection."""
-    stores = _stores(data_dir)
-    found = stores.delivery.outputs.get_connection(connection)
-    if found is None:
-        _fail(f"connection: no connection {connection}", 1)
-        return
-    try:
-        conn = outputs_service(stores.config, stores.delivery).update_connection(
-            found.workspace_id, connection, status
-        )
-    except DeliveryError as exc:
-        _fail_delivery(exc)
-        return
-    _emit(as_json, connection_json(conn), f"connection {conn.id} is {conn.status.value}")
+    """Activate or deactivate a connection (the same as `connections update --status`)."""
+    connections_update(connection, status=status, data_dir=data_dir, as_json=as_json)
 
 
 def _time_ms(value: str, option: str) -> int:

@@ -18,6 +18,7 @@ from fermion.adapters.sql import SqlConfigStore, make_engine, migrate
 from fermion.adapters.sql.delivery_log import SqlDeliveryLog
 from fermion.adapters.sql.delivery_store import SqlDeliveryQueue
 from fermion.adapters.sql.output_store import SqlOutputStore
+from fermion.delivery.edits import ConfigEdits
 from fermion.delivery.outputs import OutputsService
 from fermion.delivery.retry import RetryPolicy
 from fermion.delivery.routing import Routes
@@ -99,6 +100,7 @@ class DeliveryEnv:
         self.outputs = OutputsService(self.config, self.outputs_store, FernetCipher(Fernet.generate_key()))
         self.queue = SqlDeliveryQueue(self.engine)
         self.log = SqlDeliveryLog(self.engine)
+        self.edits = ConfigEdits(self.outputs, self.queue)
         self.transport = FakeTransport()
 
     def webhook(self, url: str, **settings: Any) -> tuple[Output, Connection]:

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from fermion.api.bearer import reachable_workspace
-from fermion.api.delivery import DeliveryApi, delivery_error, json_response
+from fermion.api.delivery import DeliveryApi, QueuedChoice, deletion_response, delivery_error, json_response
+from fermion.delivery.edits import ConfigEdits, ConnectionChanges, Queued
 from fermion.delivery.outputs import DeliveryError
 from fermion.delivery.views import audience_connection_json
 from fermion.model.tenancy import Workspace
@@ -33,7 +34,8 @@ class AudienceConnectionPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["active", "inactive"] | None = None
-    settings: dict[str, Any] | None = None  # replaces every connection setting (validated again)
+    # Replaces every connection setting (validated again); a secret left out or sent as *** is kept.
+    settings: dict[str, Any] | None = None
 
 
 # The workspace an audience belongs to, or None when there is no such (undeleted) audience.
@@ -45,6 +47,7 @@ def audience_connections_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/audiences/{audience_id}/connections")
     outputs = api.outputs
+    edits = ConfigEdits(outputs, api.queue)
 
     async def workspace_of(
         workspace_id: int, authorization: Annotated[str | None, Header()] = None
@@ -93,23 +96,26 @@ def audience_connections_router(
     ) -> Response:
         try:
             conn, settings = await asyncio.to_thread(
-                outputs.update_audience_connection,
+                edits.update_audience_connection,
                 ws.id,
                 audience_id,
                 connection_id,
-                body.status,
-                body.settings,
+                ConnectionChanges(status=body.status, settings=body.settings),
             )
         except DeliveryError as exc:
             return delivery_error(exc)
         return json_response(audience_connection_json(conn, settings))
 
     @router.delete("/{connection_id}", status_code=204)
-    async def delete_connection(ws: Ws, audience_id: AudienceId, connection_id: int) -> Response:
+    async def delete_connection(
+        ws: Ws, audience_id: AudienceId, connection_id: int, queued: QueuedChoice = Queued.DELIVER
+    ) -> Response:
         try:
-            await asyncio.to_thread(outputs.delete_audience_connection, ws.id, audience_id, connection_id)
+            deletion = await asyncio.to_thread(
+                edits.delete_audience_connection, ws.id, audience_id, connection_id, queued
+            )
         except DeliveryError as exc:
             return delivery_error(exc)
-        return Response(status_code=204)
+        return deletion_response(deletion)
 
     return router

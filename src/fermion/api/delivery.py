@@ -12,16 +12,17 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
 from starlette.responses import Response
 
 from fermion.api.bearer import reachable_workspace
 from fermion.api.errors import errors_response
+from fermion.delivery.edits import ConfigEdits, ConnectionChanges, Deletion, Queued
 from fermion.delivery.outputs import DeliveryError, OutputsService
 from fermion.delivery.replay import ReplayService
 from fermion.delivery.reports import OutboundLiveStream, ReportsService, entry_json
-from fermion.delivery.views import connection_json, job_json, output_json, progress_json
+from fermion.delivery.views import connection_json, deletion_json, job_json, output_json, progress_json
 from fermion.integrations import registry
 from fermion.model.tenancy import Workspace
 from fermion.ports import DeliveryQueue
@@ -54,10 +55,30 @@ class NewConnectionBody(BaseModel):
     send_production: bool = True
 
 
+class OutputPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    # Replaces the settings (validated again); a secret left out or sent as *** keeps its value.
+    settings: dict[str, Any] | None = None
+
+
 class ConnectionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     status: Literal["active", "inactive"] | None = None
     send_development: bool | None = None
     send_production: bool | None = None
+    # Replaces the connection settings (validated again); secrets and consent_rules as for outputs.
+    settings: dict[str, Any] | None = None
+
+
+QueuedChoice = Annotated[
+    Queued,
+    Query(
+        description="Queued deliveries: deliver (default; the connection goes once they are sent) or drop."
+    ),
+]
 
 
 class ReplayBody(BaseModel):
@@ -77,8 +98,16 @@ def delivery_error(exc: DeliveryError) -> Response:
     return errors_response(exc.status, errors)
 
 
+def deletion_response(deletion: Deletion) -> Response:
+    """204 when gone; 202 while the connections wait for their queued deliveries."""
+    if deletion.done:
+        return Response(status_code=204)
+    return json_response(deletion_json(deletion), 202)
+
+
 def delivery_router(auth: BearerAuth, api: DeliveryApi) -> APIRouter:
     router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}")
+    edits = ConfigEdits(api.outputs, api.queue)
     background: set[asyncio.Task[Any]] = set()
 
     async def workspace_of(
@@ -115,6 +144,29 @@ def delivery_router(auth: BearerAuth, api: DeliveryApi) -> APIRouter:
             return delivery_error(exc)
         return json_response(output_json(out, settings))
 
+    @router.patch("/outputs/{output_id}")
+    async def update_output(ws: Ws, output_id: int, body: OutputPatch) -> Response:
+        try:
+            out, settings = await asyncio.to_thread(
+                edits.update_output, ws.id, output_id, body.name, body.settings
+            )
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        return json_response(output_json(out, settings))
+
+    @router.delete("/outputs/{output_id}", status_code=204)
+    async def delete_output(
+        ws: Ws,
+        output_id: int,
+        queued: QueuedChoice = Queued.DELIVER,
+        force: Annotated[bool, Query(description="Delete the output's connections too.")] = False,
+    ) -> Response:
+        try:
+            deletion = await asyncio.to_thread(edits.delete_output, ws.id, output_id, force, queued)
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        return deletion_response(deletion)
+
     @router.get("/connections")
     async def list_connections(ws: Ws) -> Response:
         found = await asyncio.to_thread(api.outputs.list_connections, ws.id)
@@ -148,18 +200,27 @@ def delivery_router(auth: BearerAuth, api: DeliveryApi) -> APIRouter:
 
     @router.patch("/connections/{connection_id}")
     async def update_connection(ws: Ws, connection_id: int, body: ConnectionPatch) -> Response:
+        changes = ConnectionChanges(
+            status=body.status,
+            send_development=body.send_development,
+            send_production=body.send_production,
+            settings=body.settings,
+        )
         try:
-            conn = await asyncio.to_thread(
-                api.outputs.update_connection,
-                ws.id,
-                connection_id,
-                body.status,
-                body.send_development,
-                body.send_production,
-            )
+            conn, settings = await asyncio.to_thread(edits.update_connection, ws.id, connection_id, changes)
         except DeliveryError as exc:
             return delivery_error(exc)
-        return json_response(connection_json(conn))
+        return json_response(connection_json(conn, settings))
+
+    @router.delete("/connections/{connection_id}", status_code=204)
+    async def delete_connection(
+        ws: Ws, connection_id: int, queued: QueuedChoice = Queued.DELIVER
+    ) -> Response:
+        try:
+            deletion = await asyncio.to_thread(edits.delete_connection, ws.id, connection_id, queued)
+        except DeliveryError as exc:
+            return delivery_error(exc)
+        return deletion_response(deletion)
 
     @router.get("/connections/{connection_id}/dead-letters")
     async def dead_letters(

@@ -19,7 +19,14 @@ from fermion.integrations.spec import (
     secret_paths,
     validate_settings,
 )
-from fermion.model.delivery import Connection, ConnectionStatus, NewConnection, NewOutput, Output
+from fermion.model.delivery import (
+    Connection,
+    ConnectionStatus,
+    NewConnection,
+    NewOutput,
+    Output,
+    OutputStatus,
+)
 from fermion.model.tenancy import InputKind
 from fermion.ports import ConfigStore, OutputStore, SecretCipher
 from fermion.privacy.forwarding import CONSENT_RULES_KEY, rules_errors
@@ -30,7 +37,7 @@ ENCRYPTED = "$enc"
 
 
 class DeliveryError(ValueError):
-    """A request the caller can fix: every problem, each naming its field; `status` 400 or 404."""
+    """A request the caller can fix: every problem, each naming its field; `status` 400, 404 or 409."""
 
     def __init__(self, errors: list[SettingError], status: int = 400) -> None:
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
@@ -53,6 +60,13 @@ class Resolved:
     connection_settings: SettingsModel
 
 
+def user_status(status: str) -> ConnectionStatus:
+    """A status a user may set (active or inactive; `deleting` is the platform's)."""
+    if status not in (ConnectionStatus.ACTIVE, ConnectionStatus.INACTIVE):
+        raise DeliveryError.one("status", "must be active or inactive")
+    return ConnectionStatus(status)
+
+
 def masked(model: SettingsModel) -> dict[str, Any]:
     """Settings as the API shows them (secrets as ***)."""
     shown: dict[str, Any] = model.model_dump(mode="json")
@@ -65,9 +79,13 @@ class OutputsService:
         self._store = store
         self._cipher = cipher
 
+    @property
+    def store(self) -> OutputStore:
+        return self._store
+
     # -- secrets at rest ---------------------------------------------------------------------
 
-    def _seal(self, model: SettingsModel) -> dict[str, Any]:
+    def seal(self, model: SettingsModel) -> dict[str, Any]:
         stored: dict[str, Any] = model.model_dump(mode="python")
         for name in secret_paths(type(model)):
             value = stored.get(name)
@@ -75,7 +93,9 @@ class OutputsService:
                 stored[name] = {ENCRYPTED: self._cipher.encrypt(value.reveal())}
         return stored
 
-    def _open(self, integration_model: type[SettingsModel], stored: Mapping[str, Any]) -> SettingsModel:
+    def open_settings(
+        self, integration_model: type[SettingsModel], stored: Mapping[str, Any]
+    ) -> SettingsModel:
         raw = dict(stored)
         raw.pop(CONSENT_RULES_KEY, None)  # a platform setting, not the integration's
         for name in secret_paths(integration_model):
@@ -105,7 +125,7 @@ class OutputsService:
             workspace_id=workspace_id,
             integration_id=integration.id,
             name=name or integration.name,
-            settings=self._seal(validated),
+            settings=self.seal(validated),
         )
         return self._store.create_output(new), validated
 
@@ -114,14 +134,14 @@ class OutputsService:
         for out in self._store.list_outputs(workspace_id):
             integration = registry.get(out.integration_id)
             if integration is not None:
-                found.append((out, self._open(integration.settings, out.settings)))
+                found.append((out, self.open_settings(integration.settings, out.settings)))
         return found
 
     def get_output(self, workspace_id: int, output_id: int) -> tuple[Output, SettingsModel]:
         out = self._store.get_output(output_id)
         if out is None or out.workspace_id != workspace_id:
             raise DeliveryError.one("output_id", f"no output {output_id}", 404)
-        return out, self._open(registry.require(out.integration_id).settings, out.settings)
+        return out, self.open_settings(registry.require(out.integration_id).settings, out.settings)
 
     # -- connections -------------------------------------------------------------------------
 
@@ -132,10 +152,12 @@ class OutputsService:
         out = self._store.get_output(output_id)
         if out is None or out.workspace_id != workspace_id:
             errors.append(SettingError("output_id", f"no output {output_id} in workspace {workspace_id}"))
+        elif out.status is OutputStatus.DELETING:
+            raise DeliveryError.one("output_id", f"output {output_id} is being deleted", 409)
         try:
-            return out, ConnectionStatus(status)
-        except ValueError:
-            errors.append(SettingError("status", "must be active or inactive"))
+            return out, user_status(status)
+        except DeliveryError as exc:
+            errors.extend(exc.errors)
             return out, ConnectionStatus.INACTIVE
 
     def create_connection(
@@ -173,7 +195,7 @@ class OutputsService:
         if isinstance(validated, list) or problems:
             found = validated if isinstance(validated, list) else []
             raise DeliveryError([*(SettingError(f, m) for f, m in problems), *found])
-        stored = self._seal(validated)
+        stored = self.seal(validated)
         if rules:
             stored[CONSENT_RULES_KEY] = rules
         new = NewConnection(
@@ -196,7 +218,7 @@ class OutputsService:
         for conn in self._store.list_connections(workspace_id):
             integration = registry.get(conn.integration_id)
             if integration is not None:
-                found.append((conn, self._open(integration.connection_settings, conn.settings)))
+                found.append((conn, self.open_settings(integration.connection_settings, conn.settings)))
         return found
 
     def get_connection(self, workspace_id: int, connection_id: int) -> Connection:
@@ -204,23 +226,6 @@ class OutputsService:
         if conn is None or conn.workspace_id != workspace_id:
             raise DeliveryError.one("connection_id", f"no connection {connection_id}", 404)
         return conn
-
-    def update_connection(
-        self,
-        workspace_id: int,
-        connection_id: int,
-        status: str | None = None,
-        send_development: bool | None = None,
-        send_production: bool | None = None,
-    ) -> Connection:
-        self.get_connection(workspace_id, connection_id)
-        new_status = None
-        if status is not None:
-            try:
-                new_status = ConnectionStatus(status)
-            except ValueError:
-                raise DeliveryError.one("status", "must be active or inactive") from None
-        return self._store.update_connection(connection_id, new_status, send_development, send_production)
 
     # -- audience connections ----------------------------------------------------------------
 
@@ -249,7 +254,7 @@ class OutputsService:
             audience_id=audience_id,
             output_id=output_id,
             integration_id=integration.id,
-            settings=self._seal(validated),
+            settings=self.seal(validated),
             status=conn_status,
         )
         try:
@@ -264,7 +269,7 @@ class OutputsService:
         for conn in self._store.list_connections(workspace_id, audience_id=audience_id):
             integration = registry.get(conn.integration_id)
             if conn.audience_id is not None and integration is not None:
-                found.append((conn, self._open(integration.connection_settings, conn.settings)))
+                found.append((conn, self.open_settings(integration.connection_settings, conn.settings)))
         return found
 
     def get_audience_connection(
@@ -275,41 +280,18 @@ class OutputsService:
             raise DeliveryError.one(
                 "connection_id", f"no connection {connection_id} of audience {audience_id}", 404
             )
-        return conn, self._open(registry.require(conn.integration_id).connection_settings, conn.settings)
-
-    def update_audience_connection(
-        self,
-        workspace_id: int,
-        audience_id: int,
-        connection_id: int,
-        status: str | None = None,
-        settings: Mapping[str, Any] | None = None,
-    ) -> tuple[Connection, SettingsModel]:
-        """Change the status and/or replace the connection settings (validated like on create)."""
-        conn, current = self.get_audience_connection(workspace_id, audience_id, connection_id)
-        new_status = None
-        if status is not None:
-            try:
-                new_status = ConnectionStatus(status)
-            except ValueError:
-                raise DeliveryError.one("status", "must be active or inactive") from None
-        stored = None
-        if settings is not None:
-            validated = validate_settings(registry.require(conn.integration_id).connection_settings, settings)
-            if isinstance(validated, list):
-                raise DeliveryError(validated)
-            current, stored = validated, self._seal(validated)
-        updated = self._store.update_connection(connection_id, new_status, settings=stored)
-        return updated, current
-
-    def delete_audience_connection(self, workspace_id: int, audience_id: int, connection_id: int) -> None:
-        self.get_audience_connection(workspace_id, audience_id, connection_id)
-        self._store.delete_connection(connection_id)
+        return conn, self.open_settings(
+            registry.require(conn.integration_id).connection_settings, conn.settings
+        )
 
     # -- for forwarding and sending ----------------------------------------------------------
 
     def stamp(self) -> tuple[int, int]:
         return self._store.config_stamp()
+
+    def finish_deletions(self) -> int:
+        """Remove the deleted connections (and outputs) whose queued deliveries are finished."""
+        return self._store.finish_deletions()
 
     def resolve_all(self) -> list[Resolved]:
         """Every connection whose integration is known, with decrypted typed settings."""
@@ -321,8 +303,8 @@ class OutputsService:
             if out is None or integration is None:
                 continue
             try:
-                output_settings = self._open(integration.settings, out.settings)
-                connection_settings = self._open(integration.connection_settings, conn.settings)
+                output_settings = self.open_settings(integration.settings, out.settings)
+                connection_settings = self.open_settings(integration.connection_settings, conn.settings)
             except ValueError as exc:  # DeliveryError, or a secret sealed with another key
                 # One unreadable configuration must not stop processing or the other connections.
                 log.error("connection %s is skipped: its settings cannot be read (%s)", conn.id, exc)

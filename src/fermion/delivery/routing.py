@@ -59,6 +59,10 @@ class Routes:
                 self._stamp, self._loaded_at = stamp, now
             return self._table
 
+    def finish_deletions(self) -> int:
+        """Remove the deleted connections (and outputs) whose queued deliveries are finished."""
+        return self._outputs.finish_deletions()
+
     def _load(self) -> RouteTable:
         resolved = self._outputs.resolve_all()
         by_input: dict[int, list[Resolved]] = {}

@@ -110,6 +110,9 @@ class Sender:
                 try:
                     table = await asyncio.to_thread(self._routes.current)
                     self._sync_lanes(table)
+                    if any(r.connection.status is ConnectionStatus.DELETING for r in table.by_id.values()):
+                        # Deleted with their queue kept: they go once it is sent (checked each round).
+                        await asyncio.to_thread(self._routes.finish_deletions)
                 except Exception:
                     log.exception("could not read the connections; retrying")
                 with contextlib.suppress(TimeoutError):
@@ -127,7 +130,7 @@ class Sender:
     def _sync_lanes(self, table: RouteTable) -> None:
         for connection_id, resolved in table.by_id.items():
             lane = self._lanes.get(connection_id)
-            if resolved.connection.status != ConnectionStatus.ACTIVE:
+            if resolved.connection.status is ConnectionStatus.INACTIVE:
                 if lane is not None:
                     lane.close()
                     del self._lanes[connection_id]

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from fermion.delivery.edits import Deletion
 from fermion.delivery.outputs import masked
 from fermion.integrations.spec import SettingsModel
 from fermion.model.delivery import Connection, Output, ReplayJob, ReplayProgress
@@ -20,7 +21,9 @@ def output_json(out: Output, settings: SettingsModel) -> dict[str, Any]:
         "integration": out.integration_id,
         "name": out.name,
         "settings": masked(settings),
+        "status": out.status.value,  # active, or deleting (waiting for its connections' queues)
         "created_ms": out.created_ms,
+        "updated_ms": out.updated_ms,
     }
 
 
@@ -38,6 +41,7 @@ def connection_json(conn: Connection, settings: SettingsModel | None = None) -> 
         "send_development": conn.send_development,
         "send_production": conn.send_production,
         "created_ms": conn.created_ms,
+        "updated_ms": conn.updated_ms,
     }
 
 
@@ -69,3 +73,9 @@ def audience_connection_json(conn: Connection, settings: SettingsModel) -> dict[
         "created_ms": conn.created_ms,
         "updated_ms": conn.updated_ms,
     }
+
+
+def deletion_json(deletion: Deletion) -> dict[str, Any]:
+    """`deleted`, or `deleting` with the connections still sending their queued deliveries."""
+    waiting = [{"connection_id": c, "queued": n} for c, n in sorted(deletion.waiting.items())]
+    return {"status": "deleted" if deletion.done else "deleting", "waiting": waiting}

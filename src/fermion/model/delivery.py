@@ -9,8 +9,16 @@ import msgspec
 
 
 class ConnectionStatus(StrEnum):
+    """`deleting`: deleted with its queued deliveries kept; the sender finishes them, then it goes."""
+
     ACTIVE = "active"
     INACTIVE = "inactive"
+    DELETING = "deleting"
+
+
+class OutputStatus(StrEnum):
+    ACTIVE = "active"
+    DELETING = "deleting"  # a forced delete waiting for its connections to finish sending
 
 
 class ItemStatus(StrEnum):
@@ -33,6 +41,7 @@ class Output(msgspec.Struct, frozen=True, kw_only=True):
     settings: dict[str, Any]
     created_ms: int
     updated_ms: int
+    status: OutputStatus = OutputStatus.ACTIVE
 
 
 class Connection(msgspec.Struct, frozen=True, kw_only=True):

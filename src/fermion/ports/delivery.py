@@ -23,6 +23,7 @@ from fermion.model.delivery import (
     NewOutput,
     OutboundEntry,
     Output,
+    OutputStatus,
     QueueItem,
     ReplayJob,
     ReplayProgress,
@@ -44,10 +45,28 @@ class OutputStore(Protocol):
     def create_output(self, new: NewOutput) -> Output: ...
     def get_output(self, output_id: int) -> Output | None: ...
     def list_outputs(self, workspace_id: int | None = None) -> list[Output]: ...
+    def update_output(
+        self,
+        output_id: int,
+        name: str | None = None,
+        settings: dict[str, Any] | None = None,
+        status: OutputStatus | None = None,
+    ) -> Output: ...
+    def delete_output(self, output_id: int) -> bool:
+        """Forget the output, its connections and their queued items; False when there was none."""
+
+    def finish_deletions(self) -> int:
+        """Remove deleting connections with no pending or inflight items, then deleting outputs left
+        without connections; how many went."""
+
     def create_connection(self, new: NewConnection) -> Connection: ...
     def get_connection(self, connection_id: int) -> Connection | None: ...
     def list_connections(
-        self, workspace_id: int | None = None, input_id: int | None = None, audience_id: int | None = None
+        self,
+        workspace_id: int | None = None,
+        input_id: int | None = None,
+        audience_id: int | None = None,
+        output_id: int | None = None,
     ) -> list[Connection]: ...
     def update_connection(
         self,
@@ -58,7 +77,7 @@ class OutputStore(Protocol):
         settings: dict[str, Any] | None = None,
     ) -> Connection: ...
     def delete_connection(self, connection_id: int) -> bool:
-        """False when there was no such connection."""
+        """Forget the connection and its queued items; False when there was no such connection."""
 
     def config_stamp(self) -> tuple[int, int]:
         """A value that changes whenever an output or connection is created or changed."""

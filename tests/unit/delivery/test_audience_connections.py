@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fermion.delivery.audience_forwarding import AUDIENCE_MEMBERSHIP, AudienceDelivery
+from fermion.delivery.edits import ConnectionChanges
 from fermion.delivery.outputs import DeliveryError
 from fermion.model.audiences import ChangeAction, MembershipChange, decode_change
 from fermion.model.delivery import Connection, ConnectionStatus
@@ -95,20 +96,27 @@ def test_one_connection_per_audience_and_output(env: DeliveryEnv) -> None:
 
 def test_update_and_delete(env: DeliveryEnv) -> None:
     conn = connect(env, 7, firehose(env))
-    updated, settings = env.outputs.update_audience_connection(
-        env.workspace.id, 7, conn.id, "inactive", {"delivery_stream_name": "t", "aws_region": "eu-west-1"}
+    updated, settings = env.edits.update_audience_connection(
+        env.workspace.id,
+        7,
+        conn.id,
+        ConnectionChanges(
+            status="inactive", settings={"delivery_stream_name": "t", "aws_region": "eu-west-1"}
+        ),
     )
     assert updated.status is ConnectionStatus.INACTIVE
     assert settings.model_dump()["aws_region"] == "eu-west-1"
     with pytest.raises(DeliveryError) as bad:
-        env.outputs.update_audience_connection(env.workspace.id, 7, conn.id, None, {"aws_region": ""})
+        env.edits.update_audience_connection(
+            env.workspace.id, 7, conn.id, ConnectionChanges(settings={"aws_region": ""})
+        )
     assert fields(bad) == {"settings.delivery_stream_name", "settings.aws_region"}
     with pytest.raises(DeliveryError) as wrong_audience:
         env.outputs.get_audience_connection(env.workspace.id, 8, conn.id)
     assert wrong_audience.value.status == 404
-    env.outputs.delete_audience_connection(env.workspace.id, 7, conn.id)
+    assert env.edits.delete_audience_connection(env.workspace.id, 7, conn.id).done  # nothing queued
     with pytest.raises(DeliveryError):
-        env.outputs.delete_audience_connection(env.workspace.id, 7, conn.id)
+        env.edits.delete_audience_connection(env.workspace.id, 7, conn.id)
 
 
 def test_routes_keep_input_and_audience_connections_apart(env: DeliveryEnv) -> None:
@@ -128,7 +136,8 @@ def test_publish_queues_each_change_for_active_connections(env: DeliveryEnv) -> 
     first = connect(env, 7, output_a)
     second = connect(env, 7, output_b)
     inactive = connect(env, 8, output_a)
-    env.outputs.update_audience_connection(env.workspace.id, 8, inactive.id, "inactive")
+    inactive_now = ConnectionChanges(status="inactive")
+    env.edits.update_audience_connection(env.workspace.id, 8, inactive.id, inactive_now)
     woken: list[bool] = []
     sink = AudienceDelivery(env.routes(), env.queue, env.log, on_enqueued=lambda: woken.append(True))
     changes = [change(env, 7, 101), change(env, 7, 102), change(env, 8, 103), change(env, 9, 104)]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from msgspec import structs
 
+from fermion.delivery.edits import ConnectionChanges
 from fermion.delivery.forwarding import ForwardingPhase, event_summary
 from fermion.delivery.stages import ConnectionContext, ConnectionHooks, accepted_event_types
 from fermion.integrations import registry
@@ -104,9 +105,9 @@ def test_a_crash_between_store_and_queue_is_repaired_but_duplicates_are_not_sent
 
 def test_skips_historical_inactive_and_unwanted_environments(env: DeliveryEnv) -> None:
     _, conn = env.webhook("http://a.test/")
-    env.outputs.update_connection(env.workspace.id, conn.id, send_development=False)
+    env.edits.update_connection(env.workspace.id, conn.id, ConnectionChanges(send_development=False))
     _, off = env.webhook("http://off.test/")
-    env.outputs.update_connection(env.workspace.id, off.id, status="inactive")
+    env.edits.update_connection(env.workspace.id, off.id, ConnectionChanges(status="inactive"))
     run(phase(env), [work(env, 1, historical=True), work(env, 2, environment="development"), work(env, 3)])
     claimed = env.queue.claim(conn.id, 10, int(time.time() * 1000) + 1, 60_000)
     assert [c.batch_id for c in claimed] == [3]

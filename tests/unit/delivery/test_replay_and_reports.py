@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from fermion.adapters.sql import SqlEventStore
+from fermion.delivery.edits import ConnectionChanges
 from fermion.delivery.outputs import DeliveryError
 from fermion.delivery.replay import ReplayService
 from fermion.delivery.reports import ReportsService
@@ -58,7 +59,7 @@ def test_replays_a_window_through_the_hooks(env: DeliveryEnv) -> None:
         store(env, batch_id, at)
     store(env, 5, 2500, historical=True)  # never forwarded, not even by a replay
     store(env, 6, 2600, environment="development")
-    env.outputs.update_connection(env.workspace.id, conn.id, send_development=False)
+    env.edits.update_connection(env.workspace.id, conn.id, ConnectionChanges(send_development=False))
 
     def no_three(batch: Batch, ctx: ConnectionContext) -> Batch | Drop:
         assert ctx.replay

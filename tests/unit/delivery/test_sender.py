@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fermion.delivery.edits import ConnectionChanges
 from fermion.delivery.replay import ReplayService
 from fermion.delivery.stages import ConnectionHooks
 from fermion.integrations import webhook
@@ -167,7 +168,7 @@ def test_a_failing_map_is_a_dead_letter(env: DeliveryEnv) -> None:
 
 def test_inactive_connections_wait(env: DeliveryEnv) -> None:
     _, conn = env.webhook("http://a.test/hook")
-    env.outputs.update_connection(env.workspace.id, conn.id, status="inactive")
+    env.edits.update_connection(env.workspace.id, conn.id, ConnectionChanges(status="inactive"))
     env.enqueue(conn, [1])
     env.run_until(env.sender(), lambda: False, timeout_s=0.4)
     assert env.transport.sent == [] and env.queue.count_by_status(conn.id)["pending"] == 1

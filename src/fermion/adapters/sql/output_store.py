@@ -8,13 +8,21 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Connection as SqlConnection
-from sqlalchemy import Engine, Row, delete, func, insert, select, update
+from sqlalchemy import Engine, Row, and_, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fermion.adapters.sql.engine import write_engine
 from fermion.adapters.sql.schema import inputs, workspaces
-from fermion.adapters.sql.schema_delivery import connections, outputs
-from fermion.model.delivery import Connection, ConnectionStatus, NewConnection, NewOutput, Output
+from fermion.adapters.sql.schema_delivery import connections, delivery_queue, outputs
+from fermion.model.delivery import (
+    Connection,
+    ConnectionStatus,
+    ItemStatus,
+    NewConnection,
+    NewOutput,
+    Output,
+    OutputStatus,
+)
 
 _decode_settings = msgspec.json.Decoder(dict[str, Any]).decode
 _encode = msgspec.json.Encoder().encode
@@ -33,6 +41,7 @@ def _output(row: Row[Any]) -> Output:
         settings=_decode_settings(row.settings),
         created_ms=row.created_ms,
         updated_ms=row.updated_ms,
+        status=OutputStatus(row.status),
     )
 
 
@@ -119,6 +128,63 @@ class SqlOutputStore:
         with self._engine.connect() as conn:
             return [_output(row) for row in conn.execute(query).all()]
 
+    def _next_updated_ms(self, column: Any) -> Any:
+        """updated_ms always moves forward, so config_stamp() changes even within one millisecond."""
+        if self._engine.dialect.name == "postgresql":
+            return func.greatest(self._clock(), column + 1)
+        return func.max(self._clock(), column + 1)
+
+    def update_output(
+        self,
+        output_id: int,
+        name: str | None = None,
+        settings: dict[str, Any] | None = None,
+        status: OutputStatus | None = None,
+    ) -> Output:
+        values: dict[str, Any] = {"updated_ms": self._next_updated_ms(outputs.c.updated_ms)}
+        if name is not None:
+            values["name"] = name
+        if settings is not None:
+            values["settings"] = _encode(settings).decode()
+        if status is not None:
+            values["status"] = status.value
+        with self._write.begin() as conn:
+            result = conn.execute(update(outputs).where(outputs.c.id == output_id).values(values))
+            if result.rowcount == 0:
+                raise LookupError(f"unknown output {output_id}")
+            row = conn.execute(select(outputs).where(outputs.c.id == output_id)).one()
+        return _output(row)
+
+    def delete_output(self, output_id: int) -> bool:
+        """Forget an output with its connections and their queued items; False if there was none."""
+        used = select(connections.c.id).where(connections.c.output_id == output_id)
+        with self._write.begin() as conn:
+            conn.execute(delete(delivery_queue).where(delivery_queue.c.connection_id.in_(used)))
+            conn.execute(delete(connections).where(connections.c.output_id == output_id))
+            result = conn.execute(delete(outputs).where(outputs.c.id == output_id))
+        return bool(result.rowcount)
+
+    def finish_deletions(self) -> int:
+        """Remove the deleting connections with nothing left to send (no pending or inflight items),
+        then the deleting outputs without connections; return how many rows went."""
+        waiting = exists().where(
+            delivery_queue.c.connection_id == connections.c.id,
+            delivery_queue.c.status.in_([ItemStatus.PENDING.value, ItemStatus.INFLIGHT.value]),
+        )
+        drained = select(connections.c.id).where(
+            and_(connections.c.status == ConnectionStatus.DELETING.value, ~waiting)
+        )
+        with self._write.begin() as conn:
+            ids = list(conn.execute(drained).scalars().all())
+            if ids:
+                conn.execute(delete(delivery_queue).where(delivery_queue.c.connection_id.in_(ids)))
+                conn.execute(delete(connections).where(connections.c.id.in_(ids)))
+            unused = ~exists().where(connections.c.output_id == outputs.c.id)
+            gone = conn.execute(
+                delete(outputs).where(outputs.c.status == OutputStatus.DELETING.value, unused)
+            ).rowcount
+        return len(ids) + int(gone)
+
     def create_connection(self, new: NewConnection) -> Connection:
         now = self._clock()
         with self._write.begin() as conn:
@@ -174,9 +240,15 @@ class SqlOutputStore:
         return None if row is None else _connection(row)
 
     def list_connections(
-        self, workspace_id: int | None = None, input_id: int | None = None, audience_id: int | None = None
+        self,
+        workspace_id: int | None = None,
+        input_id: int | None = None,
+        audience_id: int | None = None,
+        output_id: int | None = None,
     ) -> list[Connection]:
         query = select(connections).order_by(connections.c.id)
+        if output_id is not None:
+            query = query.where(connections.c.output_id == output_id)
         if workspace_id is not None:
             query = query.where(connections.c.workspace_id == workspace_id)
         if input_id is not None:
@@ -194,10 +266,7 @@ class SqlOutputStore:
         send_production: bool | None = None,
         settings: dict[str, Any] | None = None,
     ) -> Connection:
-        # updated_ms always moves forward, so config_stamp() changes even within one millisecond.
-        values: dict[str, Any] = {"updated_ms": func.max(self._clock(), connections.c.updated_ms + 1)}
-        if self._engine.dialect.name == "postgresql":
-            values["updated_ms"] = func.greatest(self._clock(), connections.c.updated_ms + 1)
+        values: dict[str, Any] = {"updated_ms": self._next_updated_ms(connections.c.updated_ms)}
         if status is not None:
             values["status"] = status.value
         if send_development is not None:
@@ -214,8 +283,9 @@ class SqlOutputStore:
         return _connection(row)
 
     def delete_connection(self, connection_id: int) -> bool:
-        """Forget a connection (its queued items stay until purged); False if there was none."""
+        """Forget a connection and its queued items (dead letters too); False if there was none."""
         with self._write.begin() as conn:
+            conn.execute(delete(delivery_queue).where(delivery_queue.c.connection_id == connection_id))
             result = conn.execute(delete(connections).where(connections.c.id == connection_id))
         return bool(result.rowcount)
 

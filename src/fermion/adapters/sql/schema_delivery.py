@@ -32,6 +32,8 @@ outputs = Table(
     Column("settings", Text, nullable=False),  # JSON; secret values encrypted
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    # active, or deleting: a forced delete waits for its connections' queued deliveries (0015)
+    Column("status", String(16), nullable=False, server_default="active"),
     sqlite_autoincrement=True,
 )
 
