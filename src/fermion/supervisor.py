@@ -48,7 +48,13 @@ class Supervisor:
         self._settings = settings
 
     def start(self) -> None:
+        """Call from the main thread (it sets a signal disposition)."""
         settings, apart = self._settings, {"FERMION_DELIVERY_SENDER_IN_WORKER": "0"}
+        # A sender ignores SIGUSR1 (inherited through exec) until its handler is in place: a worker
+        # may wake it before then, and the default action would end it. Set once, here, for this
+        # process's lifetime: a sender restarted later is started by the watcher thread, and only the
+        # main thread may change a signal's disposition. This process has no use for SIGUSR1.
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         sender = None
         if settings.delivery.sender_process:
             sender = _Child("sender", {}, self._popen("sender", {}))
@@ -74,14 +80,7 @@ class Supervisor:
 
     def _popen(self, role: str, extra: dict[str, str]) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "fermion.cli", "serve", "--role", role]
-        # The sender ignores SIGUSR1 (inherited through exec) until its handler is in place: a worker
-        # may wake it before then, and the default action would end it.
-        previous = signal.signal(signal.SIGUSR1, signal.SIG_IGN) if role == "sender" else None
-        try:
-            return subprocess.Popen(command, env={**self._base_env, **extra})
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGUSR1, previous)
+        return subprocess.Popen(command, env={**self._base_env, **extra})
 
     def _watch(self) -> None:
         while not self._stopping.wait(_CHECK_EVERY_S):
@@ -99,4 +98,7 @@ class Supervisor:
                     )
                     # A restarted sender has a new pid: workers then stop waking it (their sibling
                     # check fails) and its lanes fall back to polling.
-                    child.proc = self._popen(child.name, child.env)
+                    try:
+                        child.proc = self._popen(child.name, child.env)
+                    except OSError:  # out of processes or memory for now: try again next round
+                        log.exception("could not start the %s process", child.name)

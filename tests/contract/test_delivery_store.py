@@ -255,6 +255,44 @@ def test_retry_bury_and_an_expired_lease(queue: SqlDeliveryQueue) -> None:
     ]
 
 
+def test_a_renewed_lease_holds_and_an_expired_one_is_due(queue: SqlDeliveryQueue) -> None:
+    queue.enqueue([item(1), item(2)], NOW, {})
+    mine = queue.claim(1, 1, NOW, 1000)
+    other = queue.claim(1, 1, NOW, 1000)
+    # The live claimer renews its lease; the other claimer died and renews nothing.
+    assert queue.extend([(1, mine[0].token), (2, mine[0].token)], NOW + 5000) == 1
+    assert queue.due(1, NOW + 1000) == (1, NOW, NOW + 5000)  # the dead claim's item, due again
+    taken = queue.claim(1, 10, NOW + 1000, 1000)
+    assert [c.batch_id for c in taken] == [other[0].batch_id]
+    assert queue.complete(mine, NOW + 1001, {}) == 1  # still held: the renewal kept it
+    assert queue.extend([], NOW) == 0
+
+
+def test_a_probe_takes_one_item_due_or_not_and_a_refunded_retry_keeps_attempts(
+    queue: SqlDeliveryQueue,
+) -> None:
+    queue.enqueue([item(1), item(2), item(3)], NOW, {})
+    claimed = queue.claim(1, 10, NOW, LEASE)
+    queue.retry(claimed[:2], NOW + 600_000, "server_error", "HTTP 500")  # a long backoff
+    assert queue.claim(1, 10, NOW + 1, LEASE) == []
+    probe = queue.claim_probe(1, NOW + 1, LEASE)
+    assert [(c.batch_id, c.attempts) for c in probe] == [(1, 2)]
+    assert queue.claim_probe(1, NOW + 1, LEASE)[0].batch_id == 2  # 3 is inflight: never a probe
+    assert queue.claim_probe(1, NOW + 1, LEASE) == []
+    assert queue.retry(probe, NOW + 600_000, "server_error", "HTTP 500", refund=True) == 1
+    assert [(c.batch_id, c.attempts) for c in queue.claim_probe(1, NOW + 2, LEASE)] == [(1, 2)]
+
+
+def test_resume_makes_items_waiting_for_a_retry_due(queue: SqlDeliveryQueue) -> None:
+    queue.enqueue([item(1), item(2), item(3, connection_id=2)], NOW, {})
+    claimed = queue.claim(1, 10, NOW, LEASE)
+    queue.retry(claimed[:1], NOW + 600_000, "server_error", "HTTP 500")
+    queue.retry(queue.claim(2, 10, NOW, LEASE), NOW + 600_000, "server_error", "HTTP 500")
+    assert queue.resume(1, NOW + 5) == 1  # not the inflight item, not the other connection's
+    assert [c.batch_id for c in queue.claim(1, 10, NOW + 5, LEASE)] == [1]
+    assert queue.claim(2, 10, NOW + 5, LEASE) == []
+
+
 def test_two_claimers_never_get_the_same_item(sql_engine: Engine) -> None:
     SqlDeliveryQueue(sql_engine).enqueue([item(i) for i in range(1, 401)], NOW, {})
     claimed: list[list[int]] = [[], []]

@@ -2,7 +2,12 @@
 
 Up to `max_concurrency` groups and requests are in flight per lane. After a retryable failure the lane
 pauses (exponential backoff, at least the partner's Retry-After) so a partner that is down is not
-hammered; a success ends the pause.
+hammered. While paused it sends one probe (a single item) every few seconds; a success ends the pause
+and makes the items waiting for a later retry due at once, so a partner back from an outage gets its
+backlog within seconds, not at the end of a long backoff.
+
+Claims are leased for a short while and the sender renews the leases of the claims its lanes still
+work on: the claims of a sender that died run out, and another sender takes them over, within seconds.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +25,7 @@ from typing import Any
 from fermion.delivery.completions import Completions
 from fermion.delivery.forwarding import add_summary
 from fermion.delivery.outputs import Resolved
-from fermion.delivery.recorder import BODY_EXCERPT, Recorder
+from fermion.delivery.recorder import BODY_EXCERPT, Recorder, describe
 from fermion.delivery.retry import (
     DELIVERED,
     MAPPING_ERROR,
@@ -32,7 +36,7 @@ from fermion.delivery.retry import (
     classify,
 )
 from fermion.delivery.throttle import Buckets
-from fermion.integrations.spec import FirehoseRecord, HttpRequest, MapSettings, OutboundRequest, OutgoingBatch
+from fermion.integrations.spec import MapSettings, OutboundRequest, OutgoingBatch
 from fermion.model.delivery import AlertRecord, ClaimedItem, CountKey, OutboundEntry
 from fermion.ports import DeliveryQueue, SendResult, Transport
 
@@ -55,7 +59,8 @@ class LaneDeps:
     rand: Callable[[], float]
     poll_s: float
     idle_poll_s: float
-    lease_min_s: float
+    lease_s: float  # a claim's lease (renewed while its groups are in flight)
+    probe_s: float  # a paused lane sends one probe this often
     max_batch_size: int | None
     shutdown_grace_s: float
 
@@ -65,13 +70,13 @@ def group_key(batch_ids: Sequence[int]) -> str:
     return digest.hexdigest()
 
 
-def describe(request: OutboundRequest) -> tuple[str, str, bytes]:
-    """(kind, target, body) as the outbound Live Stream shows a request."""
-    if isinstance(request, HttpRequest):
-        return "http", f"{request.method} {request.url}", request.body
-    if isinstance(request, FirehoseRecord):
-        return "firehose", f"firehose://{request.region}/{request.stream}", request.data
-    return "s3", f"s3://{request.bucket}/{request.key}", request.body
+@dataclass(frozen=True)
+class _Claim:
+    items: list[ClaimedItem]
+    wait_s: float  # how long to wait when there are none
+    size: int  # items per group
+    until_ms: int  # the lease's end
+    probe: bool = False
 
 
 class Lane:
@@ -85,6 +90,9 @@ class Lane:
         self.wake = asyncio.Event()
         self.paused_until = 0.0
         self.failures = 0  # consecutive groups with retryable failures
+        self.probe_at = 0.0  # while paused: when the next probe goes
+        self._probing = False
+        self._leases: dict[int, list[int]] = {}  # claim token -> [lease end ms, groups in flight]
         self._closed = False
         self.task = asyncio.create_task(self._run())
 
@@ -96,6 +104,13 @@ class Lane:
 
     async def _run(self) -> None:
         idle = self._deps.poll_s
+        # A new lane (a sender started again, a connection turned on) knows no pause: items waiting
+        # for a later retry are tried now, so probing starts at once if the partner is still down.
+        try:
+            now_ms = int(self._deps.clock() * 1000)
+            await asyncio.to_thread(self._deps.queue.resume, self.resolved.connection.id, now_ms)
+        except Exception:
+            log.exception("connection %s: could not resume its queue", self.resolved.connection.id)
         while not self._closed:
             await self._groups.acquire()
             # Group slots free right now: a backlog is claimed for several groups at once (one claim
@@ -105,20 +120,24 @@ class Lane:
                 await self._groups.acquire()  # free: returns at once
                 slots += 1
             try:
-                items, wait_s, size = await self._claim(slots)
+                claim = await self._claim(slots)
             except Exception:
                 log.exception("connection %s: claim failed", self.resolved.connection.id)
-                items, wait_s, size = [], self._deps.idle_poll_s, 1
+                claim = _Claim([], self._deps.idle_poll_s, 1, 0)
+            items, size = claim.items, claim.size
             groups = [items[start : start + size] for start in range(0, len(items), size)]
             for _ in range(slots - len(groups)):
                 self._groups.release()
+            if groups:  # the sender renews the lease until every group of the claim is settled
+                self._leases[items[0].token] = [claim.until_ms, len(groups)]
             for group in groups:
-                task = asyncio.create_task(self._deliver(group))
+                task = asyncio.create_task(self._deliver(group, claim.probe))
                 self._inflight.add(task)
                 task.add_done_callback(self._group_done)
             if groups:
                 idle = self._deps.poll_s
                 continue
+            wait_s = claim.wait_s
             await self._sleep(min(wait_s, idle) if wait_s > 0 else idle)
             idle = min(idle * 2, self._deps.idle_poll_s)
         if self._inflight:
@@ -127,6 +146,23 @@ class Lane:
     def _group_done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         self._groups.release()
+
+    def expiring(self, now_ms: int, within_ms: int) -> list[int]:
+        """Tokens of this lane's live claims whose lease ends within `within_ms`."""
+        return [token for token, (until, _) in self._leases.items() if until - now_ms < within_ms]
+
+    def renewed(self, tokens: list[int], until_ms: int) -> None:
+        for token in tokens:
+            lease = self._leases.get(token)
+            if lease is not None:
+                lease[0] = until_ms
+
+    def _settled(self, token: int) -> None:
+        lease = self._leases.get(token)
+        if lease is not None:
+            lease[1] -= 1
+            if lease[1] <= 0:
+                del self._leases[token]
 
     async def _sleep(self, seconds: float) -> None:
         paused_for = self.paused_until - self._deps.clock()
@@ -140,41 +176,55 @@ class Lane:
         opts = self.resolved.integration.options_for(self.resolved.connection_settings)
         return self._deps.max_batch_size or opts.max_batch_size
 
-    async def _claim(self, groups: int) -> tuple[list[ClaimedItem], float, int]:
-        """(items for up to `groups` groups, how long to wait when there are none, the group size)."""
+    async def _claim(self, groups: int) -> _Claim:
+        """Items for up to `groups` groups (or a probe while paused)."""
         deps = self._deps
         opts = self.resolved.integration.options_for(self.resolved.connection_settings)
         limit = self._group_size()
         now = deps.clock()
-        if now < self.paused_until:
-            return [], self.paused_until - now, limit
-        self.wake.clear()  # before looking, so a notify during the claim is not lost
         now_ms = int(now * 1000)
+        lease_ms = int(deps.lease_s * 1000)
+        if now < self.paused_until:
+            return await self._probe(now, lease_ms, limit)
+        self.wake.clear()  # before looking, so a notify during the claim is not lost
         connection_id = self.resolved.connection.id
         if opts.batch_window_ms > 0:
             count, oldest, _ = await asyncio.to_thread(deps.queue.due, connection_id, now_ms)
             if count == 0:
-                return [], 0.0, limit
+                return _Claim([], 0.0, limit, 0)
             if count < limit and oldest is not None and oldest + opts.batch_window_ms > now_ms:
-                return [], (oldest + opts.batch_window_ms - now_ms) / 1000, limit
-        # The lease covers every group of the claim: they share the lane's request concurrency.
-        rounds = math.ceil(limit * groups / max(1, opts.max_concurrency)) + 2
-        lease_ms = int(max(deps.lease_min_s, opts.timeout_s * rounds) * 1000)
+                return _Claim([], (oldest + opts.batch_window_ms - now_ms) / 1000, limit, 0)
         items = await asyncio.to_thread(deps.queue.claim, connection_id, limit * groups, now_ms, lease_ms)
-        return items, 0.0, limit
+        return _Claim(items, 0.0, limit, now_ms + lease_ms)
+
+    async def _probe(self, now: float, lease_ms: int, limit: int) -> _Claim:
+        """While paused: one item, sent on its own, every probe_s (never sooner than a Retry-After)."""
+        if self._probing or now < self.probe_at:
+            until = self.paused_until if self._probing else min(self.paused_until, self.probe_at)
+            return _Claim([], until - now, limit, 0)
+        self.probe_at = now + self._deps.probe_s
+        now_ms = int(now * 1000)
+        connection_id = self.resolved.connection.id
+        items = await asyncio.to_thread(self._deps.queue.claim_probe, connection_id, now_ms, lease_ms)
+        self._probing = bool(items)
+        return _Claim(items, self._deps.probe_s, 1, now_ms + lease_ms, probe=True)
 
     # -- one group -----------------------------------------------------------------------------
 
-    async def _deliver(self, items: list[ClaimedItem]) -> None:
+    async def _deliver(self, items: list[ClaimedItem], probe: bool) -> None:
         by_env: dict[str, list[ClaimedItem]] = {}
         for item in items:
             by_env.setdefault(item.environment, []).append(item)
         try:
-            await asyncio.gather(*(self._deliver_env(env, group) for env, group in by_env.items()))
+            await asyncio.gather(*(self._deliver_env(env, group, probe) for env, group in by_env.items()))
         except Exception:  # the items stay claimed; they are retried when their lease expires
             log.exception("connection %s: delivering a group failed", self.resolved.connection.id)
+        finally:
+            self._settled(items[0].token)
+            if probe:
+                self._probing = False
 
-    async def _deliver_env(self, environment: str, items: list[ClaimedItem]) -> None:
+    async def _deliver_env(self, environment: str, items: list[ClaimedItem], probe: bool) -> None:
         deps, r = self._deps, self.resolved
         now_ms = int(deps.clock() * 1000)
         missing = [i for i in items if not i.payload]
@@ -219,7 +269,7 @@ class Lane:
                 if batch_id in outcomes:
                     outcomes[batch_id] = outcomes[batch_id].worse(outcome)
             self._report(request, result, outcome, environment, attempt)
-        await self._settle(items, outcomes)
+        await self._settle(items, outcomes, probe)
 
     async def _send(self, request: OutboundRequest) -> SendResult:
         r = self.resolved
@@ -277,24 +327,16 @@ class Lane:
             self._alert(environment, outcome, now_ms)
         await asyncio.to_thread(self._deps.queue.bury, items, outcome.error_type, outcome.message, now_ms)
 
-    async def _settle(self, items: list[ClaimedItem], outcomes: dict[int, Outcome]) -> None:
+    async def _settle(self, items: list[ClaimedItem], outcomes: dict[int, Outcome], probe: bool) -> None:
         deps, r = self._deps, self.resolved
         now = deps.clock()
         now_ms = int(now * 1000)
         delivered = [i for i in items if outcomes[i.batch_id].verdict is Verdict.DELIVERED]
         if delivered:
-            events: Counter[tuple[str, str]] = Counter()  # summed first: one CountKey per event name
-            # Claimed items with the same summary share one list: each list is summed once, times
-            # the number of items carrying it (counted at C speed).
-            summaries = list(map(_SUMMARY, delivered))
-            by_id = dict(zip(map(id, summaries), summaries, strict=True))
-            for summary_id, carried in Counter(map(id, summaries)).items():
-                for event_type, name, n in by_id[summary_id]:
-                    events[event_type, name] += n * carried
-            counts: Counter[CountKey] = Counter()
-            add_summary(counts, [(t, name, n) for (t, name), n in events.items()], r, "out", now_ms)
-            await deps.completions.complete(delivered, now_ms, counts)
+            await deps.completions.complete(delivered, now_ms, self._counts(delivered, now_ms))
             if len(delivered) == len(items):
+                if probe or self.failures:  # back: what waits for a later retry is due now
+                    await asyncio.to_thread(deps.queue.resume, r.connection.id, now_ms)
                 self.failures, self.paused_until = 0, 0.0
                 return
         failed: dict[tuple[str, str], list[ClaimedItem]] = {}
@@ -306,7 +348,8 @@ class Lane:
             if outcome.verdict is Verdict.FAIL:
                 failed.setdefault(key, []).append(item)
             elif outcome.verdict is Verdict.RETRY:
-                if deps.policy.exhausted(item.attempts, r.integration.options.max_attempts):
+                # A failed probe's attempt is refunded: it never exhausts an item.
+                if not probe and deps.policy.exhausted(item.attempts, r.integration.options.max_attempts):
                     failed.setdefault(
                         (key[0], f"gave up after {item.attempts} attempts: {key[1]}"), []
                     ).append(item)
@@ -317,10 +360,41 @@ class Lane:
         for (error_type, message), group in failed.items():
             await asyncio.to_thread(deps.queue.bury, group, error_type, message, now_ms)
         if retry:
+            await self._back_off(retry, retry_after, now, probe)
+
+    def _counts(self, delivered: list[ClaimedItem], now_ms: int) -> Counter[CountKey]:
+        """The outbound report counts of delivered items."""
+        events: Counter[tuple[str, str]] = Counter()  # summed first: one CountKey per event name
+        # Claimed items with the same summary share one list: each list is summed once, times the
+        # number of items carrying it (counted at C speed).
+        summaries = list(map(_SUMMARY, delivered))
+        by_id = dict(zip(map(id, summaries), summaries, strict=True))
+        for summary_id, carried in Counter(map(id, summaries)).items():
+            for event_type, name, n in by_id[summary_id]:
+                events[event_type, name] += n * carried
+        counts: Counter[CountKey] = Counter()
+        add_summary(counts, [(t, name, n) for (t, name), n in events.items()], self.resolved, "out", now_ms)
+        return counts
+
+    async def _back_off(
+        self,
+        retry: dict[tuple[str, str], list[ClaimedItem]],
+        retry_after: float | None,
+        now: float,
+        probe: bool,
+    ) -> None:
+        """Pause the lane and put the items back for later: after the backoff, or (a failed probe)
+        when the current pause ends, without counting the attempt."""
+        deps = self._deps
+        honoured = min(retry_after, deps.policy.max_retry_after_s) if retry_after is not None else 0.0
+        if probe:
+            self.paused_until = max(self.paused_until, now + honoured)
+        else:
             self.failures += 1
             attempts = max(i.attempts for group in retry.values() for i in group)
             delay = deps.policy.delay_s(max(self.failures, attempts), retry_after, deps.rand())
             self.paused_until = max(self.paused_until, now + delay)
-            next_at_ms = now_ms + int(delay * 1000)
-            for (error_type, message), group in retry.items():
-                await asyncio.to_thread(deps.queue.retry, group, next_at_ms, error_type, message)
+        self.probe_at = now + max(deps.probe_s, honoured)
+        next_at_ms = int(self.paused_until * 1000)
+        for (error_type, message), group in retry.items():
+            await asyncio.to_thread(deps.queue.retry, group, next_at_ms, error_type, message, probe)

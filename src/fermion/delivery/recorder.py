@@ -9,12 +9,22 @@ import contextlib
 import logging
 import threading
 
+from fermion.integrations.spec import FirehoseRecord, HttpRequest, OutboundRequest
 from fermion.model.delivery import AlertRecord, OutboundEntry
 from fermion.ports import DeliveryLog
 
 log = logging.getLogger(__name__)
 
 BODY_EXCERPT = 2048
+
+
+def describe(request: OutboundRequest) -> tuple[str, str, bytes]:
+    """(kind, target, body) as the outbound Live Stream shows a request."""
+    if isinstance(request, HttpRequest):
+        return "http", f"{request.method} {request.url}", request.body
+    if isinstance(request, FirehoseRecord):
+        return "firehose", f"firehose://{request.region}/{request.stream}", request.data
+    return "s3", f"s3://{request.bucket}/{request.key}", request.body
 
 
 class Recorder:

@@ -33,7 +33,11 @@ class SenderOptions:
     poll_s: float = 0.05  # a busy lane looks for new items at least this often...
     idle_poll_s: float = 1.0  # ...backing off to this when its queue stays empty
     refresh_s: float = 1.0  # how often the set of connections is re-read (and on every notify)
-    lease_min_s: float = 30.0
+    # A claim's lease, renewed every renew_s while its groups are in flight: a dead sender's claims
+    # are taken over when it runs out.
+    lease_s: float = 15.0
+    renew_s: float = 1.0
+    probe_s: float = 5.0  # a lane backing off after failures sends one probe this often
     max_batch_size: int | None = None  # overrides every integration's max batch size
     done_retention_s: float = 3600.0  # delivered items are remembered this long (dedupe window)
     live_per_s: int = 20  # outbound Live Stream sample per connection
@@ -70,7 +74,8 @@ class Sender:
             rand=rand,
             poll_s=self._options.poll_s,
             idle_poll_s=self._options.idle_poll_s,
-            lease_min_s=self._options.lease_min_s,
+            lease_s=self._options.lease_s,
+            probe_s=self._options.probe_s,
             max_batch_size=self._options.max_batch_size,
             shutdown_grace_s=self._options.shutdown_grace_s,
         )
@@ -100,9 +105,11 @@ class Sender:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        lanes_done = asyncio.Event()  # leases are renewed until the lanes' last groups are settled
         helpers = [
             asyncio.create_task(self._recorder.run(stop)),
             asyncio.create_task(self._maintain(stop)),
+            asyncio.create_task(self._renew(lanes_done)),
         ]
         try:
             while not stop.is_set():
@@ -122,6 +129,7 @@ class Sender:
                 lane.close()
             await asyncio.gather(*(lane.task for lane in self._lanes.values()), return_exceptions=True)
             self._lanes.clear()
+            lanes_done.set()
             await asyncio.gather(*helpers, return_exceptions=True)
             await asyncio.to_thread(self._recorder.flush)
             await self._transport.close()
@@ -141,6 +149,25 @@ class Sender:
                 lane.resolved = resolved
         for connection_id in [c for c in self._lanes if c not in table.by_id]:
             self._lanes.pop(connection_id).close()
+
+    async def _renew(self, done: asyncio.Event) -> None:
+        """Extend the leases of live claims that would end within half a lease."""
+        lease_ms = int(self._options.lease_s * 1000)
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self._options.renew_s)
+            now_ms = int(self._clock() * 1000)
+            due = [(lane, lane.expiring(now_ms, lease_ms // 2)) for lane in self._lanes.values()]
+            claims = [(lane.resolved.connection.id, token) for lane, tokens in due for token in tokens]
+            if not claims:
+                continue
+            try:
+                await asyncio.to_thread(self._queue.extend, claims, now_ms + lease_ms)
+            except Exception:  # tried again next round, while the leases still run
+                log.exception("could not renew %d claims", len(claims))
+                continue
+            for lane, tokens in due:
+                lane.renewed(tokens, now_ms + lease_ms)
 
     async def _maintain(self, stop: asyncio.Event) -> None:
         opts = self._options

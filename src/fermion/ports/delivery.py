@@ -95,7 +95,18 @@ class DeliveryQueue(Protocol):
         """Which of these batch ids the event store holds."""
 
     def claim(self, connection_id: int, limit: int, now_ms: int, lease_ms: int) -> list[ClaimedItem]:
-        """Up to `limit` due items of the connection, oldest first, leased for lease_ms."""
+        """Up to `limit` due items of the connection, oldest first, leased for lease_ms (claims whose
+        lease ran out first: their claimer died)."""
+
+    def claim_probe(self, connection_id: int, now_ms: int, lease_ms: int) -> list[ClaimedItem]:
+        """One pending item of the connection, due or not (the probe of a lane backing off)."""
+
+    def extend(self, claims: Sequence[tuple[int, int]], until_ms: int) -> int:
+        """Extend to until_ms the lease of the items still held under these (connection id, claim
+        token) claims: a live claimer renews its leases, so a dead one's run out soon."""
+
+    def resume(self, connection_id: int, now_ms: int) -> int:
+        """Make the connection's pending items that wait for a later retry due now (it recovered)."""
 
     def due(self, connection_id: int, now_ms: int) -> tuple[int, int | None, int | None]:
         """(items due now, enqueued_ms of the oldest due, next_at_ms of the next not-yet-due item)."""
@@ -103,7 +114,11 @@ class DeliveryQueue(Protocol):
     def complete(self, items: Sequence[ClaimedItem], now_ms: int, counts: Mapping[CountKey, int]) -> int:
         """Mark delivered (only items still held under their claim); add the outbound counts."""
 
-    def retry(self, items: Sequence[ClaimedItem], next_at_ms: int, error_type: str, error: str) -> int: ...
+    def retry(
+        self, items: Sequence[ClaimedItem], next_at_ms: int, error_type: str, error: str, refund: bool = False
+    ) -> int:
+        """Back to pending, due at next_at_ms; `refund`: the attempt does not count (a failed probe)."""
+
     def bury(self, items: Sequence[ClaimedItem], error_type: str, error: str, now_ms: int) -> int:
         """Move to the connection's dead letters."""
 

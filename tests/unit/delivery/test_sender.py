@@ -4,6 +4,7 @@ letters, replay, per-connection isolation, alerts, counts and the outbound Live 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from fermion.delivery.edits import ConnectionChanges
 from fermion.delivery.replay import ReplayService
+from fermion.delivery.retry import RetryPolicy
 from fermion.delivery.stages import ConnectionHooks
 from fermion.integrations import webhook
 from fermion.integrations.spec import HttpRequest
@@ -226,3 +228,46 @@ def test_forwarding_counts_sum_every_delivered_summary(env: DeliveryEnv) -> None
         ("custom_event", "A", 5),
         ("screen_view", "Home", 3),
     ]
+
+
+def test_a_live_sender_renews_its_leases_so_a_slow_group_is_not_taken_over(env: DeliveryEnv) -> None:
+    _, conn = env.webhook("http://slow.test/hook")
+
+    async def crawl(_: HttpRequest) -> SendResult:
+        await asyncio.sleep(1.2)
+        return SendResult(status=200)
+
+    env.transport.behaviours["http://slow.test/hook"] = crawl
+    env.enqueue(conn, [1, 2])
+    sender = env.sender(lease_s=0.3, renew_s=0.05)
+    env.run_until(sender, lambda: env.queue.count_by_status(conn.id)["done"] == 2)
+    # Had the lease run out during the 1.2 s request, its own lane would have claimed them again.
+    assert sorted(env.transport.delivered_ids()) == [1, 2]
+    assert env.queue.count_by_status(conn.id)["done"] == 2
+
+
+def test_a_dead_senders_claims_are_taken_over_when_their_short_lease_ends(env: DeliveryEnv) -> None:
+    _, conn = env.webhook("http://a.test/hook")
+    env.enqueue(conn, [1, 2, 3])
+    # A sender claimed them and died: nobody renews the lease.
+    env.queue.claim(conn.id, 10, int(time.time() * 1000), 500)
+    taken = env.run_until(env.sender(), lambda: env.queue.count_by_status(conn.id)["done"] == 3)
+    assert sorted(env.transport.delivered_ids()) == [1, 2, 3] and taken >= 0.2
+
+
+def test_a_probe_ends_a_long_backoff_once_the_partner_is_back(env: DeliveryEnv) -> None:
+    _, conn = env.webhook("http://down.test/hook", batches_per_request=1)
+    back_at = time.monotonic() + 1.0
+    env.transport.behaviours["http://down.test/hook"] = lambda _: SendResult(
+        status=503 if time.monotonic() < back_at else 200
+    )
+    env.enqueue(conn, [1, 2, 3])
+    sender = env.sender(max_attempts=3, probe_s=0.1)
+    # A backoff of minutes: without probes nothing would be sent again during this test.
+    sender._deps = dataclasses.replace(sender._deps, policy=RetryPolicy(max_attempts=3, base_s=300))
+    env.run_until(sender, lambda: env.queue.count_by_status(conn.id)["done"] == 3, timeout_s=20)
+    assert env.queue.count_by_status(conn.id) == {"pending": 0, "inflight": 0, "done": 3, "dead": 0}
+    failed = [s for s in env.transport.sent if s.result.status == 503]
+    assert len(failed) > 3  # probes went while paused...
+    assert all(len(s.request.batch_ids) == 1 for s in failed[3:])  # ...one item each
+    # A failed probe's attempt is not counted: the items were not exhausted (max 3 attempts).

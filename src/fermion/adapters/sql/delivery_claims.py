@@ -138,6 +138,13 @@ class Outcomes:
             error_type=bindparam("o_type"),
             last_error=bindparam("o_error"),
         )
+        self.refund = base.values(  # a retry whose attempt does not count (its claim counted it)
+            status=PENDING,
+            attempts=q.c.attempts - 1,
+            next_at_ms=bindparam("o_next"),
+            error_type=bindparam("o_type"),
+            last_error=bindparam("o_error"),
+        )
         self.bury = base.values(
             status=DEAD,
             finished_ms=bindparam("o_now"),
@@ -148,3 +155,21 @@ class Outcomes:
     def ids(self, ids: Sequence[int]) -> Any:
         """The o_ids parameter for these item ids."""
         return list(ids) if self._pg else _encode_ids(ids).decode()
+
+
+def lease_statements() -> tuple[Any, Any]:
+    """(extend: parameters l_cid, l_token, l_until; resume: l_cid, l_now). Both stay within the
+    (connection_id, status, next_at_ms) index."""
+    held = (q.c.connection_id == bindparam("l_cid"), q.c.status == INFLIGHT)
+    extend = (
+        update(q)
+        .where(*held, q.c.claim_token == bindparam("l_token"))
+        .values(next_at_ms=bindparam("l_until"))
+    )
+    waiting = (
+        q.c.connection_id == bindparam("l_cid"),
+        q.c.status == PENDING,
+        q.c.next_at_ms > bindparam("l_now"),
+    )
+    resume = update(q).where(*waiting).values(next_at_ms=bindparam("l_now"))
+    return extend, resume

@@ -9,35 +9,33 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Row, and_, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.delivery_claims import (
     Outcomes,
     claim_statements,
     claimed_items,
+    lease_statements,
     stored_payloads_statement,
     without_payload,
 )
 from fermion.adapters.sql.delivery_log import add_counts
+from fermion.adapters.sql.delivery_replay_jobs import ReplayJobs
 from fermion.adapters.sql.engine import WRITE_TX, write_engine
-from fermion.adapters.sql.event_store import _batch_row
 from fermion.adapters.sql.raw_many import RawMany, RawQuery
 from fermion.adapters.sql.schema import batches
 from fermion.adapters.sql.schema_delivery import delivery_queue as q
-from fermion.adapters.sql.schema_delivery import replay_jobs
 from fermion.model.delivery import (
     ClaimedItem,
     CountKey,
     DeadLetter,
     ItemStatus,
     QueueItem,
-    ReplayJob,
-    ReplayProgress,
 )
-from fermion.model.records import BatchRow
 
 _CHUNK = 500
+_NEVER_MS = 2**62  # a due time later than any item's
 _encode = msgspec.json.Encoder().encode
 PENDING, INFLIGHT, DONE, DEAD = (s.value for s in ItemStatus)
 
@@ -90,22 +88,7 @@ _BLANK = QueueItem(
 _QUEUE_COLUMNS = tuple(_item_values(_BLANK, 0))  # the columns an enqueue writes
 
 
-def _job(row: Row[Any]) -> ReplayJob:
-    return ReplayJob(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        connection_id=row.connection_id,
-        kind=row.kind,
-        since_ms=row.since_ms,
-        until_ms=row.until_ms,
-        state=row.state,
-        enqueued=row.enqueued,
-        error=row.error,
-        created_ms=row.created_ms,
-    )
-
-
-class SqlDeliveryQueue:
+class SqlDeliveryQueue(ReplayJobs):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._write = write_engine(engine)
@@ -116,6 +99,7 @@ class SqlDeliveryQueue:
         self._raw_enqueue = None if self._pg else RawMany(self._enqueue, engine.dialect, _QUEUE_COLUMNS)
         self._claims = claim_statements(self._pg)
         self._outcomes = Outcomes(self._pg)
+        self._leases = lease_statements()
         # SQLite: the claim and its payload read straight through the driver (the sender's hot path).
         self._raw: tuple[RawQuery, RawQuery, RawQuery] | None = None
         if not self._pg:
@@ -178,18 +162,27 @@ class SqlDeliveryQueue:
     # -- claiming ------------------------------------------------------------------------------
 
     def claim(self, connection_id: int, limit: int, now_ms: int, lease_ms: int) -> list[ClaimedItem]:
+        # Claims whose lease ran out (their sender died) first, then due pending items.
+        return self._claim(connection_id, limit, now_ms, now_ms + lease_ms, (INFLIGHT, PENDING))
+
+    def claim_probe(self, connection_id: int, now_ms: int, lease_ms: int) -> list[ClaimedItem]:
+        # "Due" by the end of time: the pending item due first, however late.
+        return self._claim(connection_id, 1, _NEVER_MS, now_ms + lease_ms, (PENDING,))
+
+    def _claim(
+        self, connection_id: int, limit: int, due_ms: int, until_ms: int, statuses: tuple[str, ...]
+    ) -> list[ClaimedItem]:
         if self._raw is not None:
-            return self._claim_raw(self._raw, connection_id, limit, now_ms, lease_ms)
+            return self._claim_raw(self._raw, connection_id, limit, due_ms, until_ms, statuses)
         anything, claim = self._claims
         with self._engine.connect() as conn:  # the common idle case takes no write lock
-            if conn.execute(anything, {"c_cid": connection_id, "c_now": now_ms}).first() is None:
+            if conn.execute(anything, {"c_cid": connection_id, "c_now": due_ms}).first() is None:
                 return []
         token = random.randint(1, 2**62)
-        params = {"c_cid": connection_id, "c_now": now_ms, "c_until": now_ms + lease_ms, "c_token": token}
+        params = {"c_cid": connection_id, "c_now": due_ms, "c_until": until_ms, "c_token": token}
         rows: list[Any] = []  # rows of _CLAIM_COLUMNS
         with self._write.begin() as conn:
-            # Claims whose lease ran out (their sender died) first, then due pending items.
-            for status in (INFLIGHT, PENDING):
+            for status in statuses:
                 if len(rows) >= limit:
                     break
                 found = conn.execute(claim, {**params, "c_status": status, "c_limit": limit - len(rows)})
@@ -207,19 +200,20 @@ class SqlDeliveryQueue:
         raw: tuple[RawQuery, RawQuery, RawQuery],
         connection_id: int,
         limit: int,
-        now_ms: int,
-        lease_ms: int,
+        due_ms: int,
+        until_ms: int,
+        statuses: tuple[str, ...],
     ) -> list[ClaimedItem]:
-        """claim() on SQLite, the same statements run through the driver."""
+        """_claim() on SQLite, the same statements run through the driver."""
         anything, claim, payloads = raw
         with self._engine.connect() as conn:  # the common idle case takes no write lock
-            if not anything.run(conn, {"c_cid": connection_id, "c_now": now_ms}, begin=False):
+            if not anything.run(conn, {"c_cid": connection_id, "c_now": due_ms}, begin=False):
                 return []
             token = random.randint(1, 2**62)
-            params = {"c_cid": connection_id, "c_now": now_ms, "c_until": now_ms + lease_ms, "c_token": token}
+            params = {"c_cid": connection_id, "c_now": due_ms, "c_until": until_ms, "c_token": token}
             rows: list[Any] = []  # rows of _CLAIM_COLUMNS
             with conn.execution_options(**{WRITE_TX: True}).begin():
-                for status in (INFLIGHT, PENDING):  # expired claims first, as in claim()
+                for status in statuses:
                     if len(rows) >= limit:
                         break
                     rows.extend(claim.run(conn, {**params, "c_status": status, "c_limit": limit - len(rows)}))
@@ -239,7 +233,8 @@ class SqlDeliveryQueue:
 
     def due(self, connection_id: int, now_ms: int) -> tuple[int, int | None, int | None]:
         mine = q.c.connection_id == connection_id
-        due_now = and_(mine, q.c.status == PENDING, q.c.next_at_ms <= now_ms)
+        # An inflight item due is a claim whose lease ran out: claimable again.
+        due_now = and_(mine, q.c.status.in_((PENDING, INFLIGHT)), q.c.next_at_ms <= now_ms)
         with self._engine.connect() as conn:
             capped = select(q.c.enqueued_ms).where(due_now).order_by(q.c.next_at_ms).limit(10_000).subquery()
             count, oldest = conn.execute(select(func.count(), func.min(capped.c.enqueued_ms))).one()
@@ -272,10 +267,27 @@ class SqlDeliveryQueue:
             add_counts(conn, self._engine, counts)
         return changed
 
-    def retry(self, items: Sequence[ClaimedItem], next_at_ms: int, error_type: str, error: str) -> int:
+    def retry(
+        self, items: Sequence[ClaimedItem], next_at_ms: int, error_type: str, error: str, refund: bool = False
+    ) -> int:
         params = {"o_next": next_at_ms, "o_type": error_type, "o_error": error}
+        stmt = self._outcomes.refund if refund else self._outcomes.retry
         with self._write.begin() as conn:
-            return self._outcome(conn, items, self._outcomes.retry, params)
+            return self._outcome(conn, items, stmt, params)
+
+    def extend(self, claims: Sequence[tuple[int, int]], until_ms: int) -> int:
+        if not claims:
+            return 0
+        changed = 0
+        with self._write.begin() as conn:  # one statement per claim: executemany rowcounts vary
+            for cid, token in claims:
+                params = {"l_cid": cid, "l_token": token, "l_until": until_ms}
+                changed += max(conn.execute(self._leases[0], params).rowcount, 0)
+        return changed
+
+    def resume(self, connection_id: int, now_ms: int) -> int:
+        with self._write.begin() as conn:
+            return max(conn.execute(self._leases[1], {"l_cid": connection_id, "l_now": now_ms}).rowcount, 0)
 
     def bury(self, items: Sequence[ClaimedItem], error_type: str, error: str, now_ms: int) -> int:
         params = {"o_now": now_ms, "o_type": error_type, "o_error": error}
@@ -332,84 +344,9 @@ class SqlDeliveryQueue:
         with self._write.begin() as conn:
             return max(conn.execute(stmt).rowcount, 0)
 
-    def history(
-        self, workspace_id: int, input_id: int, since_ms: int, until_ms: int, after_seq: int, limit: int
-    ) -> list[BatchRow]:
-        query = (
-            select(batches)
-            .where(
-                batches.c.workspace_id == workspace_id,
-                batches.c.seq > after_seq,
-                batches.c.input_id == input_id,
-                batches.c.received_ms >= since_ms,
-                batches.c.received_ms < until_ms,
-            )
-            .order_by(batches.c.seq)
-            .limit(limit)
-        )
-        with self._engine.connect() as conn:
-            return [_batch_row(row) for row in conn.execute(query).all()]
-
     def purge_done(self, before_ms: int) -> int:
         # The status as a literal: only then do SQLite and PostgreSQL's generic plans use the partial
         # index on done rows' finished_ms.
         stmt = q.delete().where(text(f"delivery_queue.status = '{DONE}'"), q.c.finished_ms < before_ms)
         with self._write.begin() as conn:
             return max(conn.execute(stmt).rowcount, 0)
-
-    def create_replay_job(
-        self,
-        workspace_id: int,
-        connection_id: int,
-        kind: str,
-        since_ms: int | None,
-        until_ms: int | None,
-        now_ms: int,
-    ) -> ReplayJob:
-        values = {
-            "workspace_id": workspace_id,
-            "connection_id": connection_id,
-            "kind": kind,
-            "since_ms": since_ms,
-            "until_ms": until_ms,
-            "state": "enqueuing",
-            "enqueued": 0,
-            "error": "",
-            "created_ms": now_ms,
-        }
-        with self._write.begin() as conn:
-            job_id = conn.execute(
-                replay_jobs.insert().values(values).returning(replay_jobs.c.id)
-            ).scalar_one()
-        return ReplayJob(
-            id=job_id,
-            workspace_id=workspace_id,
-            connection_id=connection_id,
-            kind=kind,
-            since_ms=since_ms,
-            until_ms=until_ms,
-            state="enqueuing",
-            enqueued=0,
-            error="",
-            created_ms=now_ms,
-        )
-
-    def update_replay_job(self, job_id: int, state: str, enqueued: int, error: str = "") -> None:
-        stmt = replay_jobs.update().where(replay_jobs.c.id == job_id)
-        with self._write.begin() as conn:
-            conn.execute(stmt.values(state=state, enqueued=enqueued, error=error))
-
-    def replay_progress(self, job_id: int) -> ReplayProgress | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(select(replay_jobs).where(replay_jobs.c.id == job_id)).first()
-            if row is None:
-                return None
-            query = select(q.c.status, func.count()).where(q.c.replay_job_id == job_id).group_by(q.c.status)
-            found = {status: int(n) for status, n in conn.execute(query).all()}
-        return ReplayProgress(
-            job=_job(row),
-            pending=found.get(PENDING, 0),
-            inflight=found.get(INFLIGHT, 0),
-            done=found.get(DONE, 0),
-            dead=found.get(DEAD, 0),
-        )
