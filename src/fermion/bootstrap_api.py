@@ -19,6 +19,7 @@ from fermion.api.audiences_platform import audiences_platform_router
 from fermion.api.calculated import calculated_router
 from fermion.api.calculated_seeding import seeding_router
 from fermion.api.catalog import catalog_router
+from fermion.api.credentials import credentials_router
 from fermion.api.delivery import DeliveryApi, delivery_router
 from fermion.api.errors import install_error_handlers
 from fermion.api.events import EventsApp
@@ -58,12 +59,12 @@ from fermion.scaleout import (
     start_inbound,
 )
 from fermion.services.admin_auth import AdminAuth
-from fermion.services.auth_cache import InputAuthenticator
 from fermion.services.bearer_auth import BearerAuth
 from fermion.services.calculated_admin import CalculatedAdmin, CalculatedSettings
 from fermion.services.calculated_seeding import SeedingService
 from fermion.services.calculated_values import CalculatedValuesService
 from fermion.services.catalog import CatalogService
+from fermion.services.credential_directory import CredentialDirectory
 from fermion.services.identity_auth import IdentityAuth
 from fermion.services.ingest import IngestService
 from fermion.services.livestream import LiveStream
@@ -73,7 +74,7 @@ from fermion.services.profile_edits import ProfileEditor
 from fermion.services.profile_queries import ProfileQueries
 from fermion.services.rate_limit import RateLimiter
 from fermion.services.tenancy import TenancyService
-from fermion.services.websdk import KeyLookup, WebSdkService
+from fermion.services.websdk import WebSdkService
 from fermion.settings import Settings
 
 
@@ -93,9 +94,11 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     app = FastAPIOffline(title="Fermion", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
     with_wire_routes(app)
+    # The only place the API process keeps credentials (entries expire after config_cache_ttl_s).
+    directory = CredentialDirectory(stores.config, stores.delivery.cipher, settings.config_cache_ttl_s)
     ingest = IngestService(
         inbound,
-        InputAuthenticator(stores.config, settings.config_cache_ttl_s),
+        directory,
         RateLimiter(),
         settings.limits,
         node_id=node_id(settings, stores.engine),
@@ -106,11 +109,13 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
         return inbound_details(inbound)
 
     app.router.routes.extend([*health_routes(readiness), metrics_route(metrics.render)])
-    bearer = BearerAuth(AdminAuth(stores.config), OAuthService(stores.config), stores.config)
+    bearer = BearerAuth(
+        AdminAuth(stores.config, directory), OAuthService(stores.config, directory), stores.config
+    )
     app.include_router(
         admin_router(
             bearer,
-            TenancyService(stores.config, stores.delivery.cipher),
+            TenancyService(stores.config, stores.delivery.cipher, directory),
             stores.events,
             LiveStream(stores.events),
         )
@@ -126,6 +131,7 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     )
     editor = ProfileEditor(stores.config, stores.profiles, identities, ingest)
     app.include_router(oauth_router(bearer.oauth))
+    app.include_router(credentials_router(bearer))
     delivery = delivery_api(stores.config, stores.delivery, connection_hooks(stores))
     app.include_router(delivery_router(bearer, delivery))
     app.include_router(audience_connections_router(bearer, delivery, audience_workspace(stores.engine)))
@@ -134,21 +140,15 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     )
     app.include_router(profile_router(bearer, queries, settings.profile_api_requests_per_s))
     idsync = identity_service(stores, settings)
-    authenticator = InputAuthenticator(stores.config, settings.config_cache_ttl_s)
-    app.include_router(
-        identity_router(
-            idsync,
-            IdentityAuth(stores.config, authenticator, stores.delivery.cipher, settings.config_cache_ttl_s),
-        )
-    )
+    app.include_router(identity_router(idsync, IdentityAuth(directory)))
     app.include_router(identity_admin_router(bearer, idsync))
     app.include_router(activity_router(bearer, queries, editor))
     app.include_router(calculated_router(bearer, CalculatedAdmin(calculated, CalculatedSettings.from_env())))
     app.include_router(
         seeding_router(
             SeedingService(
-                authenticator.authenticate,
-                authenticator.workspace,
+                directory.authenticate,
+                directory.workspace,
                 calculated,
                 identities,
                 ingest.ingest_as,
@@ -159,7 +159,7 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     audiences = audience_admin(stores)
     app.include_router(audiences_router(bearer, audiences))
     app.include_router(audiences_platform_router(bearer, audiences, connected_outputs(stores)))
-    web_sdk = WebSdkService(ingest, KeyLookup(stores.config, settings.config_cache_ttl_s))
+    web_sdk = WebSdkService(ingest, directory)
     browser_app = WebSdkApp(web_sdk, settings.limits.max_request_bytes, app)
     events_app = EventsApp(ingest, settings.limits.max_request_bytes, browser_app)
     # Outermost: bodies are capped before any route reads them; one access-log line per request.

@@ -1,4 +1,5 @@
-"""The `fermion` command: init, serve, inputs and workspaces. Every create/list command takes --json."""
+"""The `fermion` command: init, serve and workspaces; inputs, credentials, tokens and the rest from
+their own modules. Every create/list command takes --json."""
 
 from __future__ import annotations
 
@@ -18,19 +19,21 @@ import typer
 from fermion import bootstrap, cli_audience_connections, cli_delivery, cli_identity
 from fermion.cli_audiences import audiences_app
 from fermion.cli_calculated import calculated_app
+from fermion.cli_credentials import credentials_app, tokens_app
+from fermion.cli_inputs import inputs_app
 from fermion.services.admin_auth import AdminAuth
+from fermion.services.credential_directory import CredentialDirectory
 from fermion.services.oauth import OAuthService
 from fermion.services.tenancy import InvalidRequest, TenancyService
 from fermion.settings import Settings, check, from_env
 from fermion.supervisor import Supervisor
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Fermion customer data platform.")
-inputs_app = typer.Typer(no_args_is_help=True, help="Platform and feed inputs.")
 workspaces_app = typer.Typer(no_args_is_help=True, help="Workspaces.")
 app.add_typer(inputs_app, name="inputs")
 app.add_typer(workspaces_app, name="workspaces")
-credentials_app = typer.Typer(no_args_is_help=True, help="OAuth client credentials (Profile and admin APIs).")
 app.add_typer(credentials_app, name="credentials")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(cli_delivery.outputs_app, name="outputs")
 app.add_typer(cli_delivery.connections_app, name="connections")
 app.add_typer(cli_audience_connections.audience_connections_app, name="audience-connections")
@@ -79,8 +82,9 @@ def _initialize(settings: Settings, stores: bootstrap.Stores) -> dict[str, Any]:
     inputs = [
         tenancy.create_input(ws.id, "platform", p, n) for p, n in (("custom", "Server"), ("web", "Web"))
     ]
-    token = AdminAuth(stores.config).issue_token(ws.org_id)
-    OAuthService(stores.config).ensure_signing_key()
+    directory = CredentialDirectory(stores.config, stores.delivery.cipher, ttl_s=0)
+    token = AdminAuth(stores.config, directory).issue_token(ws.org_id)
+    OAuthService(stores.config, directory).ensure_signing_key()
     stores.config.set_meta(INITIALIZED, "1")
     result = {
         "organization_id": ws.org_id,
@@ -288,71 +292,6 @@ def _run_role(
             await bootstrap.run_sender(settings, stores, stop, ops_port=ops_port, parent_pid=parent_pid)
 
     asyncio.run(main())
-
-
-@inputs_app.command("create")
-def inputs_create(
-    workspace: Annotated[int, typer.Option("--workspace", help="Workspace id.")],
-    platform: Annotated[
-        str,
-        typer.Option(
-            help="ios, android, web, tvos, roku, alexa, smart_tv, fire_tv, "
-            "xbox, custom; or the partner name of a feed"
-        ),
-    ] = "custom",
-    kind: Annotated[str, typer.Option(help="platform | feed")] = "platform",
-    name: Annotated[str, typer.Option()] = "",
-    data_dir: DataDir = None,
-    as_json: Json = False,
-) -> None:
-    """Create an input and print its key and secret (the secret is shown only now)."""
-    stores = bootstrap.open_stores(_settings(data_dir))
-    try:
-        created = TenancyService(stores.config, stores.delivery.cipher).create_input(
-            workspace, kind, platform, name
-        )
-    except InvalidRequest as exc:
-        _fail(f"{exc.field}: {exc.message}", 2)
-        return
-    inp = created.input
-    value = {
-        "id": inp.id,
-        "workspace_id": inp.workspace_id,
-        "kind": inp.kind.value,
-        "platform": inp.platform,
-        "name": inp.name,
-        "key": inp.key,
-        "secret": created.secret,
-    }
-    _emit(as_json, value, f"input {inp.id} ({inp.name}): key {inp.key}  secret {created.secret}")
-
-
-@inputs_app.command("list")
-def inputs_list(
-    workspace: Annotated[int | None, typer.Option("--workspace")] = None,
-    data_dir: DataDir = None,
-    as_json: Json = False,
-) -> None:
-    """List inputs (keys only; secrets are never shown again)."""
-    stores = bootstrap.open_stores(_settings(data_dir))
-    inputs = TenancyService(stores.config, stores.delivery.cipher).list_inputs(workspace)
-    rows = [
-        {
-            "id": i.id,
-            "workspace_id": i.workspace_id,
-            "kind": i.kind.value,
-            "platform": i.platform,
-            "name": i.name,
-            "key": i.key,
-            "active": i.active,
-        }
-        for i in inputs
-    ]
-    human = "\n".join(
-        f"{r['id']}\tws {r['workspace_id']}\t{r['kind']}\t{r['platform']}\t{r['key']}\t{r['name']}"
-        for r in rows
-    )
-    _emit(as_json, {"inputs": rows}, human or "no inputs")
 
 
 @workspaces_app.command("list")

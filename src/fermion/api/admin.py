@@ -1,4 +1,5 @@
-"""Admin HTTP API: workspaces, inputs, stored events and the inbound Live Stream (bearer-token auth)."""
+"""Admin HTTP API: workspaces, inputs (create, deactivate, rotate the secret, delete), stored events and
+the inbound Live Stream (bearer-token auth)."""
 
 # No `from __future__ import annotations`: FastAPI must see the real types of dependencies declared
 # inside admin_router.
@@ -8,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 from starlette.responses import Response
@@ -20,13 +21,19 @@ from fermion.ports import BatchFilter, BatchRow, EventRow, EventStore
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.bearer_auth import BearerAuth
 from fermion.services.livestream import LiveStream
-from fermion.services.tenancy import InvalidRequest, TenancyService
+from fermion.services.tenancy import InputInUse, InvalidRequest, TenancyService
+
+MAX_ID = 2**63 - 1
 
 
 class NewInputBody(BaseModel):
     kind: Literal["platform", "feed"] = "platform"
     platform: str = Field(min_length=1, max_length=64)
     name: str = Field(default="", max_length=200)
+
+
+class InputChangeBody(BaseModel, extra="forbid"):
+    active: bool
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -109,6 +116,40 @@ def admin_router(
         except InvalidRequest as exc:
             raise ApiError(400, exc.message, exc.field) from None
         return json_response(input_json(created.input, created.secret), 201)
+
+    async def input_of(ws: Ws, input_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Input:
+        inp = await asyncio.to_thread(tenancy.get_input, ws.id, input_id)
+        if inp is None:
+            raise ApiError(404, f"No input {input_id} in workspace {ws.id}.", "input_id")
+        return inp
+
+    In = Annotated[Input, Depends(input_of)]
+
+    @router.get("/workspaces/{workspace_id}/inputs/{input_id}")
+    async def get_input(inp: In) -> Response:
+        return json_response(input_json(inp))
+
+    @router.patch("/workspaces/{workspace_id}/inputs/{input_id}")
+    async def change_input(inp: In, body: InputChangeBody) -> Response:
+        """`{"active": false}` refuses the input's key and secret everywhere within seconds."""
+        changed = await asyncio.to_thread(tenancy.set_active, inp, body.active)
+        return json_response(input_json(changed))
+
+    @router.post("/workspaces/{workspace_id}/inputs/{input_id}/rotate-secret")
+    async def rotate_secret(inp: In) -> Response:
+        """A new secret, answered only now; the old one stops working within seconds."""
+        rotated = await asyncio.to_thread(tenancy.rotate_secret, inp)
+        return json_response(input_json(rotated.input, rotated.secret))
+
+    @router.delete("/workspaces/{workspace_id}/inputs/{input_id}", status_code=204)
+    async def delete_input(inp: In) -> Response:
+        try:
+            await asyncio.to_thread(tenancy.delete_input, inp)
+        except InputInUse as exc:
+            raise ApiError(
+                409, f"Connections {exc.connection_ids} use this input; delete them first.", "input_id"
+            ) from None
+        return Response(status_code=204)
 
     @router.get("/workspaces/{workspace_id}/events")
     async def list_events(

@@ -7,7 +7,6 @@ feed inputs must authenticate with their secret.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -19,17 +18,19 @@ from email.utils import parsedate_to_datetime
 
 from fermion.model.tenancy import Input, InputKind
 from fermion.ports import ConfigStore, SecretCipher
-from fermion.services.auth_cache import InputAuthenticator
+from fermion.services.credential_directory import SIGNING_SECRET_PREFIX, CredentialDirectory
 
-_SECRET_META = "input_signing_secret:"
 MAX_CLOCK_SKEW_S = 15 * 60
-_MAX_CACHED = 10_000
 
 
 def remember_signing_secret(config: ConfigStore, cipher: SecretCipher, input_id: int, secret: str) -> None:
     """Keep an input's secret, encrypted, so signed requests can be verified (an HMAC needs the secret
     itself, not the hash that Basic authentication compares against)."""
-    config.set_meta(f"{_SECRET_META}{input_id}", cipher.encrypt(secret))
+    config.set_meta(f"{SIGNING_SECRET_PREFIX}{input_id}", cipher.encrypt(secret))
+
+
+def forget_signing_secret(config: ConfigStore, input_id: int) -> None:
+    config.delete_meta(f"{SIGNING_SECRET_PREFIX}{input_id}")
 
 
 class IdentityAuthError(Exception):
@@ -71,21 +72,11 @@ def signed_paths(path: str, query: str) -> list[str]:
 
 
 class IdentityAuth:
-    def __init__(
-        self,
-        config: ConfigStore,
-        authenticator: InputAuthenticator,
-        cipher: SecretCipher,
-        cache_ttl_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._config = config
-        self._cipher = cipher
-        self._authenticator = authenticator
-        self._ttl = cache_ttl_s
+    """Checks IDSync and Alias requests against the credential directory (nothing cached here)."""
+
+    def __init__(self, directory: CredentialDirectory, clock: Callable[[], float] = time.time) -> None:
+        self._directory = directory
         self._clock = clock
-        self._inputs: dict[str, tuple[float, Input | None]] = {}
-        self._secrets: dict[int, tuple[float, str | None]] = {}
 
     async def authenticate(
         self,
@@ -105,7 +96,7 @@ class IdentityAuth:
         key = headers.get("x-mp-key") or path_key
         if not key:
             raise IdentityAuthError(401, "The x-mp-key header is required.", "x-mp-key")
-        inp = await self._input(key)
+        inp = await self._directory.input_for_key(key)
         if inp is None:
             raise IdentityAuthError(401, "The API key is not valid.", "x-mp-key")
         if not inp.active:
@@ -124,7 +115,7 @@ class IdentityAuth:
             key, sep, secret = "", "", ""
         if not sep or not key:
             raise IdentityAuthError(401, "Basic credentials must be base64(key:secret).", "Authorization")
-        inp = await self._authenticator.authenticate(key, secret)
+        inp = await self._directory.authenticate(key, secret)
         if inp is None:
             raise IdentityAuthError(401, "The API key or secret is not valid.", "Authorization")
         return inp
@@ -146,7 +137,7 @@ class IdentityAuth:
             raise IdentityAuthError(401, "The Date header is not a valid date.", "Date")
         if abs(self._clock() - when) > MAX_CLOCK_SKEW_S:
             raise IdentityAuthError(401, "The Date header is more than 15 minutes off.", "Date")
-        secret = await self._secret(inp.id)
+        secret = await self._directory.signing_secret(inp.id)
         if secret is None:
             raise IdentityAuthError(
                 403, "This input has no signing secret on record; create a new input.", "x-mp-signature"
@@ -157,27 +148,3 @@ class IdentityAuth:
                 if hmac.compare_digest(signature(secret, method, date, candidate_path, body), given):
                     return
         raise IdentityAuthError(401, "The request signature does not match.", "x-mp-signature")
-
-    async def _input(self, key: str) -> Input | None:
-        cached = self._inputs.get(key)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
-        inp = await asyncio.to_thread(self._config.get_input_by_key, key)
-        if len(self._inputs) >= _MAX_CACHED:
-            self._inputs.clear()
-        self._inputs[key] = (now, inp)
-        return inp
-
-    async def _secret(self, input_id: int) -> str | None:
-        cached = self._secrets.get(input_id)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
-        stored = await asyncio.to_thread(self._config.get_meta, f"{_SECRET_META}{input_id}")
-        try:
-            secret = self._cipher.decrypt(stored) if stored is not None else None
-        except ValueError:  # encrypted under another key: signed requests for this input fail (403)
-            secret = None
-        self._secrets[input_id] = (now, secret)
-        return secret

@@ -24,11 +24,9 @@ from fermion.model.ids import BatchIdGenerator
 from fermion.model.records import InboundRecord
 from fermion.model.tenancy import Input, Workspace
 from fermion.ports import InboundLog
-from fermion.services.auth_cache import InputAuthenticator
+from fermion.services.credential_directory import CredentialDirectory
 from fermion.services.rate_limit import RateLimiter
 from fermion.settings import Limits
-
-_MAX_VERIFIED_HEADERS = 10_000
 
 
 class Endpoint(Enum):
@@ -60,7 +58,7 @@ class IngestService:
     def __init__(
         self,
         log: InboundLog,
-        auth: InputAuthenticator,
+        auth: CredentialDirectory,
         limiter: RateLimiter,
         limits: Limits,
         clock: Callable[[], float] = time.time,
@@ -75,8 +73,6 @@ class IngestService:
         self._request_prefix = secrets.token_hex(6)
         self._request_counter = itertools.count(1)
         self._batch_ids = BatchIdGenerator(node_id)
-        # Authorization header -> input, for headers already verified (skips decoding and hashing).
-        self._verified: dict[str, Input] = {}
 
     async def ingest(
         self,
@@ -99,15 +95,12 @@ class IngestService:
         content_encoding: str | None,
         source_ip: str,
     ) -> Outcome:
-        inp = self._verified.get(authorization) if authorization else None
+        # No cache of verified headers here: the credential directory's entries expire, so a
+        # deactivated input or rotated secret stops working within config_cache_ttl_s.
+        key, secret = _basic_credentials(authorization)
+        inp = await self._auth.authenticate(key, secret)
         if inp is None:
-            key, secret = _basic_credentials(authorization)
-            inp = await self._auth.authenticate(key, secret)
-            if inp is None:
-                raise Rejected(Outcome.error(403, "FORBIDDEN", "The API key or secret is not valid."))
-            if len(self._verified) >= _MAX_VERIFIED_HEADERS:
-                self._verified.clear()
-            self._verified[authorization or ""] = inp
+            raise Rejected(Outcome.error(403, "FORBIDDEN", "The API key or secret is not valid."))
         return await self._accept(endpoint, inp, body, content_encoding, source_ip)
 
     async def ingest_as(

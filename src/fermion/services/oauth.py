@@ -13,22 +13,17 @@ import msgspec
 
 from fermion.model.tenancy import Workspace
 from fermion.ports import ConfigStore
+from fermion.services.credential_directory import OAUTH_CLIENT_PREFIX, CredentialDirectory, OAuthClient
 from fermion.services.credentials import hash_secret, secret_matches
 from fermion.services.tenancy import InvalidRequest
 
-TOKEN_TTL_S = 8 * 3600  # as mParticle's: 8 hours, not revocable
+__all__ = ["CreatedClient", "IssuedToken", "OAuthClient", "OAuthService", "TokenScope", "looks_like_jwt"]
+
+# As mParticle's: 8 hours. Revoking the client ends its tokens too (within config_cache_ttl_s).
+TOKEN_TTL_S = 8 * 3600
 SIGNING_KEY = "oauth_signing_key"
-_CLIENT_PREFIX = "oauth_client:"
 _ISSUER = "fermion"
 _ALGORITHM = "HS256"
-
-
-class OAuthClient(msgspec.Struct, frozen=True, kw_only=True):
-    client_id: str
-    secret_hash: str
-    org_id: int
-    workspace_ids: list[int] | None  # None: every workspace of the organization
-    created_ms: int
 
 
 @dataclass(frozen=True)
@@ -61,9 +56,14 @@ def looks_like_jwt(token: str) -> bool:
 
 class OAuthService:
     def __init__(
-        self, config: ConfigStore, clock: Callable[[], float] = time.time, ttl_s: int = TOKEN_TTL_S
+        self,
+        config: ConfigStore,
+        directory: CredentialDirectory,
+        clock: Callable[[], float] = time.time,
+        ttl_s: int = TOKEN_TTL_S,
     ) -> None:
         self._config = config
+        self._directory = directory
         self._clock = clock
         self._ttl_s = ttl_s
         self._key: bytes | None = None
@@ -99,12 +99,32 @@ class OAuthService:
             workspace_ids=sorted(set(workspace_ids)) if workspace_ids else None,
             created_ms=int(self._clock() * 1000),
         )
-        self._config.set_meta(_CLIENT_PREFIX + client.client_id, msgspec.json.encode(client).decode())
+        self._config.set_meta(OAUTH_CLIENT_PREFIX + client.client_id, msgspec.json.encode(client).decode())
+        self._directory.forget_oauth_client(client.client_id)
         return CreatedClient(client=client, secret=secret)
 
     def get_client(self, client_id: str) -> OAuthClient | None:
-        raw = self._config.get_meta(_CLIENT_PREFIX + client_id)
-        return None if raw is None else msgspec.json.decode(raw, type=OAuthClient)
+        return self._directory.oauth_client(client_id) if client_id.startswith("fc_") else None
+
+    def list_clients(self, org_id: int | None = None) -> list[OAuthClient]:
+        """The clients (of one organization, or all), oldest first."""
+        clients = [
+            msgspec.json.decode(value, type=OAuthClient)
+            for _, value in self._config.list_meta(OAUTH_CLIENT_PREFIX)
+        ]
+        return sorted(
+            (c for c in clients if org_id is None or c.org_id == org_id), key=lambda c: c.created_ms
+        )
+
+    def revoke_client(self, client_id: str, org_id: int | None = None) -> bool:
+        """Delete the client: no new tokens, and its tokens stop working (every process within
+        config_cache_ttl_s). False when there is no such client (in that organization)."""
+        client = self._directory.oauth_client(client_id) if client_id.startswith("fc_") else None
+        if client is None or (org_id is not None and client.org_id != org_id):
+            return False
+        self._config.delete_meta(OAUTH_CLIENT_PREFIX + client_id)
+        self._directory.forget_oauth_client(client_id)
+        return True
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -112,7 +132,7 @@ class OAuthService:
         self, client_id: str, client_secret: str, audience: str | None = None
     ) -> IssuedToken | None:
         """A bearer token for valid client credentials; None when they are wrong."""
-        client = self.get_client(client_id) if client_id.startswith("fc_") else None
+        client = self.get_client(client_id)
         if client is None or not secret_matches(client_secret, client.secret_hash):
             return None
         now = int(self._clock())
@@ -131,7 +151,7 @@ class OAuthService:
         return IssuedToken(access_token=token, expires_in=self._ttl_s)
 
     def verify(self, token: str) -> TokenScope | None:
-        """The token's scope, or None when it is malformed, forged or expired."""
+        """The token's scope, or None when it is malformed, forged, expired or its client revoked."""
         try:
             claims = self._decode(token, self._signing_key())
         except jwt.InvalidSignatureError:
@@ -144,8 +164,11 @@ class OAuthService:
         org, ws = claims.get("org"), claims.get("ws")
         if not isinstance(org, int) or not (ws is None or isinstance(ws, list)):
             return None
+        client = self.get_client(str(claims["sub"]))
+        if client is None or client.org_id != org:
+            return None
         return TokenScope(
-            client_id=str(claims["sub"]),
+            client_id=client.client_id,
             org_id=org,
             workspace_ids=None if ws is None else frozenset(int(w) for w in ws),
         )

@@ -1,4 +1,5 @@
-"""Tenancy administration: organizations, accounts, workspaces and their inputs."""
+"""Tenancy administration: organizations, accounts, workspaces and their inputs (created, deactivated,
+reactivated, given a new secret, deleted)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ from dataclasses import dataclass
 
 from fermion.model.tenancy import Input, InputKind, Platform, Workspace
 from fermion.ports import ConfigStore, NewInput, SecretCipher
+from fermion.services.credential_directory import CredentialDirectory
 from fermion.services.credentials import issue
-from fermion.services.identity_auth import remember_signing_secret
+from fermion.services.identity_auth import forget_signing_secret, remember_signing_secret
+
+
+class InputInUse(ValueError):
+    """The input cannot be deleted while these connections use it."""
+
+    def __init__(self, connection_ids: list[int]) -> None:
+        super().__init__(f"connections {connection_ids} use this input")
+        self.connection_ids = connection_ids
 
 
 class InvalidRequest(ValueError):
@@ -27,9 +37,14 @@ class CreatedInput:
 
 
 class TenancyService:
-    def __init__(self, config: ConfigStore, cipher: SecretCipher) -> None:
+    def __init__(
+        self, config: ConfigStore, cipher: SecretCipher, directory: CredentialDirectory | None = None
+    ) -> None:
+        # `directory`: the API process's credentials, forgotten here as soon as this process changes
+        # one (other processes see the change within config_cache_ttl_s). None in CLI commands.
         self._config = config
         self._cipher = cipher
+        self._directory = directory
 
     def create_workspace_tree(self, org: str, account: str, workspace: str) -> Workspace:
         o = self._config.create_organization(org)
@@ -65,6 +80,40 @@ class TenancyService:
             self._config, self._cipher, created.id, creds.secret
         )  # for signed IDSync requests
         return CreatedInput(input=created, secret=creds.secret)
+
+    def get_input(self, workspace_id: int, input_id: int) -> Input | None:
+        """The workspace's input, None when it has no such input."""
+        inp = self._config.get_input(input_id)
+        return inp if inp is not None and inp.workspace_id == workspace_id else None
+
+    def set_active(self, inp: Input, active: bool) -> Input:
+        """Deactivate (its key and secret stop working everywhere) or reactivate an input."""
+        changed = self._config.set_input_active(inp.id, active) or inp
+        self._forget(inp)
+        return changed
+
+    def rotate_secret(self, inp: Input) -> CreatedInput:
+        """A new secret for the input (shown once); the old one stops working."""
+        creds = issue()
+        changed = self._config.set_input_secret_hash(inp.id, creds.secret_hash) or inp
+        remember_signing_secret(self._config, self._cipher, inp.id, creds.secret)
+        self._forget(inp)
+        return CreatedInput(input=changed, secret=creds.secret)
+
+    def delete_input(self, inp: Input) -> None:
+        """Delete the input and its signing secret; InputInUse while connections use it."""
+        try:
+            blocking = self._config.delete_input(inp.id)
+        except LookupError:
+            return  # already gone
+        if blocking:
+            raise InputInUse(blocking)
+        forget_signing_secret(self._config, inp.id)
+        self._forget(inp)
+
+    def _forget(self, inp: Input) -> None:
+        if self._directory is not None:
+            self._directory.forget_input(inp)
 
     def list_inputs(self, workspace_id: int | None = None) -> list[Input]:
         return self._config.list_inputs(workspace_id)

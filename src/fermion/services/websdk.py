@@ -4,9 +4,6 @@ the Events API ingest path, forwarding statistics, and the SDK configuration bod
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -14,36 +11,11 @@ import orjson
 
 from fermion.model.tenancy import Input, InputKind
 from fermion.model.web_batch import from_web_sdk
-from fermion.ports import ConfigStore
+from fermion.services.credential_directory import CredentialDirectory
 from fermion.services.ingest import IngestService, Outcome
 
-_MAX_CACHED: Final = 100_000
 MAX_KEY_LENGTH: Final = 200
 KEY_FIELD: Final = "apiKey"
-
-
-class KeyLookup:
-    """Input by key with a short-lived cache (positive and negative), so uploads skip the database
-    and a deactivated input stops being accepted within `ttl_s`."""
-
-    def __init__(
-        self, config: ConfigStore, ttl_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._config = config
-        self._ttl_s = ttl_s
-        self._clock = clock
-        self._cache: dict[str, tuple[float, Input | None]] = {}
-
-    async def input_for_key(self, key: str) -> Input | None:
-        now = self._clock()
-        cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < self._ttl_s:
-            return cached[1]
-        inp = await asyncio.to_thread(self._config.get_input_by_key, key)
-        if len(self._cache) >= _MAX_CACHED:
-            self._cache.clear()
-        self._cache[key] = (now, inp)
-        return inp
 
 
 @dataclass
@@ -53,7 +25,7 @@ class ConfigAnswer:
 
 
 class WebSdkService:
-    def __init__(self, ingest: IngestService, keys: KeyLookup) -> None:
+    def __init__(self, ingest: IngestService, keys: CredentialDirectory) -> None:
         self._ingest = ingest
         self._keys = keys
 

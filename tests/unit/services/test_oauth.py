@@ -1,4 +1,5 @@
-"""OAuth client credentials: token issue, expiry, forgery, scopes; bearer auth over both token kinds."""
+"""OAuth client credentials: token issue, expiry, forgery, scopes, revocation; bearer auth over both
+token kinds (admin tokens deletable)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from fermion.model.tenancy import Workspace
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.bearer_auth import BearerAuth
+from fermion.services.credential_directory import CredentialDirectory
 from fermion.services.oauth import SIGNING_KEY, TOKEN_TTL_S, OAuthService
 from fermion.services.tenancy import InvalidRequest
 
@@ -31,8 +33,18 @@ class FakeConfig:
     def set_meta(self, key: str, value: str) -> None:
         self.meta[key] = value
 
+    def delete_meta(self, key: str) -> None:
+        self.meta.pop(key, None)
+
+    def list_meta(self, prefix: str) -> list[tuple[str, str]]:
+        return sorted((k, v) for k, v in self.meta.items() if k.startswith(prefix))
+
     def get_workspace(self, workspace_id: int) -> Workspace | None:
         return self.workspaces.get(workspace_id)
+
+
+def directory(config: FakeConfig, ttl_s: float = 0.0) -> CredentialDirectory:
+    return CredentialDirectory(config, cipher=None, ttl_s=ttl_s)  # type: ignore[arg-type]
 
 
 class Clock:
@@ -46,7 +58,7 @@ class Clock:
 @pytest.fixture
 def setup() -> tuple[FakeConfig, Clock, OAuthService]:
     config, clock = FakeConfig(), Clock()
-    oauth = OAuthService(config, clock)  # type: ignore[arg-type]
+    oauth = OAuthService(config, directory(config), clock)  # type: ignore[arg-type]
     oauth.ensure_signing_key()
     return config, clock, oauth
 
@@ -87,7 +99,7 @@ def test_a_key_replaced_by_another_process_is_picked_up(
     setup: tuple[FakeConfig, Clock, OAuthService],
 ) -> None:
     config, _, oauth = setup
-    other = OAuthService(config, oauth._clock)
+    other = OAuthService(config, directory(config), oauth._clock)  # type: ignore[arg-type]
     created = oauth.create_client(1)
     assert oauth.verify(oauth.issue_token(created.client.client_id, created.secret).access_token)  # type: ignore[union-attr]
     config.meta[SIGNING_KEY] = "rotated" * 8
@@ -105,7 +117,7 @@ def test_clients_are_scoped_to_their_organization(setup: tuple[FakeConfig, Clock
 
 def test_bearer_auth_takes_both_token_kinds(setup: tuple[FakeConfig, Clock, OAuthService]) -> None:
     config, _, oauth = setup
-    admin = AdminAuth(config)  # type: ignore[arg-type]
+    admin = AdminAuth(config, directory(config))  # type: ignore[arg-type]
     auth = BearerAuth(admin, oauth, config)  # type: ignore[arg-type]
     admin_token = admin.issue_token(1)
     created = oauth.create_client(1, [2])
@@ -115,3 +127,37 @@ def test_bearer_auth_takes_both_token_kinds(setup: tuple[FakeConfig, Clock, OAut
     assert auth.workspace_for(token.access_token, 2) is not None
     assert auth.workspace_for(token.access_token, 1) is None  # another workspace of the same org
     assert auth.org_of(token.access_token) == 1 and auth.org_of("nope") is None
+
+
+def test_revoked_clients_and_deleted_tokens_stop_working(
+    setup: tuple[FakeConfig, Clock, OAuthService],
+) -> None:
+    config, _, oauth = setup
+    admin = AdminAuth(config, directory(config))  # type: ignore[arg-type]
+    admin_token = admin.issue_token(1)
+    created = oauth.create_client(1)
+    token = oauth.issue_token(created.client.client_id, created.secret)
+    assert token is not None and oauth.verify(token.access_token) is not None
+    assert [c.client_id for c in oauth.list_clients(1)] == [
+        created.client.client_id
+    ] and not oauth.list_clients(2)
+    assert not oauth.revoke_client(created.client.client_id, org_id=2)  # another organization's
+    assert oauth.revoke_client(created.client.client_id)
+    assert oauth.verify(token.access_token) is None
+    assert oauth.issue_token(created.client.client_id, created.secret) is None
+    assert [t.token_id for t in admin.list_tokens(1)] == [admin.token_id(admin_token)]
+    assert admin.revoke_token(admin.token_id(admin_token)) and admin.org_of(admin_token) is None
+    assert not admin.revoke_token(admin.token_id(admin_token))
+
+
+def test_directory_entries_expire() -> None:
+    config, now = FakeConfig(), [0.0]
+    found = CredentialDirectory(config, cipher=None, ttl_s=5.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    admin = AdminAuth(config, directory(config))  # type: ignore[arg-type]
+    token = admin.issue_token(1)
+    assert found.admin_token_org(token) == 1
+    admin.revoke_token(token)
+    now[0] = 4.9
+    assert found.admin_token_org(token) == 1  # still the entry read at 0
+    now[0] = 5.0
+    assert found.admin_token_org(token) is None

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fermion.adapters.sql.engine import write_engine
 from fermion.adapters.sql.schema import accounts, inputs, meta, organizations, workspaces
+from fermion.adapters.sql.schema_delivery import connections
 from fermion.model.tenancy import Account, Input, InputKind, Organization, Workspace
 from fermion.ports import NewInput
 
@@ -181,12 +182,41 @@ class SqlConfigStore:
             rows = conn.execute(query).all()
         return [_input(row) for row in rows]
 
+    def set_input_active(self, input_id: int, active: bool) -> Input | None:
+        return self._update_input(input_id, active=active)
+
+    def set_input_secret_hash(self, input_id: int, secret_hash: str) -> Input | None:
+        return self._update_input(input_id, secret_hash=secret_hash)
+
+    def _update_input(self, input_id: int, **values: Any) -> Input | None:
+        with self._write.begin() as conn:
+            conn.execute(update(inputs).where(inputs.c.id == input_id).values(**values))
+            row = conn.execute(select(inputs).where(inputs.c.id == input_id)).first()
+        return None if row is None else _input(row)
+
+    def delete_input(self, input_id: int) -> list[int]:
+        with self._write.begin() as conn:
+            self._require(conn, inputs.c.id, input_id, "input")
+            used_by = conn.execute(
+                select(connections.c.id).where(connections.c.input_id == input_id).order_by(connections.c.id)
+            ).scalars()
+            blocking = [int(c) for c in used_by]
+            if not blocking:
+                conn.execute(delete(inputs).where(inputs.c.id == input_id))
+        return blocking
+
     # -- meta: small key/value settings (e.g. hashed admin tokens) -----------------------------
 
     def get_meta(self, key: str) -> str | None:
         with self._engine.connect() as conn:
             value: str | None = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
         return value
+
+    def list_meta(self, prefix: str) -> list[tuple[str, str]]:
+        query = select(meta.c.key, meta.c.value).where(meta.c.key.startswith(prefix, autoescape=True))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(meta.c.key)).all()
+        return [(row.key, row.value) for row in rows]
 
     def set_meta(self, key: str, value: str) -> None:
         """Insert or replace the value stored under key."""
