@@ -45,7 +45,8 @@ class AudiencePhase:
     def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
         by_workspace: dict[int, list[WorkItem]] = {}
         for item in items:
-            if item.batch.mpid is not None:
+            # Historical batches (/v2/bulkevents/historical) never change audiences or CAs (spec 1.1).
+            if item.batch.mpid is not None and not item.record.historical:
                 by_workspace.setdefault(item.record.workspace_id, []).append(item)
         for workspace_id, group in by_workspace.items():
             self._run_group(workspace_id, group, now_ms)

@@ -164,7 +164,8 @@ class CalculatedPhase:
     def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
         by_workspace: dict[int, list[WorkItem]] = {}
         for item in items:
-            if item.batch.mpid is not None:
+            # Historical batches (/v2/bulkevents/historical) never change audiences or CAs (spec 1.1).
+            if item.batch.mpid is not None and not item.record.historical:
                 by_workspace.setdefault(item.record.workspace_id, []).append(item)
         if not by_workspace:
             return items
