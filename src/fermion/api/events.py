@@ -105,7 +105,7 @@ async def _read_capped(receive: Receive, declared: bytes | None, cap: int) -> by
 
 async def _respond(send: Send, outcome: Outcome) -> None:
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
-    if outcome.status == 202:
+    if outcome.status == 202 and not outcome.errors:  # a bulk request's invalid batches get a body
         await send(
             {"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0"), *headers]}
         )

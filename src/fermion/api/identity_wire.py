@@ -13,6 +13,8 @@ from starlette.responses import Response
 
 from fermion.identity.alias import AliasRequest
 from fermion.identity.modify import IdentityChange
+from fermion.model.codec import json_problem
+from fermion.model.events_common import Int
 from fermion.model.ids import to_signed64
 
 MAX_BODY_BYTES = 64 * 1024
@@ -112,8 +114,8 @@ class ModifyBody(msgspec.Struct):
 class _AliasData(msgspec.Struct):
     source_mpid: str | int | None = None
     destination_mpid: str | int | None = None
-    start_unixtime_ms: int | None = None
-    end_unixtime_ms: int | None = None
+    start_unixtime_ms: Int | None = None
+    end_unixtime_ms: Int | None = None
     scope: str | None = None
     device_application_stamp: str | None = None
 
@@ -137,6 +139,8 @@ def decode(body: bytes, kind: type[Any]) -> Any:
         raise bad(field.replace("`", ""), message) from None
     except msgspec.DecodeError as exc:
         raise bad("body", f"not valid JSON: {exc}") from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise bad("body", json_problem(exc)) from None
 
 
 def environment(value: str | None, required: bool = True) -> str:

@@ -17,7 +17,7 @@ from fermion.model.enums import (
     SourceChannel,
 )
 from fermion.model.events import Event
-from fermion.model.events_common import Id, Location, Number, Record, StrOrInt
+from fermion.model.events_common import Id, Int, Location, Number, Record, StrOrInt
 
 __all__ = [
     "ApplicationInfo",
@@ -73,9 +73,9 @@ class DeviceInfo(Record):
     platform: DevicePlatform | None = None
     os_version: str | None = None
     device_model: str | None = None
-    screen_height: int | None = None
-    screen_width: int | None = None
-    screen_dpi: int | None = None
+    screen_height: Int | None = None
+    screen_width: Int | None = None
+    screen_dpi: Int | None = None
     device_country: str | None = None
     locale_language: str | None = None
     locale_country: str | None = None
@@ -88,7 +88,7 @@ class DeviceInfo(Record):
     http_header_user_agent: str | None = None
     ios_advertising_id: str | None = None
     att_authorization_status: AttAuthorizationStatus | None = None
-    att_timestamp_unixtime_ms: int | None = None
+    att_timestamp_unixtime_ms: Int | None = None
     push_token: str | None = None
     cpu_architecture: str | None = None
     is_tablet: bool | None = None
@@ -122,7 +122,7 @@ class ApplicationInfo(Record):
     package: str | None = None
     os: ApplicationOs | None = None
     apple_search_ads_attributes: dict[str, dict[str, Any]] | None = None
-    sideloaded_kits_count: int | None = None
+    sideloaded_kits_count: Int | None = None
 
 
 class Consent(Record):
@@ -130,7 +130,7 @@ class Consent(Record):
 
     consented: bool | None = None
     document: str | None = None
-    timestamp_unixtime_ms: int | None = None
+    timestamp_unixtime_ms: Int | None = None
     location: str | None = None
     hardware_id: str | None = None
     regulation: str | None = None  # SCHEMA
@@ -146,7 +146,7 @@ class ConsentState(Record):
 
 class DataPlanContext(Record):
     plan_id: str | None = None
-    plan_version: int | None = None
+    plan_version: Int | None = None
 
 
 class Context(Record):
@@ -178,7 +178,7 @@ class Batch(Record):
     events: list[Event] = msgspec.field(default_factory=list)
     environment: Environment | None = None  # missing means production; normalized downstream
     source_request_id: str | None = None
-    schema_version: int | None = None
+    schema_version: Int | None = None
     device_info: DeviceInfo | None = None
     application_info: ApplicationInfo | None = None
     user_attributes: dict[str, Any] | None = None
@@ -196,7 +196,7 @@ class Batch(Record):
     api_keys: list[str] | None = None
     source_info: SourceInfo | None = None
     attribution_info: AttributionInfo | None = None
-    timestamp_unixtime_ms: int | None = None
+    timestamp_unixtime_ms: Int | None = None
     batch_id: Id | None = None
     origin_mpid: Id | None = None
     sdk_version: str | None = None

@@ -34,6 +34,7 @@ from fermion.model.events_common import (
     EventData,
     EventSystemNotificationInfo,
     Id,
+    Int,
     Location,
     Number,
     Record,
@@ -130,7 +131,7 @@ class SessionStartData(EventData):
 
 
 class SessionEndData(EventData):
-    session_duration_ms: int | None = None
+    session_duration_ms: Int | None = None
 
 
 class UninstallData(EventData):
@@ -152,12 +153,12 @@ class CrashReportData(EventData):
     topmost_context: str | None = None
     pl_crash_report_file_base64: str | None = None
     ios_image_base_address: StrOrInt | None = None
-    ios_image_size: int | None = None
-    session_number: int | None = None
+    ios_image_size: Int | None = None
+    session_number: Int | None = None
 
 
 class BreadcrumbData(EventData):
-    session_number: int | None = None
+    session_number: Int | None = None
     label: str | None = None
 
 
@@ -179,15 +180,15 @@ class PushMessageData(EventData):
     application_state: ApplicationState | None = None
     action_identifier: str | None = None
     # An enum string (SCHEMA/OAS/EVM) or an integer bitmask (JSONREF).
-    push_message_behavior: PushMessageBehavior | int | None = None
+    push_message_behavior: PushMessageBehavior | Int | None = None
 
 
 class NetworkPerformanceData(EventData):
     http_verb: str | None = None
     url: str | None = None
     time_elapsed: Number | None = None
-    bytes_in: int | None = None
-    bytes_out: int | None = None
+    bytes_in: Int | None = None
+    bytes_out: Int | None = None
     response_code: StrOrInt | None = None
     data: str | None = None
 
@@ -214,7 +215,7 @@ class UserIdentity(Record):
 
     identity_type: str | None = None  # an `IdentityType` value, not enforced
     identity: str | None = None
-    timestamp_unixtime_ms: int | None = None
+    timestamp_unixtime_ms: Int | None = None
     created_this_batch: bool | None = None
 
 

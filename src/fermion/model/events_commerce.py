@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fermion.model.enums import CommerceEventType, ProductActionType, PromotionActionType
-from fermion.model.events_common import EventData, Number, Record, Scalar, StrOrInt
+from fermion.model.events_common import EventData, Int, Number, Record, Scalar, StrOrInt
 
 
 class Product(Record):
@@ -12,18 +12,18 @@ class Product(Record):
     brand: str | None = None
     category: str | None = None
     variant: str | None = None
-    position: int | None = None
+    position: Int | None = None
     price: Number | None = None
     quantity: Number | None = None
     total_product_amount: Number | None = None
     coupon_code: str | None = None
-    added_to_cart_time_ms: int | None = None
+    added_to_cart_time_ms: Int | None = None
     custom_attributes: dict[str, Scalar] | None = None
 
 
 class ProductAction(Record):
     action: ProductActionType | None = None
-    checkout_step: int | None = None
+    checkout_step: Int | None = None
     checkout_options: str | None = None
     product_action_list: str | None = None
     product_list_source: str | None = None

@@ -14,13 +14,18 @@ from fermion.model.enums import LocationSource, SystemNotificationType
 # and merges them back out. Field names cannot hold control characters, so this is merely unlikely.
 EXTRA_KEY = "__fermion_extra__"
 
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+# A signed 64-bit integer: what the stores (SQLite INTEGER, BIGINT) and JSON encoders hold. Every
+# integer the model declares is one, so a value out of range is a 400 at ingest, not a worker failure.
+Int = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
 # An integer identifier (mpid, event_id, ...); the codec also accepts it as a numeric string.
-Id = Annotated[int, msgspec.Meta(extra={"fermion": "id"})]
-Number = int | float
-Scalar = str | int | float | bool | None
-StrOrInt = str | int
+Id = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX, extra={"fermion": "id"})]
+Number = Int | float
+Scalar = str | Int | float | bool | None
+StrOrInt = str | Int
 # A loosely typed measurement: a number, or a string carrying one.
-Loose = int | float | str
+Loose = Int | float | str
 
 
 class Record(msgspec.Struct, kw_only=True, omit_defaults=True, repr_omit_defaults=True):
@@ -39,7 +44,7 @@ class Location(Record):
     region_code: str | None = None
     city_name: str | None = None
     postal_code: StrOrInt | None = None
-    dma_code: int | None = None
+    dma_code: Int | None = None
     location_source: LocationSource | None = None
 
 
@@ -62,8 +67,8 @@ class DeviceCurrentState(Record):
     application_memory_max_bytes: Loose | None = None
     application_memory_total_bytes: Loose | None = None
     # An `Orientation` value, another string, or an integer code.
-    device_orientation: str | int | None = None
-    status_bar_orientation: str | int | None = None
+    device_orientation: str | Int | None = None
+    status_bar_orientation: str | Int | None = None
 
 
 class EventSystemNotificationInfo(Record):
@@ -73,20 +78,20 @@ class EventSystemNotificationInfo(Record):
 class EventData(Record):
     """The fields every event's `data` may carry (spec 2.9), plus the output-only ones (spec 2.1)."""
 
-    timestamp_unixtime_ms: int | None = None
+    timestamp_unixtime_ms: Int | None = None
     event_id: Id | None = None
-    event_num: int | None = None
+    event_num: Int | None = None
     source_message_id: str | None = None
     session_id: Id | None = None
     session_uuid: str | None = None
-    session_start_unixtime_ms: int | None = None
-    event_start_unixtime_ms: int | None = None
+    session_start_unixtime_ms: Int | None = None
+    event_start_unixtime_ms: Int | None = None
     custom_attributes: dict[str, Scalar] | None = None
     custom_flags: dict[str, Any] | None = None
     location: Location | None = None
     device_current_state: DeviceCurrentState | None = None
     is_goal_defined: bool | None = None
-    lifetime_value_change: bool | int | float | None = None
+    lifetime_value_change: bool | Int | float | None = None
     lifetime_value_attribute_name: str | None = None
     data_connection_type: str | None = None
     view_controller: str | None = None
@@ -97,4 +102,4 @@ class EventData(Record):
     # Output-only: added by mParticle when it forwards raw JSON.
     message_id: StrOrInt | None = None
     message_type: StrOrInt | None = None
-    session_start_unixtime: int | None = None
+    session_start_unixtime: Int | None = None

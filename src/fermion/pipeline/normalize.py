@@ -1,7 +1,8 @@
 """Normalize stage: stamps what Fermion adds on receipt (spec 2.1 "output-only" fields).
 
 Default event timestamps and ids, session fields, the historical flag, source channel, batch id,
-receive time, IP, and one spelling of the customer id.
+receive time, IP, and one spelling of the customer id. Event names, screen names and event attribute
+names longer than the reference's limit are truncated to it, as its Events API does (spec 5).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from msgspec import structs
 
 from fermion.model.batch import Batch, SourceInfo
-from fermion.model.events import Event
+from fermion.model.events import CustomEventData, Event, ScreenViewData
+from fermion.model.events_common import EventData
 from fermion.model.ids import derived_id, event_id_for
+from fermion.model.limits import MAX_NAME_CHARS
 from fermion.pipeline.stage import StageContext
 
 SERVER_TO_SERVER = "server_to_server"
@@ -57,5 +60,21 @@ def _normalize_events(events: list[Event], batch_id: int, received_ms: int) -> l
             session_id=session_id,
             session_start_unixtime_ms=data.session_start_unixtime_ms or session_start_ms,
         )
-        out.append(structs.replace(event, data=data))
+        out.append(structs.replace(event, data=_within_limits(data)))
     return out
+
+
+def _within_limits(data: EventData) -> EventData:
+    """`data` with its name and attribute names cut to MAX_NAME_CHARS (a copy only when one is longer)."""
+    attrs = data.custom_attributes
+    if attrs and max(map(len, attrs)) > MAX_NAME_CHARS:
+        data = structs.replace(data, custom_attributes={k[:MAX_NAME_CHARS]: v for k, v in attrs.items()})
+    if isinstance(data, CustomEventData):
+        name = data.event_name
+        if name is not None and len(name) > MAX_NAME_CHARS:
+            data = structs.replace(data, event_name=name[:MAX_NAME_CHARS])
+    elif isinstance(data, ScreenViewData):
+        name = data.screen_name
+        if name is not None and len(name) > MAX_NAME_CHARS:
+            data = structs.replace(data, screen_name=name[:MAX_NAME_CHARS])
+    return data

@@ -1,7 +1,8 @@
 """Events API ingest: authenticate, decode and check limits, stamp, append durably, answer.
 
-202 is returned only after the inbound log has committed every batch of the request. A request is
-all-or-nothing: one invalid batch in a bulk request rejects the request, naming the batch by index.
+202 is returned only after the inbound log has committed every accepted batch of the request. A bulk
+request keeps its valid batches: 202 with the invalid ones' errors, each field starting with the batch
+index (`[3].mpid`); 400 (413 when every one is too large) when none is valid (spec 1.4).
 """
 
 from __future__ import annotations
@@ -132,10 +133,10 @@ class IngestService:
         self, endpoint: Endpoint, inp: Input, body: bytes, content_encoding: str | None, source_ip: str
     ) -> Outcome:
         body = self._decompress(body, content_encoding)
-        batches = self._decode(endpoint, body)
         now_ms = int(self._clock() * 1000)
-        if endpoint is Endpoint.HISTORICAL:
-            _check_historical(batches, now_ms - self._limits.historical_min_age_ms)
+        batches, failed = self._decode(endpoint, body, now_ms)
+        if failed and not batches:
+            raise Rejected(_failure(failed))
         fresh, workspace = self._auth.cached_workspace(inp.workspace_id)
         if not fresh:
             workspace = await self._auth.workspace(inp.workspace_id)
@@ -161,9 +162,10 @@ class IngestService:
             )
             for raw, batch, plain in batches
         ]
-        await self._log.append(records)
+        if records:
+            await self._log.append(records)
         headers["X-Request-Id"] = request_id
-        return Outcome(202, headers=headers)
+        return Outcome(202, _failure(failed).errors if failed else [], headers)
 
     def _decompress(self, body: bytes, content_encoding: str | None) -> bytes:
         limit = self._limits.max_request_bytes
@@ -194,11 +196,14 @@ class IngestService:
             )
         return body
 
-    def _decode(self, endpoint: Endpoint, body: bytes) -> list[tuple[bytes, Batch, bool]]:
+    def _decode(
+        self, endpoint: Endpoint, body: bytes, now_ms: int
+    ) -> tuple[list[tuple[bytes, Batch, bool]], list[Outcome]]:
+        """(the valid batches: raw, decoded, plain), (one outcome per invalid batch). One invalid batch of
+        /v2/events, or a body that is no array of batches, rejects the request."""
         limits = self._limits
         if endpoint is Endpoint.EVENTS:
             raws = [body]
-            prefix: Callable[[int], str] = lambda i: ""  # noqa: E731
         else:
             try:
                 raws = [bytes(r) for r in decode_bulk(body)]
@@ -214,24 +219,32 @@ class IngestService:
                         "body",
                     )
                 )
-            prefix = lambda i: f"[{i}]"  # noqa: E731
+        newest_historical_ms = now_ms - limits.historical_min_age_ms
         out: list[tuple[bytes, Batch, bool]] = []
+        failed: list[Outcome] = []
         for index, raw in enumerate(raws):
-            where = prefix(index)
+            where = "" if endpoint is Endpoint.EVENTS else f"[{index}]"
             if len(raw) > limits.max_batch_bytes:
-                raise Rejected(
-                    Outcome.error(
-                        413,
-                        "PAYLOAD_TOO_LARGE",
-                        f"A batch may be at most {limits.max_batch_bytes} bytes.",
-                        where or "body",
-                    )
-                )
+                message = f"A batch may be at most {limits.max_batch_bytes} bytes."
+                failed.append(Outcome.error(413, "PAYLOAD_TOO_LARGE", message, where or "body"))
+                continue
             try:
-                out.append((raw, *decode_batch_checked(raw)))
+                batch, plain = decode_batch_checked(raw)
             except BatchError as exc:
-                raise Rejected(_bad_request(exc.errors, where)) from None
-        return out
+                failed.append(_bad_request(exc.errors, where))
+                continue
+            problem = (
+                _historical_problem(batch, where, newest_historical_ms)
+                if endpoint is Endpoint.HISTORICAL
+                else None
+            )
+            if problem is not None:
+                failed.append(problem)
+            else:
+                out.append((raw, batch, plain))
+        if failed and endpoint is Endpoint.EVENTS:
+            raise Rejected(failed[0])
+        return out, failed
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str]:
@@ -269,24 +282,23 @@ def _bad_request(errors: list[FieldError], prefix: str = "") -> Outcome:
     )
 
 
-def _check_historical(batches: list[tuple[bytes, Batch, bool]], newest_allowed_ms: int) -> None:
-    for i, (_, batch, _plain) in enumerate(batches):
-        if not batch.events:
-            raise Rejected(
-                Outcome.error(400, "BAD_REQUEST", "A historical batch must contain events.", f"[{i}].events")
-            )
-        for j, event in enumerate(batch.events):
-            ts = event.data.timestamp_unixtime_ms
-            where = f"[{i}].events[{j}].data.timestamp_unixtime_ms"
-            if ts is None:
-                raise Rejected(
-                    Outcome.error(
-                        400, "BAD_REQUEST", "Every historical event needs timestamp_unixtime_ms.", where
-                    )
-                )
-            if ts > newest_allowed_ms:
-                raise Rejected(
-                    Outcome.error(
-                        400, "BAD_REQUEST", "Historical events must be at least 72 hours old.", where
-                    )
-                )
+def _failure(failed: list[Outcome]) -> Outcome:
+    """The invalid batches' errors in one outcome: 413 when every one is too large, else 400."""
+    status = 413 if all(f.status == 413 for f in failed) else 400
+    return Outcome(status, [e for f in failed for e in f.errors])
+
+
+def _historical_problem(batch: Batch, where: str, newest_allowed_ms: int) -> Outcome | None:
+    """Why a historical batch cannot be taken (spec 1.1: it needs events, each 72 hours old), or None."""
+    if not batch.events:
+        return Outcome.error(400, "BAD_REQUEST", "A historical batch must contain events.", f"{where}.events")
+    for j, event in enumerate(batch.events):
+        ts = event.data.timestamp_unixtime_ms
+        field_name = f"{where}.events[{j}].data.timestamp_unixtime_ms"
+        if ts is None:
+            message = "Every historical event needs timestamp_unixtime_ms."
+            return Outcome.error(400, "BAD_REQUEST", message, field_name)
+        if ts > newest_allowed_ms:
+            message = "Historical events must be at least 72 hours old."
+            return Outcome.error(400, "BAD_REQUEST", message, field_name)
+    return None

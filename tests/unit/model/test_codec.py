@@ -161,7 +161,8 @@ def test_customerid_and_customer_id_are_both_kept() -> None:
         (b'{"mpid": "600868121729048600"}', 600868121729048600),
         (b'{"mpid": -4937513914283104290}', -4937513914283104290),
         (b'{"mpid": "-42"}', -42),
-        (b'{"mpid": 18446744073709551615}', 2**64 - 1),
+        (b'{"mpid": 9223372036854775807}', 2**63 - 1),
+        (b'{"mpid": "-9223372036854775808"}', -(2**63)),
         (b'{"mpid": null}', None),
     ],
 )
@@ -169,7 +170,10 @@ def test_mpid_is_exact_and_accepts_numeric_strings(raw: bytes, mpid: int | None)
     assert decode_batch(raw).mpid == mpid
 
 
-@pytest.mark.parametrize("bad", ['"abc"', '"12.5"', '"1e3"', "12.5", "true", '""', "[1]"])
+@pytest.mark.parametrize(
+    "bad",
+    ['"abc"', '"12.5"', '"1e3"', "12.5", "true", '""', "[1]", str(2**64 - 1), f'"{-(2**63) - 1}"'],
+)
 def test_mpid_rejects_non_numeric(bad: str) -> None:
     assert only_error(f'{{"mpid": {bad}}}'.encode()).field == "mpid"
 

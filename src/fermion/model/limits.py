@@ -1,0 +1,100 @@
+"""Ingest limits beyond the model's types (pure): what the Events API refuses so that every batch it
+accepts can be processed, and the reference's published length limits (spec "default service limits").
+
+Integers the model declares are range-checked by their type (`events_common.Int`); integers in free-form
+positions (user attributes, custom flags, unknown keys) are checked here, only when the raw JSON holds
+a number token long enough to be out of range (a cheap scan, so ordinary batches skip the walk).
+Names over the limits are truncated by the normalize stage (the reference's server-to-server behaviour);
+values over them are refused here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Final
+
+from fermion.model.batch import Batch
+from fermion.model.events_common import INT64_MAX, INT64_MIN
+
+MAX_NAME_CHARS: Final = 256  # event names, event and user attribute names
+MAX_VALUE_CHARS: Final = 4096  # event and user attribute values
+MAX_LIST_ENTRIES: Final = 1000  # a user attribute list
+MAX_LIST_ENTRY_CHARS: Final = 512
+
+# A JSON number token of 19 or more digits (|n| >= 2**63 needs 19): not inside a string's quotes, not
+# a fraction or exponent. Strings holding long digit runs after a blank also match; the walk sorts them.
+_LONG_NUMBER: Final = re.compile(rb'(?<![\w".+-])-?[0-9]{19}')
+_IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+Problem = tuple[str, str]  # (field path, message)
+
+
+def key_path(prefix: str, key: str) -> str:
+    """`prefix.key`, or `prefix["key"]` when the key is not an identifier (as the codec names fields)."""
+    if _IDENT.fullmatch(key):
+        return f"{prefix}.{key}" if prefix else key
+    return f"{prefix}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def out_of_range_integer(raw: bytes, obj: Any) -> Problem | None:
+    """The first integer anywhere in `obj` (the parsed `raw`) outside the signed 64-bit range."""
+    if _LONG_NUMBER.search(raw) is None:
+        return None
+    stack: list[tuple[Any, str]] = [(obj, "")]
+    while stack:  # iterative: the JSON may nest as deep as the parser allowed
+        value, path = stack.pop()
+        kind = type(value)
+        if kind is int:
+            if not INT64_MIN <= value <= INT64_MAX:
+                return path or "body", f"Integers must be between {INT64_MIN} and {INT64_MAX}."
+        elif kind is dict:
+            stack.extend((v, key_path(path, k)) for k, v in reversed(value.items()))
+        elif kind is list:
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(value))))
+    return None
+
+
+def length_problem(raw_size: int, batch: Batch) -> Problem | None:
+    """The first user attribute name, user attribute value or event attribute value over its limit."""
+    attrs = batch.user_attributes
+    if attrs:
+        for name, value in attrs.items():
+            problem = _user_attribute_problem(name, value)
+            if problem is not None:
+                return problem
+    for i, name in enumerate(batch.deleted_user_attributes or ()):
+        if len(name) > MAX_NAME_CHARS:
+            return f"deleted_user_attributes[{i}]", _too_long("A user attribute name", MAX_NAME_CHARS)
+    if raw_size <= MAX_VALUE_CHARS:
+        return None  # no string in this batch can be that long
+    for i, event in enumerate(batch.events):
+        custom = event.data.custom_attributes
+        if not custom:
+            continue
+        for name, value in custom.items():
+            if type(value) is str and len(value) > MAX_VALUE_CHARS:
+                where = key_path(f"events[{i}].data.custom_attributes", name)
+                return where, _too_long("An event attribute value", MAX_VALUE_CHARS)
+    return None
+
+
+def _user_attribute_problem(name: str, value: Any) -> Problem | None:
+    where = key_path("user_attributes", name)
+    if len(name) > MAX_NAME_CHARS:
+        return where, _too_long("A user attribute name", MAX_NAME_CHARS)
+    kind = type(value)
+    if kind is str:
+        if len(value) > MAX_VALUE_CHARS:
+            return where, _too_long("A user attribute value", MAX_VALUE_CHARS)
+    elif kind is list:
+        if len(value) > MAX_LIST_ENTRIES:
+            return where, f"A user attribute list may hold at most {MAX_LIST_ENTRIES} entries."
+        for j, entry in enumerate(value):
+            if type(entry) is str and len(entry) > MAX_LIST_ENTRY_CHARS:
+                return f"{where}[{j}]", _too_long("A user attribute list entry", MAX_LIST_ENTRY_CHARS)
+    return None
+
+
+def _too_long(what: str, limit: int) -> str:
+    return f"{what} may be at most {limit} characters."
