@@ -26,6 +26,7 @@ from fermion.api.events import EventsApp
 from fermion.api.health import health_routes
 from fermion.api.identity import identity_router
 from fermion.api.identity_admin import identity_admin_router
+from fermion.api.inbound_dead_letters import inbound_dead_letters_router
 from fermion.api.limits import HttpGuard
 from fermion.api.oauth import oauth_router
 from fermion.api.openapi_wire import with_wire_routes
@@ -133,7 +134,8 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     app.include_router(oauth_router(bearer.oauth))
     app.include_router(credentials_router(bearer))
     delivery = delivery_api(stores.config, stores.delivery, connection_hooks(stores))
-    app.include_router(delivery_router(bearer, delivery))
+    app.include_router(delivery_router(bearer, delivery, inbound))
+    app.include_router(inbound_dead_letters_router(bearer, inbound))
     app.include_router(audience_connections_router(bearer, delivery, audience_workspace(stores.engine)))
     app.include_router(
         catalog_router(bearer, CatalogService(stores.catalog, stores.catalog), connection_workspace(stores))

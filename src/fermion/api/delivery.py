@@ -25,8 +25,9 @@ from fermion.delivery.reports import OutboundLiveStream, ReportsService, entry_j
 from fermion.delivery.views import connection_json, deletion_json, job_json, output_json, progress_json
 from fermion.integrations import registry
 from fermion.model.tenancy import Workspace
-from fermion.ports import DeliveryQueue
+from fermion.ports import DeliveryQueue, InboundDeadLetters
 from fermion.services.bearer_auth import BearerAuth
+from fermion.services.inbound_dead_letters import summary_json
 
 _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 409: "CONFLICT"}
 
@@ -105,7 +106,10 @@ def deletion_response(deletion: Deletion) -> Response:
     return json_response(deletion_json(deletion), 202)
 
 
-def delivery_router(auth: BearerAuth, api: DeliveryApi) -> APIRouter:
+def delivery_router(
+    auth: BearerAuth, api: DeliveryApi, inbound: InboundDeadLetters | None = None
+) -> APIRouter:
+    """With `inbound`, System Alerts also show the workspace's inbound dead letters."""
     router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}")
     edits = ConfigEdits(api.outputs, api.queue)
     background: set[asyncio.Task[Any]] = set()
@@ -277,6 +281,8 @@ def delivery_router(auth: BearerAuth, api: DeliveryApi) -> APIRouter:
     ) -> Response:
         env = None if environment == "all" else environment
         report = await asyncio.to_thread(api.reports.alerts, ws.id, since_ms, until_ms, env, connection_id)
+        if inbound is not None:  # batches that failed processing, whatever the filters: all still there
+            report["inbound"] = summary_json(await inbound.dead_letter_summary(ws.id))
         return json_response(report)
 
     @router.get("/reports/forwarding")
