@@ -1,5 +1,6 @@
-"""`fermion audience-connections create|list`: connect audiences to audience outputs (e.g. Amazon Kinesis
-Firehose) from the command line; both take --json. Replay dead letters with `fermion replay`."""
+"""`fermion audience-connections create|list|update|delete`: connect audiences to audience outputs (e.g.
+Amazon Kinesis Firehose) from the command line; each takes --json. Replay dead letters with `fermion
+replay`."""
 
 from __future__ import annotations
 
@@ -7,18 +8,25 @@ from typing import Annotated
 
 import typer
 
+from fermion.bootstrap import Stores
 from fermion.bootstrap_delivery import audience_workspace, outputs_service
 from fermion.cli_delivery import (
     DataDir,
     Json,
+    QueuedOption,
     Settings_,
+    SettingsFile,
     SettingsJson,
+    _changed_settings,
+    _edits,
     _emit,
+    _emit_deletion,
     _fail,
     _fail_delivery,
     _settings_of,
     _stores,
 )
+from fermion.delivery.edits import ConnectionChanges, Queued
 from fermion.delivery.outputs import DeliveryError
 from fermion.delivery.views import audience_connection_json
 
@@ -34,6 +42,7 @@ def create(
     output_id: Annotated[int, typer.Option("--output", help="Audience output id.")],
     setting: Settings_ = None,
     settings_json: SettingsJson = None,
+    settings_file: SettingsFile = None,
     status: Annotated[str, typer.Option(help="active | inactive")] = "active",
     data_dir: DataDir = None,
     as_json: Json = False,
@@ -44,7 +53,7 @@ def create(
         _fail(f"audience_id: no audience {audience} in workspace {workspace}", 1)
     try:
         conn, settings = outputs_service(stores.config, stores.delivery).create_audience_connection(
-            workspace, audience, output_id, _settings_of(setting, settings_json), status
+            workspace, audience, output_id, _settings_of(setting, settings_json, settings_file), status
         )
     except DeliveryError as exc:
         _fail_delivery(exc)
@@ -76,3 +85,52 @@ def list_(
         for r in rows
     )
     _emit(as_json, {"connections": rows}, human or "no audience connections")
+
+
+def _audience_of(stores: Stores, connection: int) -> tuple[int, int]:
+    """(workspace id, audience id) of an audience connection."""
+    found = stores.delivery.outputs.get_connection(connection)
+    if found is None or found.audience_id is None:
+        _fail(f"connection_id: no audience connection {connection}", 1)
+    return found.workspace_id, found.audience_id
+
+
+@audience_connections_app.command("update")
+def update(
+    connection: Annotated[int, typer.Option("--connection", help="Connection id.")],
+    status: Annotated[str | None, typer.Option(help="active | inactive")] = None,
+    setting: Settings_ = None,
+    settings_json: SettingsJson = None,
+    settings_file: SettingsFile = None,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Change an audience connection's status and/or settings (given settings replace the old ones and
+    are validated; secrets left out or given as *** are kept)."""
+    stores = _stores(data_dir)
+    workspace, audience = _audience_of(stores, connection)
+    changes = ConnectionChanges(
+        status=status, settings=_changed_settings(setting, settings_json, settings_file)
+    )
+    try:
+        conn, settings = _edits(stores).update_audience_connection(workspace, audience, connection, changes)
+    except DeliveryError as exc:
+        _fail_delivery(exc)
+    _emit(as_json, audience_connection_json(conn, settings), f"connection {conn.id} is {conn.status.value}")
+
+
+@audience_connections_app.command("delete")
+def delete(
+    connection: Annotated[int, typer.Option("--connection", help="Connection id.")],
+    queued: QueuedOption = Queued.DELIVER,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Delete an audience connection; its queued changes are sent first (--queued deliver) or dropped."""
+    stores = _stores(data_dir)
+    workspace, audience = _audience_of(stores, connection)
+    try:
+        deletion = _edits(stores).delete_audience_connection(workspace, audience, connection, queued)
+    except DeliveryError as exc:
+        _fail_delivery(exc)
+    _emit_deletion(as_json, f"connection {connection}", deletion)

@@ -51,7 +51,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _fail_delivery(exc: DeliveryError) -> None:
+def _fail_delivery(exc: DeliveryError) -> NoReturn:
     _fail("; ".join(f"{e.field}: {e.message}" for e in exc.errors), 2 if exc.status == 400 else 1)
 
 

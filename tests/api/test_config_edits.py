@@ -1,14 +1,18 @@
-"""Editing outputs and connections on a running server through the HTTP API: PATCH changes what a webhook
-partner receives within seconds (secrets kept unless replaced, settings validated again), DELETE of a
-used output is refused or forced, a deleted connection's queue is delivered or dropped, and another
-workspace's outputs and connections are not found."""
+"""Editing outputs and connections on a running server through the HTTP API and the CLI: PATCH changes
+what a webhook partner receives within seconds (secrets kept unless replaced, settings validated again),
+DELETE of a used output is refused or forced, a deleted connection's queue is delivered or dropped, and
+another workspace's outputs and connections are not found."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +21,7 @@ import pytest
 from fermion.adapters.sql import SqlConfigStore, make_engine
 from fermion.model.tenancy import InputKind
 from fermion.ports import NewInput
-from support.fermion_proc import FermionProcess
+from support.fermion_proc import FermionProcess, fermion_cmd, run_cli
 from support.recorder import RecordedRequest, Recorder
 from support.waiting import wait_until
 
@@ -355,3 +359,95 @@ def test_another_workspaces_outputs_and_connections_are_not_found(server: Fermio
     assert (
         call(server, "DELETE", f"/outputs/{out['id']}", workspace=other.id, force="true").status_code == 204
     )
+
+
+def cli_fails(server: FermionProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        fermion_cmd(*args, "--data-dir", str(server.data_dir), "--json"),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **server.env},
+        timeout=120,
+    )
+
+
+def test_cli_updates_and_deletes(server: FermionProcess, partner: Recorder, tmp_path: Path) -> None:
+    d, env = server.data_dir, server.env
+    ws = str(server.workspace_id)
+    out = run_cli(
+        d,
+        "outputs",
+        "create",
+        "--workspace",
+        ws,
+        "--integration",
+        "webhook",
+        "--setting",
+        f"url={partner.url('/cli-a')}",
+        "--setting",
+        "signing_secret=cli-s1",
+        env=env,
+    )
+    conn = run_cli(
+        d,
+        "connections",
+        "create",
+        "--workspace",
+        ws,
+        "--input",
+        str(input_id(server)),
+        "--output",
+        str(out["id"]),
+        env=env,
+    )
+    deliver_until(server, partner, "cli-a", lambda r: r.path == "/cli-a")
+
+    # The running server picks up what the CLI changed; the secret is kept.
+    updated = run_cli(
+        d,
+        "outputs",
+        "update",
+        "--output",
+        str(out["id"]),
+        "--name",
+        "CLI",
+        "--setting",
+        f"url={partner.url('/cli-b')}",
+        env=env,
+    )
+    assert updated["name"] == "CLI" and updated["settings"]["signing_secret"] == "***"
+    assert signed_with("cli-s1", deliver_until(server, partner, "cli-b", lambda r: r.path == "/cli-b"))
+    bad = cli_fails(server, "outputs", "update", "--output", str(out["id"]), "--setting", "url=nope")
+    assert bad.returncode == 2 and "settings.url" in bad.stderr
+
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"consent_rules": [{"regulation": "ccpa"}]}))
+    changed = run_cli(
+        d,
+        "connections",
+        "update",
+        "--connection",
+        str(conn["id"]),
+        "--no-send-development",
+        "--status",
+        "inactive",
+        "--settings-file",
+        str(rules),
+        env=env,
+    )
+    assert changed["send_development"] is False and changed["status"] == "inactive"
+    assert changed["consent_rules"] == [{"regulation": "ccpa"}]
+    bad_status = cli_fails(
+        server, "connections", "update", "--connection", str(conn["id"]), "--status", "paused"
+    )
+    assert bad_status.returncode == 2 and "status" in bad_status.stderr
+
+    used = cli_fails(server, "outputs", "delete", "--output", str(out["id"]))
+    assert used.returncode == 1 and "used by" in used.stderr
+    dropped = run_cli(
+        d, "connections", "delete", "--connection", str(conn["id"]), "--queued", "drop", env=env
+    )
+    assert dropped == {"status": "deleted", "waiting": []}
+    assert run_cli(d, "outputs", "delete", "--output", str(out["id"]), env=env)["status"] == "deleted"
+    missing = cli_fails(server, "connections", "delete", "--connection", str(conn["id"]))
+    assert missing.returncode == 1 and "no connection" in missing.stderr
