@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from fermion.adapters.sql.audience_store import SqlAudienceStore
 from fermion.adapters.sql.calculated_store import SqlCalculatedStore
 from fermion.adapters.sql.event_timeline import SqlEventTimeline
 from fermion.api.activity import activity_router
@@ -129,6 +130,7 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
         identities,
         SqlEventTimeline(stores.engine),
         CalculatedValuesService(calculated),
+        SqlAudienceStore(stores.engine),
     )
     editor = ProfileEditor(stores.config, stores.profiles, identities, ingest)
     app.include_router(oauth_router(bearer.oauth))
@@ -143,7 +145,7 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     app.include_router(profile_router(bearer, queries, settings.profile_api_requests_per_s))
     idsync = identity_service(stores, settings)
     app.include_router(identity_router(idsync, IdentityAuth(directory)))
-    app.include_router(identity_admin_router(bearer, idsync))
+    app.include_router(identity_admin_router(bearer, idsync, queries.in_workspace))
     app.include_router(activity_router(bearer, queries, editor))
     app.include_router(calculated_router(bearer, CalculatedAdmin(calculated, CalculatedSettings.from_env())))
     app.include_router(

@@ -103,6 +103,9 @@ def activity_router(auth: BearerAuth, queries: ProfileQueries, editor: ProfileEd
         ws: Workspace, mpid: str, body: EditBody, build: Callable[[int], dict[str, Any]]
     ) -> Response:
         value = mpid_of(mpid)
+        # Edits go to the workspace's own users only (an edit would create a profile here otherwise).
+        if not await asyncio.to_thread(queries.in_workspace, ws, value):
+            raise ApiError(404, "No such profile in this workspace.", "mpid")
         try:
             inp = await asyncio.to_thread(editor.input_for, ws, body.input_id)
             batch = await asyncio.to_thread(build, value)

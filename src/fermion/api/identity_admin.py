@@ -6,6 +6,7 @@ request would resolve, identity lookups, and server-to-server alias requests."""
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -45,7 +46,11 @@ def _wire(err: WireError) -> Response:
     )
 
 
-def identity_admin_router(auth: WorkspaceAuth, service: IdentityService) -> APIRouter:
+def identity_admin_router(
+    auth: WorkspaceAuth, service: IdentityService, in_workspace: Callable[[Workspace, int], bool]
+) -> APIRouter:
+    """`in_workspace(ws, mpid)`: whether the user is the workspace's (ProfileQueries.in_workspace);
+    the identity reads answer only about those, though identities belong to the organization."""
     router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}")
 
     async def workspace_of(
@@ -123,7 +128,8 @@ def identity_admin_router(auth: WorkspaceAuth, service: IdentityService) -> APIR
             number = mpid_of(mpid, "mpid")
         except WireError as err:
             return _wire(err)
-        pairs = await asyncio.to_thread(service.identities, ws.id, number or 0)
+        mine = await asyncio.to_thread(in_workspace, ws, number or 0)
+        pairs = await asyncio.to_thread(service.identities, ws.id, number or 0) if mine else []
         if not pairs:
             raise ApiError(404, f"No identities for MPID {mpid}.", "mpid")
         return json_response(
@@ -137,6 +143,8 @@ def identity_admin_router(auth: WorkspaceAuth, service: IdentityService) -> APIR
         value: Annotated[str, Query(min_length=1, max_length=512)],
     ) -> Response:
         mpid = await asyncio.to_thread(service.find_mpid, ws.id, identity_type, value)
+        if mpid is not None and not await asyncio.to_thread(in_workspace, ws, mpid):
+            mpid = None  # another workspace's user: as unknown here
         if mpid is None:
             raise ApiError(404, "No profile holds this identity.", "value")
         return json_response({"mpid": str(mpid)})

@@ -17,6 +17,7 @@ class Status(StrEnum):
     DRAFT = "draft"  # editable, not evaluated
     CALCULATING = "calculating"  # activation over history in progress (a worker job)
     ACTIVE = "active"  # real-time: evaluated by processing; standard: calculated
+    INACTIVE = "inactive"  # deactivated: no longer evaluated or sent; activating recalculates it
     DELETED = "deleted"
 
 
@@ -42,6 +43,16 @@ class Audience(msgspec.Struct, kw_only=True):
     @property
     def display_name(self) -> str:
         return self.external_name or self.name
+
+    @property
+    def first_calculation_pending(self) -> bool:
+        """Activated, but no calculation over history has finished yet: members and size are unknown."""
+        return self.status == Status.CALCULATING and not self.calculated_ms
+
+    @property
+    def current(self) -> bool:
+        """Whether its memberships are current: active, or recalculating after a finished calculation."""
+        return self.status == Status.ACTIVE or (self.status == Status.CALCULATING and self.calculated_ms > 0)
 
 
 class Membership(msgspec.Struct, kw_only=True):

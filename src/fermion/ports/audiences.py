@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from fermion.audiences.records import Audience, HistoryEntry, Membership, UserState
+from fermion.audiences.records import Audience, HistoryEntry, Membership, Status, UserState
 from fermion.model.audiences import MembershipChange
 
 
@@ -40,8 +40,10 @@ class AudienceStore(Protocol):
 
     def get(self, audience_id: int) -> Audience | None: ...
 
-    def list_audiences(self, workspace_ids: Sequence[int] | None = None) -> list[Audience]:
-        """Audiences that are not deleted, of the given workspaces (all when None)."""
+    def list_audiences(
+        self, workspace_ids: Sequence[int] | None = None, status: Status | None = None
+    ) -> list[Audience]:
+        """Audiences that are not deleted, of the given workspaces (all when None), of one status."""
 
     def start_calculation(self, audience: Audience) -> Audience:
         """Save the audience as calculating, with the newest stored batch's seq of its workspace as the

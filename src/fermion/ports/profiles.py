@@ -37,6 +37,9 @@ class IdentityLookup(Protocol):
 
     def identities_of(self, org_id: int, mpid: int) -> list[tuple[str, str]]: ...
 
+    def home_workspace(self, org_id: int, mpid: int) -> int | None:
+        """The workspace through which IDSync (or a batch) created the MPID; None if unknown."""
+
 
 class NoIdentities:
     """The IdentityLookup used when no identity store is wired: knows nobody."""
@@ -46,6 +49,9 @@ class NoIdentities:
 
     def identities_of(self, org_id: int, mpid: int) -> list[tuple[str, str]]:
         return []
+
+    def home_workspace(self, org_id: int, mpid: int) -> int | None:
+        return None
 
 
 class TimelineQuery(msgspec.Struct, frozen=True, kw_only=True):

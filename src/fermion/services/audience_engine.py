@@ -117,7 +117,7 @@ class AudienceEngine:
         built = build_workspace(
             [a for a in real_time if a.status == Status.ACTIVE],
             [a for a in real_time if a.status == Status.CALCULATING],
-            [a for a in all_ if a.kind == Kind.STANDARD and a.status != Status.DRAFT],
+            [a for a in all_ if a.kind == Kind.STANDARD and a.status in (Status.CALCULATING, Status.ACTIVE)],
         )
         self._cache[workspace_id] = (signature, built)
         return built

@@ -1,5 +1,9 @@
 """Audience background work (a worker job under a lease): time-based re-evaluation of users whose
 windows expire, and calculations over stored history (activating real-time audiences, standard ones).
+
+Calculations start within `poll_s` of an activation: the job looks for calculating audiences that
+often (one small indexed query, in whichever process activated them: API, CLI or another worker),
+while the re-check runs every `interval_s`.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class AudienceJobs:
         lease: Lease,
         interval_s: float = 30.0,
         clock: Callable[[], int] = _now_ms,
+        poll_s: float = 0.5,
     ) -> None:
         self._engine = engine
         self._store = engine.store
@@ -52,27 +57,38 @@ class AudienceJobs:
         self._sink = sink
         self._lease = lease
         self._interval_s = interval_s
+        self._poll_s = min(poll_s, interval_s)
         self._clock = clock
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until stopped: every interval, if this worker holds the lease, do what is due."""
+        """Until stopped, while this worker holds the lease: every poll, run the calculations of
+        audiences activated since; every interval, the re-check too."""
+        rechecked = float("-inf")
         try:
             while not stop.is_set():
                 try:
                     if await asyncio.to_thread(self._lease.hold):
-                        await asyncio.to_thread(self.tick)
-                except Exception:  # a database hiccup must not end the job; the next tick retries
+                        await asyncio.to_thread(self.calculate_pending)
+                        if time.monotonic() - rechecked >= self._interval_s:
+                            rechecked = time.monotonic()
+                            await asyncio.to_thread(self.recheck_due)
+                except Exception:  # a database hiccup must not end the job; the next poll retries
                     log.exception("audience job failed")
-                with_timeout = asyncio.wait_for(stop.wait(), timeout=self._interval_s)
+                with_timeout = asyncio.wait_for(stop.wait(), timeout=self._poll_s)
                 with contextlib.suppress(TimeoutError):
                     await with_timeout
         finally:
             await asyncio.to_thread(self._lease.release)
 
     def tick(self) -> None:
-        for audience in self._store.list_audiences():
-            if audience.status == Status.CALCULATING:
-                self.calculate(audience)
+        self.calculate_pending()
+        self.recheck_due()
+
+    def calculate_pending(self) -> None:
+        for audience in self._store.list_audiences(status=Status.CALCULATING):
+            self.calculate(audience)
+
+    def recheck_due(self) -> None:
         while self.recheck(self._clock()) == EVAL_CHUNK:
             pass
 

@@ -8,8 +8,17 @@ from typing import Any
 
 import msgspec
 
+from fermion.audiences.records import Audience, Membership
 from fermion.model.tenancy import Workspace
-from fermion.ports import ConfigStore, EventRow, EventTimeline, IdentityLookup, ProfileStore, TimelineQuery
+from fermion.ports import (
+    AudienceStore,
+    ConfigStore,
+    EventRow,
+    EventTimeline,
+    IdentityLookup,
+    ProfileStore,
+    TimelineQuery,
+)
 from fermion.ports.calculated import TypedCalculatedValues
 from fermion.profiles.identity_types import IDSYNC_DEVICE_TYPES, lookup_type, searchable_types
 from fermion.profiles.merge import empty_profile
@@ -46,12 +55,14 @@ class ProfileQueries:
         identities: IdentityLookup,
         timeline: EventTimeline,
         calculated: TypedCalculatedValues | None = None,
+        audiences: AudienceStore | None = None,
     ) -> None:
         self._config = config
         self._profiles = profiles
         self._identities = identities
         self._timeline = timeline
         self._calculated = calculated
+        self._audiences = audiences
 
     def _calculated_of(self, ws: Workspace, mpid: int) -> dict[str, str | list[str]]:
         """The user's CA values now (computed at read time, so rolling windows are current)."""
@@ -60,13 +71,31 @@ class ProfileQueries:
         now_ms = int(time.time() * 1000)
         return self._calculated.typed_values_for(ws.id, [mpid], now_ms).get(mpid, {})
 
+    def _memberships(self, ws: Workspace, mpid: int) -> list[tuple[Audience, Membership]]:
+        """The user's current audiences (those whose memberships are current), by audience id."""
+        if self._audiences is None:
+            return []
+        held = self._audiences.memberships_of(ws.id, [mpid]).get(mpid, {})
+        if not held:
+            return []
+        known = {a.id: a for a in self._audiences.list_audiences([ws.id])}
+        return [(known[i], m) for i, m in sorted(held.items()) if i in known and known[i].current]
+
+    def in_workspace(self, ws: Workspace, mpid: int) -> bool:
+        """Whether the user is the workspace's: a profile there, or IDSync created the MPID through it.
+        Identities belong to the organization, but a workspace's APIs answer only about its own users."""
+        return self._profiles.get(ws.id, mpid) is not None or self._home(ws, mpid)
+
+    def _home(self, ws: Workspace, mpid: int) -> bool:
+        return self._identities.home_workspace(ws.org_id, mpid) == ws.id
+
     def _load(self, ws: Workspace, mpid: int) -> tuple[Profile, list[tuple[str, str]]] | None:
-        """The workspace profile and the organization identities; None if Fermion knows neither."""
+        """The workspace profile and the organization identities; None if the user is not the
+        workspace's (see in_workspace)."""
         profile = self._profiles.get(ws.id, mpid)
-        identities = self._identities.identities_of(ws.org_id, mpid)
-        if profile is None and not identities:
+        if profile is None and not self._home(ws, mpid):
             return None
-        return profile or empty_profile(ws.id, mpid), identities
+        return profile or empty_profile(ws.id, mpid), self._identities.identities_of(ws.org_id, mpid)
 
     def profile_api(self, ws: Workspace, mpid: int, fields: frozenset[str]) -> dict[str, Any] | None:
         found = self._load(ws, mpid)
@@ -75,6 +104,11 @@ class ProfileQueries:
         body = profile_api_json(found[0], found[1], fields)
         if "user_attributes" in fields:  # CAs appear among the user attributes (spec 3, 5.4)
             body["user_attributes"] = {**(body.get("user_attributes") or {}), **self._calculated_of(ws, mpid)}
+        if "audience_memberships" in fields:  # spec 3: no expiry is kept, so always null
+            body["audience_memberships"] = [
+                {"audience_id": a.id, "audience_name": a.name, "expiration_timestamp_ms": None}
+                for a, _ in self._memberships(ws, mpid)
+            ]
         return body
 
     def resolve(self, ws: Workspace, identity_type: str, value: str) -> int | None:
@@ -84,12 +118,13 @@ class ProfileQueries:
     # -- User Activity -------------------------------------------------------------------------
 
     def search(self, ws: Workspace, query: str, search_type: str | None) -> list[dict[str, Any]]:
-        """Profiles matching `query` exactly: as an MPID, a device id seen in the workspace, or an
-        identity of the organization (of `search_type` only, when given)."""
+        """The workspace's profiles matching `query` exactly: as an MPID, a device id seen in the
+        workspace, or an identity of the organization (of `search_type` only, when given); users who
+        are not the workspace's (see in_workspace) are left out."""
         matches: dict[int, str] = {}
         if search_type in (None, MPID):
             mpid = parse_mpid(query)
-            if mpid is not None and self._load(ws, mpid) is not None:
+            if mpid is not None and self.in_workspace(ws, mpid):
                 matches.setdefault(mpid, MPID)
         types: Iterable[str]
         if search_type is None:
@@ -110,12 +145,14 @@ class ProfileQueries:
         loaded = self._profiles.load(ws.id, list(matches))
         results = []
         for mpid, matched in sorted(matches.items()):
+            if mpid not in loaded and not self._home(ws, mpid):
+                continue
             header = loaded[mpid].header if mpid in loaded else None
             results.append(
                 {
                     "mpid": str(mpid),
                     "matched_type": matched,
-                    "in_workspace": header is not None,
+                    "in_workspace": True,
                     "first_seen_ms": header.first_seen_ms if header else None,
                     "last_seen_ms": header.last_seen_ms if header else None,
                 }
@@ -158,7 +195,10 @@ class ProfileQueries:
                 for n, v in sorted(self._calculated_of(ws, mpid).items())
             ],
             "attribution": [],
-            "audience_memberships": [],
+            "audience_memberships": [
+                {"audience_id": a.id, "audience_name": a.name, "kind": a.kind.value, "joined_ms": m.joined_ms}
+                for a, m in self._memberships(ws, mpid)
+            ],
             "consent_state": consent_json(profile),
             "is_opted_out": bool(header and header.opted_out),
         }

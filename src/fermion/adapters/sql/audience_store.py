@@ -168,8 +168,12 @@ class SqlAudienceStore:
             row = conn.execute(select(audiences).where(audiences.c.id == audience_id)).first()
         return None if row is None or row.status == Status.DELETED else _audience(row)
 
-    def list_audiences(self, workspace_ids: Sequence[int] | None = None) -> list[Audience]:
+    def list_audiences(
+        self, workspace_ids: Sequence[int] | None = None, status: Status | None = None
+    ) -> list[Audience]:
         stmt = select(audiences).where(audiences.c.status != Status.DELETED.value).order_by(audiences.c.id)
+        if status is not None:
+            stmt = stmt.where(audiences.c.status == status.value)
         if workspace_ids is not None:
             stmt = stmt.where(audiences.c.workspace_id.in_(list(workspace_ids)))
         with self._engine.connect() as conn:

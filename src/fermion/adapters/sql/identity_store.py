@@ -158,6 +158,12 @@ class SqlIdentityStore:
         with self._engine.connect() as conn:
             return [(row.identity_type, row.value) for row in conn.execute(query)]
 
+    def home_workspace(self, org_id: int, mpid: int) -> int | None:
+        t = identity_profiles.c
+        with self._engine.connect() as conn:
+            found = conn.execute(select(t.workspace_id).where(t.org_id == org_id, t.mpid == mpid)).scalar()
+        return None if found is None else int(found)
+
     def existing_mpids(self, org_id: int, mpids: Iterable[int]) -> frozenset[int]:
         wanted = sorted(set(mpids))
         if not wanted:
