@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from fermion.adapters.private_files import private_dir
 from fermion.adapters.sql.audience_store import SqlAudienceStore
 from fermion.adapters.sql.calculated_store import SqlCalculatedStore
 from fermion.adapters.sql.catalog_store import SqlCatalogStore
@@ -76,7 +77,7 @@ class Stores:
 
 
 def open_stores(settings: Settings, run_migrations: bool = True) -> Stores:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)  # 0700: it holds the databases, keys and credentials
     engine = make_engine(settings.effective_database_url)
     if run_migrations:
         migrate(engine)

@@ -20,7 +20,6 @@ from fermion import bootstrap, cli_audience_connections, cli_delivery, cli_ident
 from fermion.cli_audiences import audiences_app
 from fermion.cli_calculated import calculated_app
 from fermion.cli_credentials import credentials_app, tokens_app
-from fermion.cli_inbound import inbound_app
 from fermion.cli_inputs import inputs_app
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.credential_directory import CredentialDirectory
@@ -41,7 +40,6 @@ app.add_typer(cli_audience_connections.audience_connections_app, name="audience-
 app.add_typer(cli_identity.identity_app, name="identity")
 app.add_typer(calculated_app, name="calculated-attributes")
 app.add_typer(audiences_app, name="audiences")
-app.add_typer(inbound_app, name="inbound")
 app.command("replay")(cli_delivery.replay)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where Fermion keeps its files.")]
@@ -105,8 +103,9 @@ def _initialize(settings: Settings, stores: bootstrap.Stores) -> dict[str, Any]:
         "admin_token": token,
     }
     path = settings.data_dir / CREDENTIALS_FILE
-    path.write_text(json.dumps(result, indent=2))
-    path.chmod(0o600)
+    # Created 0600 (never readable by others, not even for a moment): it holds the secrets.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+        fh.write(json.dumps(result, indent=2))
     return result
 
 

@@ -11,13 +11,15 @@ import json
 import os
 from pathlib import Path
 
+from fermion.adapters.private_files import open_private, private_dir
+
 _STATE = "_progress.json"
 
 
 class FileArchive:
     def __init__(self, root: Path) -> None:
         self._root = root
-        root.mkdir(parents=True, exist_ok=True)
+        private_dir(root)
         self._state = self._load()
         self._repair()
 
@@ -29,8 +31,8 @@ class FileArchive:
         for day, lines in sorted(lines_by_day.items()):
             rel = f"{workspace_id}/{day}.ndjson"
             path = self._root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "ab") as fh:
+            private_dir(path.parent)
+            with os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as fh:
                 fh.truncate(offsets.get(rel, 0))
                 fh.seek(offsets.get(rel, 0))
                 if lines:  # one write for the chunk's lines, not two per line
@@ -60,7 +62,7 @@ class FileArchive:
 
     def _save(self) -> None:
         tmp = self._root / (_STATE + ".tmp")
-        with open(tmp, "w") as fh:
+        with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as fh:
             json.dump(self._state, fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -22,6 +22,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from fermion.adapters.private_files import private_sqlite
 from fermion.model.records import InboundRecord
 from fermion.ports.inbound import DeadLetterSummary, InboundDeadLetter, ProcessingFailure
 
@@ -166,7 +167,7 @@ class SqliteInboundLog:
         index, count = lane
         if count < 1 or not 0 <= index < count:
             raise ValueError(f"lane {index} of {count} does not exist")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(path)  # 0600, before SQLite creates it 0644
         self._path = path
         self._max_attempts = max(1, max_attempts)
         self._writer = _connect(path)

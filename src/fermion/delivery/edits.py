@@ -20,14 +20,8 @@ from typing import Any
 
 from fermion.delivery.outputs import DeliveryError, OutputsService, user_status
 from fermion.integrations import registry
-from fermion.integrations.spec import (
-    MASK,
-    Secret,
-    SettingError,
-    SettingsModel,
-    secret_paths,
-    validate_settings,
-)
+from fermion.integrations.secrets import keep_secrets
+from fermion.integrations.spec import SettingError, SettingsModel, validate_settings
 from fermion.model.delivery import Connection, ConnectionStatus, Output, OutputStatus
 from fermion.ports import DeliveryQueue
 from fermion.privacy.forwarding import CONSENT_RULES_KEY, rules_errors
@@ -56,22 +50,6 @@ class Deletion:
 
     done: bool
     waiting: dict[int, int] = field(default_factory=dict)
-
-
-def keep_secrets(
-    model: type[SettingsModel], raw: Mapping[str, Any], current: SettingsModel
-) -> dict[str, Any]:
-    """The new settings with each secret left out or sent masked replaced by the stored one."""
-    merged = dict(raw)
-    for name in secret_paths(model):
-        if name in merged and merged[name] != MASK:
-            continue
-        stored = getattr(current, name, None)
-        if isinstance(stored, Secret):
-            merged[name] = stored
-        else:
-            merged.pop(name, None)  # nothing stored: as if it were not sent
-    return merged
 
 
 class ConfigEdits:

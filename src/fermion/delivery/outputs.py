@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fermion.integrations import registry
+from fermion.integrations.secrets import seal, secret_paths, unseal
 from fermion.integrations.spec import (
     Integration,
     IntegrationKind,
-    Secret,
     SettingError,
     SettingsModel,
-    secret_paths,
     validate_settings,
 )
 from fermion.model.delivery import (
@@ -32,8 +31,6 @@ from fermion.ports import ConfigStore, OutputStore, SecretCipher
 from fermion.privacy.forwarding import CONSENT_RULES_KEY, rules_errors
 
 log = logging.getLogger(__name__)
-
-ENCRYPTED = "$enc"
 
 
 class DeliveryError(ValueError):
@@ -88,9 +85,8 @@ class OutputsService:
     def seal(self, model: SettingsModel) -> dict[str, Any]:
         stored: dict[str, Any] = model.model_dump(mode="python")
         for name in secret_paths(type(model)):
-            value = stored.get(name)
-            if isinstance(value, Secret):
-                stored[name] = {ENCRYPTED: self._cipher.encrypt(value.reveal())}
+            if name in stored:
+                stored[name] = seal(stored[name], self._cipher.encrypt)
         return stored
 
     def open_settings(
@@ -99,9 +95,8 @@ class OutputsService:
         raw = dict(stored)
         raw.pop(CONSENT_RULES_KEY, None)  # a platform setting, not the integration's
         for name in secret_paths(integration_model):
-            value = raw.get(name)
-            if isinstance(value, dict) and ENCRYPTED in value:
-                raw[name] = Secret(self._cipher.decrypt(value[ENCRYPTED]))
+            if name in raw:
+                raw[name] = unseal(raw[name], self._cipher.decrypt)
         result = validate_settings(integration_model, raw)
         if isinstance(result, list):  # stored settings no longer fit the integration (it changed)
             raise DeliveryError(result)

@@ -13,10 +13,9 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import core_schema
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from fermion.integrations.secrets import MASK, Secret, secret_paths
 from fermion.model.audiences import MembershipChange, decode_change
 from fermion.model.batch import Batch
 from fermion.model.codec import decode_batch
@@ -26,6 +25,7 @@ from fermion.model.tenancy import Platform
 __all__ = [
     "ALL_EVENT_TYPES",
     "ALL_PLATFORMS",
+    "MASK",
     "AwsCredentials",
     "DeliveryOptions",
     "FirehoseRecord",
@@ -45,66 +45,6 @@ __all__ = [
     "settings_schema",
     "validate_settings",
 ]
-
-MASK = "***"
-
-
-# ------------------------------------------------------------------------------------------ secrets
-
-
-class Secret:
-    """A credential: never printed (repr, str and JSON show `***`); `reveal()` is the only way out.
-
-    Stored encrypted at rest by the platform (see fermion.delivery.outputs); integrations call
-    `reveal()` only while building a request.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret({MASK!r})"
-
-    def __str__(self) -> str:
-        return MASK
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(("Secret", self._value))
-
-    @classmethod
-    def _validate(cls, value: Any) -> Secret:
-        if isinstance(value, Secret):
-            return value
-        if isinstance(value, str):
-            return cls(value)
-        raise ValueError("must be a string")
-
-    @classmethod
-    def __get_pydantic_core_schema__(
-        cls, _source: Any, _handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            cls._validate,
-            serialization=core_schema.plain_serializer_function_ser_schema(lambda _v: MASK, when_used="json"),
-        )
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, _schema: core_schema.CoreSchema, _handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return {"type": "string", "format": "password", "writeOnly": True}
-
 
 # ----------------------------------------------------------------------------------------- settings
 
@@ -149,17 +89,6 @@ def validate_settings(
                 SettingError(f"{prefix}.{path}" if path else prefix, str(err.get("msg", "invalid")))
             )
         return errors
-
-
-def secret_paths(model: type[SettingsModel]) -> list[str]:
-    """Top-level fields holding a Secret (or Secret | None): what the platform encrypts at rest."""
-    found: list[str] = []
-    for name, info in model.model_fields.items():
-        annotation = info.annotation
-        args = getattr(annotation, "__args__", ())
-        if annotation is Secret or Secret in args:
-            found.append(name)
-    return found
 
 
 # ----------------------------------------------------------------------------------- batches in

@@ -1,7 +1,8 @@
 """Webhook output: POSTs outgoing batches as JSON to a URL, optionally signed (HMAC-SHA256 over the body).
 
 One batch per request by default (the body is the batch object, in the stored outgoing format);
-with `batches_per_request` > 1 the body is a JSON array of batches.
+with `batches_per_request` > 1 the body is a JSON array of batches. The extra `headers` are secrets
+(they usually carry an API key): encrypted at rest, their values shown as `***`.
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ class WebhookSettings(SettingsModel):
         min_length=1,
         max_length=100,
     )
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="Extra headers sent with every request (e.g. an API key)."
+    headers: dict[str, Secret] = Field(
+        default_factory=dict,
+        description="Extra headers sent with every request (e.g. an API key); their values are secrets, "
+        "shown as ***. When updating, a value sent as *** keeps the stored one.",
+        max_length=50,
     )
     batches_per_request: int = Field(
         default=1,
@@ -60,10 +64,12 @@ class WebhookSettings(SettingsModel):
 
     @field_validator("headers")
     @classmethod
-    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+    def _header_names(cls, value: dict[str, Secret]) -> dict[str, Secret]:
         for name, header_value in value.items():
-            if not name or any(c in name for c in " :\r\n") or any(c in header_value for c in "\r\n"):
-                raise ValueError(f"invalid header {name!r}")
+            if not name or len(name) > 200 or any(c in name for c in " :\r\n"):
+                raise ValueError(f"invalid header name {name!r}")
+            if len(header_value.reveal()) > 8000 or any(c in header_value.reveal() for c in "\r\n"):
+                raise ValueError(f"invalid value of header {name!r}")  # never the value itself
         return value
 
 
@@ -87,7 +93,7 @@ def map_batches(
             dedupe = f"{settings.connection_id}:{settings.group_key}:{start // per_request}"
         ids = tuple(b.batch_id for b in chunk)
         headers = {
-            **cfg.headers,
+            **{name: value.reveal() for name, value in cfg.headers.items()},
             "Content-Type": "application/json",
             DELIVERY_HEADER: dedupe,
             BATCH_IDS_HEADER: ",".join(str(i) for i in ids),

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
+from fermion.adapters.private_files import private_sqlite
 from fermion.adapters.sql.sqlite_writers import SqliteWriters
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _make_sqlite_engine(url: str, kwargs: dict[str, Any]) -> Engine:
         kwargs.setdefault("poolclass", StaticPool)
     else:
         if not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(Path(database).expanduser())  # 0600, before SQLite creates it 0644
         # SQLite serializes writers anyway; a modest pool lets readers run alongside (WAL).
         kwargs.setdefault("pool_size", 8)
         kwargs.setdefault("max_overflow", 8)
