@@ -20,6 +20,7 @@ from fermion import bootstrap, cli_audience_connections, cli_delivery, cli_ident
 from fermion.cli_audiences import audiences_app
 from fermion.cli_calculated import calculated_app
 from fermion.cli_credentials import credentials_app, tokens_app
+from fermion.cli_inbound import inbound_app
 from fermion.cli_inputs import inputs_app
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.credential_directory import CredentialDirectory
@@ -40,6 +41,7 @@ app.add_typer(cli_audience_connections.audience_connections_app, name="audience-
 app.add_typer(cli_identity.identity_app, name="identity")
 app.add_typer(calculated_app, name="calculated-attributes")
 app.add_typer(audiences_app, name="audiences")
+app.add_typer(inbound_app, name="inbound")
 app.command("replay")(cli_delivery.replay)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where Fermion keeps its files.")]
