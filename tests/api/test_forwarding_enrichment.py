@@ -103,9 +103,9 @@ def test_a_batch_with_only_an_mpid_arrives_with_the_profile(setup: Setup) -> Non
     def archived() -> dict[str, Any] | None:
         for path in (s.server.data_dir / "archive" / str(s.server.workspace_id)).glob("*.ndjson"):
             for line in path.read_text().splitlines():
-                stored = json.loads(line) if line else {}
+                stored: dict[str, Any] = json.loads(line) if line else {}
                 if stored.get("batch_id") == got["batch_id"]:
-                    return stored  # type: ignore[no-any-return]
+                    return stored
         return None
 
     stored = wait_until(archived, 60)
