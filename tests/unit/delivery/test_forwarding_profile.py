@@ -144,7 +144,7 @@ def test_an_outputs_skips_are_counted_and_alerted_once(env: DeliveryEnv) -> None
     assert sent["user_identities"]["customer_id"] == "cust-42"
     again = work(env, 1, identities={"email": ["a@b.c"]})
     again.notes["new"] = False  # processed again after a crash: counted once
-    env.queue.stored_batch_ids = lambda ids: set(ids)  # type: ignore[method-assign]
+    env.queue.stored_batch_ids = lambda batch_ids: set(batch_ids)  # type: ignore[method-assign]
     p.run([again], now, ProcessingReport())
     counts = env.log.counts(env.workspace.id, now - 3_600_000, now + 3_600_000, connection_id=conn)
     assert sorted((c.direction, c.event_name, c.count) for c in counts) == [("in", "A", 2), (SKIPPED, "A", 1)]
