@@ -1,5 +1,6 @@
 """`fermion calculated-attributes create|list|activate|status`: calculated attributes from the command
-line (create and list take --json; so do activate and status)."""
+line (create and list take --json; so do activate and status). `activate --wait` waits until the
+server's workers have calculated it over stored history."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 
 from fermion import bootstrap
 from fermion.adapters.sql.calculated_store import SqlCalculatedStore
+from fermion.cli_wait import DEFAULT_TIMEOUT_S, Timeout, Wait, wait_for
 from fermion.services.calculated_admin import CalculatedAdmin, CalculatedSettings, CaProblem, ca_json
 from fermion.settings import from_env
 
@@ -73,16 +75,33 @@ def list_cas(workspace: Workspace, data_dir: DataDir = None, as_json: Json = Fal
 
 
 @calculated_app.command("activate")
-def activate(workspace: Workspace, ca_id: CaId, data_dir: DataDir = None, as_json: Json = False) -> None:
-    """Activate the draft definition (workers then backfill it from stored history)."""
+def activate(
+    workspace: Workspace,
+    ca_id: CaId,
+    wait: Wait = False,
+    timeout: Timeout = DEFAULT_TIMEOUT_S,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Activate the draft definition (the running server's workers backfill it from stored history,
+    starting within about a second)."""
     admin = _admin(data_dir)
     try:
         admin.activate(workspace, ca_id, "cli")
+        record = admin.get(workspace, ca_id)
+        if wait and not wait_for(lambda: _progress(admin, workspace, ca_id), timeout):
+            raise CaProblem(408, [("id", f"still calculating after {timeout:g} s")])
         record = admin.get(workspace, ca_id)
     except CaProblem as problem:
         _fail(problem)
         return
     _emit(as_json, ca_json(record, admin.calculation(record)), f"activated calculated attribute {ca_id}")
+
+
+def _progress(admin: CalculatedAdmin, workspace: int, ca_id: int) -> tuple[bool, str]:
+    calculation = admin.calculation(admin.get(workspace, ca_id))
+    line = f"calculated attribute {ca_id}: {calculation['status']} {calculation['progress']}%"
+    return calculation["status"] == "completed", line
 
 
 @calculated_app.command("status")

@@ -15,7 +15,7 @@ from fermion.api.admin import json_response
 from fermion.api.bearer import mpid_of, reachable_workspace
 from fermion.api.errors import ApiError, errors_response
 from fermion.audiences.records import Audience
-from fermion.audiences.views import audience_json, history_json, member_json
+from fermion.audiences.views import audience_json, history_json, member_json, standing_json
 from fermion.model.tenancy import Workspace
 from fermion.services.audience_admin import AudienceAdmin, Conflict, InvalidAudience
 from fermion.services.bearer_auth import BearerAuth
@@ -85,6 +85,14 @@ def audiences_router(auth: BearerAuth, admin: AudienceAdmin) -> APIRouter:
     async def activate(audience: Aud) -> Response:
         return await _activate(audience)
 
+    @router.post("/{audience_id}/deactivate")
+    async def deactivate(audience: Aud) -> Response:
+        try:
+            done = await asyncio.to_thread(admin.deactivate, audience)
+        except Conflict as exc:
+            raise ApiError(409, str(exc), "status") from None
+        return json_response(audience_json(done))
+
     @router.post("/{audience_id}/calculate")
     async def calculate(audience: Aud) -> Response:
         if audience.kind.value != "standard":
@@ -113,14 +121,18 @@ def audiences_router(auth: BearerAuth, admin: AudienceAdmin) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     ) -> Response:
         after_mpid = mpid_of(after, "after") if after is not None else None
+        standing = standing_json(audience)
+        if audience.first_calculation_pending:  # not known yet
+            return json_response({"members": [], "next_after": None, **standing})
         page = await asyncio.to_thread(admin.members, audience, after_mpid, limit)
         nxt = str(page[-1].mpid) if len(page) == limit else None
-        return json_response({"members": [member_json(m) for m in page], "next_after": nxt})
+        return json_response({"members": [member_json(m) for m in page], "next_after": nxt, **standing})
 
     @router.get("/{audience_id}/size")
     async def size(audience: Aud) -> Response:
         found = await asyncio.to_thread(admin.metrics, audience)
-        return json_response({"audience_id": audience.id, "estimated_size": found.size})
+        size = None if audience.first_calculation_pending else found.size  # not known yet
+        return json_response({"audience_id": audience.id, "estimated_size": size, **standing_json(audience)})
 
     @router.get("/{audience_id}/metrics")
     async def metrics(audience: Aud) -> Response:
@@ -128,7 +140,8 @@ def audiences_router(auth: BearerAuth, admin: AudienceAdmin) -> APIRouter:
         return json_response(
             {
                 "audience_id": audience.id,
-                "size": found.size,
+                **standing_json(audience),
+                "size": None if audience.first_calculation_pending else found.size,
                 "adds_24h": found.adds_24h,
                 "drops_24h": found.drops_24h,
                 "volatility": round(found.volatility, 4),

@@ -7,8 +7,21 @@ from typing import Any
 from fermion.audiences.records import Audience, HistoryEntry, Membership
 
 
-def audience_json(a: Audience) -> dict[str, Any]:
+def percent(a: Audience) -> float:
+    """How far the calculation over history has come (100 once active)."""
     span = max(a.boundary_seq, 1)
+    return 100.0 if a.status.value == "active" else round(100.0 * min(a.progress_seq, span) / span, 1)
+
+
+def standing_json(a: Audience) -> dict[str, Any]:
+    """The state that members and size answers carry: "calculating" (with how far) until the first
+    calculation over history is done, when neither is known yet."""
+    if a.first_calculation_pending:
+        return {"status": "calculating", "percent": percent(a)}
+    return {"status": a.status.value}
+
+
+def audience_json(a: Audience) -> dict[str, Any]:
     return {
         "id": a.id,
         "workspace_id": a.workspace_id,
@@ -26,9 +39,7 @@ def audience_json(a: Audience) -> dict[str, Any]:
         "calculation": {
             "boundary_seq": a.boundary_seq,
             "progress_seq": a.progress_seq,
-            "percent": 100.0
-            if a.status.value == "active"
-            else round(100.0 * min(a.progress_seq, span) / span, 1),
+            "percent": percent(a),
         },
     }
 

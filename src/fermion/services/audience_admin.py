@@ -163,6 +163,18 @@ class AudienceAdmin:
         self._engine.invalidate(audience.workspace_id)
         return started
 
+    def deactivate(self, audience: Audience) -> Audience:
+        """Stop evaluating and sending the audience (processing and the jobs skip it; a calculation in
+        progress is abandoned). Definition and stored members stay; activating it again recalculates
+        it over history."""
+        if audience.status not in (Status.ACTIVE, Status.CALCULATING):
+            raise Conflict(f"the audience is {audience.status.value}, not active")
+        audience.status = Status.INACTIVE
+        audience.updated_ms = self._clock()
+        self._store.update(audience)
+        self._engine.invalidate(audience.workspace_id)
+        return audience
+
     def delete(self, audience: Audience) -> None:
         now = self._clock()
         audience.status = Status.DELETED
