@@ -148,18 +148,23 @@ def test_token_errors_name_the_field(fermion: FermionProcess, client: tuple[str,
     assert r.status_code == 415
 
 
-def test_wrong_missing_and_expired_tokens_get_401(fermion: FermionProcess, user: dict[str, Any]) -> None:
+def test_wrong_missing_and_expired_tokens_get_401(
+    fermion: FermionProcess, user: dict[str, Any], client: tuple[str, str]
+) -> None:
     key = config_store(fermion).get_meta("oauth_signing_key")
     assert key is not None
     now = int(time.time())
-    claims = {"iss": "fermion", "sub": "fc_x", "org": fermion.info["organization_id"], "ws": None}
+    # A token must name an existing client (a revoked client's tokens stop working).
+    claims = {"iss": "fermion", "sub": client[0], "org": fermion.info["organization_id"], "ws": None}
     expired = jwt.encode({**claims, "iat": now - 30_000, "exp": now - 1}, key, algorithm="HS256")
     valid = jwt.encode({**claims, "iat": now, "exp": now + 60}, key, algorithm="HS256")
+    no_client = jwt.encode({**claims, "sub": "fc_x", "iat": now, "exp": now + 60}, key, algorithm="HS256")
     assert get_profile(fermion, valid, user["mpid"]).status_code == 200  # the key is the real one
     for headers in (
         {},
         bearer("garbage"),
         bearer(expired),
+        bearer(no_client),
         bearer(valid + "x"),
         {"Authorization": "Basic eA=="},
     ):
