@@ -13,9 +13,9 @@ from starlette.responses import Response
 
 from fermion.identity.alias import AliasRequest
 from fermion.identity.modify import IdentityChange
-from fermion.model.codec import json_problem
 from fermion.model.events_common import Int
 from fermion.model.ids import to_signed64
+from fermion.model.limits import json_problem
 
 MAX_BODY_BYTES = 64 * 1024
 _CODES = {

@@ -15,7 +15,7 @@ from fermion.model.batch import Batch
 from fermion.model.enums import EVENT_TYPES
 from fermion.model.events import CommerceEvent, CustomEvent, Event, ScreenViewEvent
 from fermion.model.events_common import EXTRA_KEY, Id
-from fermion.model.limits import length_problem, out_of_range_integer
+from fermion.model.limits import json_problem, length_problem, out_of_range_integer
 
 __all__ = [
     "BatchError",
@@ -28,7 +28,6 @@ __all__ = [
     "decode_plain_batch",
     "encode_batch",
     "event_name_of",
-    "json_problem",
 ]
 
 MISSING_EVENT_TYPE: Final = 'Required event field "event_type" is missing or empty.'
@@ -229,10 +228,9 @@ def decode_batch_obj(obj: object) -> Batch:
 
 
 def decode_batch_checked(raw: bytes) -> tuple[Batch, bool]:
-    """The ingest decoder: decode_batch plus the ingest limits (`model.limits`: integers anywhere in
-    the signed 64-bit range, value lengths), and whether the JSON needed none of the normalizations
-    above (no unknown keys, no numeric-string ids, no nulls to drop): then decode_plain_batch gives
-    the same Batch, faster."""
+    """The ingest decoder: decode_batch plus `model.limits` (64-bit integers anywhere, value lengths),
+    and whether the JSON needed none of the normalizations above (no unknown keys, no numeric-string
+    ids, no nulls to drop): then decode_plain_batch gives the same Batch, faster."""
     obj = _parse(raw)
     batch, plain = _decode_obj(obj)
     problem = out_of_range_integer(raw, obj) or length_problem(len(raw), batch)
@@ -250,13 +248,6 @@ def _parse(raw: bytes) -> Any:
         raise BatchError([FieldError("body", f"Invalid JSON: {exc}")]) from None
     except (UnicodeDecodeError, RecursionError) as exc:
         raise BatchError([FieldError("body", json_problem(exc))]) from None
-
-
-def json_problem(exc: UnicodeDecodeError | RecursionError) -> str:
-    """What to answer for the errors msgspec lets through: a string that is not UTF-8, deep nesting."""
-    if isinstance(exc, UnicodeDecodeError):
-        return f"Invalid JSON: a string is not valid UTF-8 (byte {exc.start} of the string)."
-    return "Invalid JSON: nested too deeply."
 
 
 _PLAIN_DECODER: Final = msgspec.json.Decoder(Batch)

@@ -22,12 +22,24 @@ MAX_VALUE_CHARS: Final = 4096  # event and user attribute values
 MAX_LIST_ENTRIES: Final = 1000  # a user attribute list
 MAX_LIST_ENTRY_CHARS: Final = 512
 
-# A JSON number token of 19 or more digits (|n| >= 2**63 needs 19): not inside a string's quotes, not
-# a fraction or exponent. Strings holding long digit runs after a blank also match; the walk sorts them.
-_LONG_NUMBER: Final = re.compile(rb'(?<![\w".+-])-?[0-9]{19}')
+# The scan for digit runs that may be an integer out of range: digits masked to "0", then runs of 19
+# (|n| >= 2**63 needs 19) found with bytes.find, several times cheaper than a regular expression. A run
+# counts when it is longer than 19 or above INT64_MAX's digits, and starts where a JSON number can.
+_MASK: Final = bytes.maketrans(b"123456789", b"000000000")
+_RUN: Final = b"0" * 19
+_ZERO: Final = ord("0")
+_INT64_MAX_DIGITS: Final = str(INT64_MAX).encode()
+_NUMBER_AFTER: Final = frozenset(b":[, \t\r\n-")
 _IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 Problem = tuple[str, str]  # (field path, message)
+
+
+def json_problem(exc: UnicodeDecodeError | RecursionError) -> str:
+    """What to answer for the JSON errors msgspec raises as such: a string not UTF-8, deep nesting."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"Invalid JSON: a string is not valid UTF-8 (byte {exc.start} of the string)."
+    return "Invalid JSON: nested too deeply."
 
 
 def key_path(prefix: str, key: str) -> str:
@@ -39,7 +51,7 @@ def key_path(prefix: str, key: str) -> str:
 
 def out_of_range_integer(raw: bytes, obj: Any) -> Problem | None:
     """The first integer anywhere in `obj` (the parsed `raw`) outside the signed 64-bit range."""
-    if _LONG_NUMBER.search(raw) is None:
+    if not _may_hold_long_integer(raw):
         return None
     stack: list[tuple[Any, str]] = [(obj, "")]
     while stack:  # iterative: the JSON may nest as deep as the parser allowed
@@ -53,6 +65,21 @@ def out_of_range_integer(raw: bytes, obj: Any) -> Problem | None:
         elif kind is list:
             stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(value))))
     return None
+
+
+def _may_hold_long_integer(raw: bytes) -> bool:
+    masked = raw.translate(_MASK)
+    size = len(masked)
+    start = masked.find(_RUN)
+    while start != -1:
+        end = start + len(_RUN)
+        while end < size and masked[end] == _ZERO:
+            end += 1
+        long = end - start > len(_RUN) or raw[start:end] > _INT64_MAX_DIGITS
+        if long and (raw[start - 1] if start else ord(" ")) in _NUMBER_AFTER:
+            return True
+        start = masked.find(_RUN, end)
+    return False
 
 
 def length_problem(raw_size: int, batch: Batch) -> Problem | None:
