@@ -15,11 +15,14 @@ from fermion.adapters.sql.delivery_store import SqlDeliveryQueue
 from fermion.adapters.sql.output_store import SqlOutputStore
 from fermion.model.delivery import (
     AlertRecord,
+    Connection,
     ConnectionStatus,
     CountKey,
     NewConnection,
     NewOutput,
     OutboundEntry,
+    Output,
+    OutputStatus,
     QueueItem,
 )
 from fermion.model.records import ProcessedBatch
@@ -174,6 +177,72 @@ def test_audience_connections(sql_engine: Engine) -> None:
     assert store.get_connection(second.id) is None and store.config_stamp() != stamp
     # ids are never reused (the SQLite table keeps AUTOINCREMENT through migration 0008)
     assert store.create_connection(new(42)).id > second.id
+
+
+def test_output_edits_and_deletions(sql_engine: Engine, queue: SqlDeliveryQueue) -> None:
+    config = SqlConfigStore(sql_engine)
+    ws = config.create_workspace(config.create_account(config.create_organization("o").id, "a").id, "w")
+    inp = config.create_input(
+        NewInput(
+            workspace_id=ws.id, kind=InputKind.PLATFORM, platform="custom", name="i", key="k", secret_hash="h"
+        )
+    )
+    store = SqlOutputStore(sql_engine)
+
+    def output() -> Output:
+        return store.create_output(
+            NewOutput(workspace_id=ws.id, integration_id="webhook", name="w", settings={})
+        )
+
+    def connect(out: Output, audience_id: int | None = None) -> Connection:
+        return store.create_connection(
+            NewConnection(
+                workspace_id=ws.id,
+                input_id=None if audience_id else inp.id,
+                audience_id=audience_id,
+                output_id=out.id,
+                integration_id="webhook",
+                settings={},
+            )
+        )
+
+    out = output()
+    stamp = store.config_stamp()
+    renamed = store.update_output(out.id, name="n", settings={"url": "u"})
+    assert (renamed.name, renamed.settings, renamed.status) == ("n", {"url": "u"}, OutputStatus.ACTIVE)
+    assert store.get_output(out.id) == renamed and store.config_stamp() != stamp
+    with pytest.raises(LookupError):
+        store.update_output(999, name="x")
+
+    # A deleting connection goes once nothing of it is pending or inflight; then its deleting output.
+    busy, idle = connect(out), connect(out, audience_id=5)
+    assert store.list_connections(output_id=out.id) == [busy, idle]
+    queue.enqueue([item(1, busy.id), item(2, busy.id)], NOW, {})
+    store.update_output(out.id, status=OutputStatus.DELETING)
+    for conn in (busy, idle):
+        store.update_connection(conn.id, ConnectionStatus.DELETING)
+    assert store.finish_deletions() == 1  # idle
+    assert store.get_connection(idle.id) is None and store.get_output(out.id) is not None
+    claimed = queue.claim(busy.id, 10, NOW, LEASE)
+    queue.complete(claimed[:1], NOW, {})
+    queue.bury(claimed[1:], "server_error", "down", NOW)
+    assert store.finish_deletions() == 2  # busy (its done and dead items go too), then the output
+    assert store.get_output(out.id) is None and queue.count_by_status(busy.id) == {
+        "pending": 0,
+        "inflight": 0,
+        "done": 0,
+        "dead": 0,
+    }
+
+    # Deleting an output takes its connections and their queues with it; so does a connection's.
+    out = output()
+    conn = connect(out)
+    queue.enqueue([item(3, conn.id)], NOW, {})
+    assert store.delete_output(out.id) and not store.delete_output(out.id)
+    assert store.get_connection(conn.id) is None and queue.count_by_status(conn.id)["pending"] == 0
+    conn = connect(output())
+    queue.enqueue([item(4, conn.id)], NOW, {})
+    assert store.delete_connection(conn.id) and queue.count_by_status(conn.id)["pending"] == 0
 
 
 # -- queue --------------------------------------------------------------------------------------
