@@ -15,6 +15,7 @@ from starlette.responses import Response
 from fermion.api.admin import json_response
 from fermion.api.bearer import mpid_of, reachable_workspace
 from fermion.api.errors import ApiError, errors_response
+from fermion.api.params import Int64, NonNegative64
 from fermion.model.tenancy import Workspace
 from fermion.ports import TimelineQuery
 from fermion.profiles.identity_types import lookup_type
@@ -51,7 +52,7 @@ def activity_router(auth: BearerAuth, queries: ProfileQueries, editor: ProfileEd
     router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/activity")
 
     async def workspace_of(
-        workspace_id: int, authorization: Annotated[str | None, Header()] = None
+        workspace_id: Int64, authorization: Annotated[str | None, Header()] = None
     ) -> Workspace:
         return await reachable_workspace(auth, authorization, workspace_id)
 
@@ -80,9 +81,9 @@ def activity_router(auth: BearerAuth, queries: ProfileQueries, editor: ProfileEd
     async def events(
         ws: Ws,
         mpid: str,
-        since_ms: Annotated[int | None, Query(ge=0)] = None,
-        until_ms: Annotated[int | None, Query(ge=0)] = None,
-        input_id: Annotated[int | None, Query(ge=1)] = None,
+        since_ms: Annotated[NonNegative64 | None, Query()] = None,
+        until_ms: Annotated[NonNegative64 | None, Query()] = None,
+        input_id: Annotated[Int64 | None, Query(ge=1)] = None,
         event_type: Annotated[str | None, Query(max_length=64)] = None,
         device_id: Annotated[str | None, Query(max_length=256)] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from fermion.api.bearer import reachable_workspace
 from fermion.api.errors import ApiError
+from fermion.api.params import Int64, NonNegative64
 from fermion.model.tenancy import Input, Workspace
 from fermion.ports import BatchFilter, BatchRow, EventRow, EventStore
 from fermion.services.admin_auth import AdminAuth
@@ -92,7 +93,7 @@ def admin_router(
     router = APIRouter(prefix="/api/v1")
 
     async def workspace_of(
-        workspace_id: int, authorization: Annotated[str | None, Header()] = None
+        workspace_id: Int64, authorization: Annotated[str | None, Header()] = None
     ) -> Workspace:
         return await reachable_workspace(auth, authorization, workspace_id)
 
@@ -155,8 +156,8 @@ def admin_router(
     async def list_events(
         ws: Ws,
         mpid: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1)] = None,
-        since_ms: Annotated[int | None, Query(ge=0)] = None,
-        until_ms: Annotated[int | None, Query(ge=0)] = None,
+        since_ms: Annotated[NonNegative64 | None, Query()] = None,
+        until_ms: Annotated[NonNegative64 | None, Query()] = None,
         event_type: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> Response:
@@ -165,7 +166,7 @@ def admin_router(
 
     def live_filter(
         ws: Ws,
-        input_id: Annotated[int | None, Query()] = None,
+        input_id: Annotated[Int64 | None, Query()] = None,
         environment: Annotated[Literal["development", "production", "all"], Query()] = "development",
         mpid: Annotated[int | None, Query(ge=-(2**63), le=2**63 - 1)] = None,
         device_id: Annotated[str | None, Query(max_length=200)] = None,

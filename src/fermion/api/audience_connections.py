@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from fermion.api.bearer import reachable_workspace
 from fermion.api.delivery import DeliveryApi, QueuedChoice, deletion_response, delivery_error, json_response
+from fermion.api.params import Int64
 from fermion.delivery.edits import ConfigEdits, ConnectionChanges, Queued
 from fermion.delivery.outputs import DeliveryError
 from fermion.delivery.views import audience_connection_json
@@ -25,7 +26,7 @@ from fermion.services.bearer_auth import BearerAuth
 class NewAudienceConnectionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    output_id: int
+    output_id: Int64
     settings: dict[str, Any] = Field(default_factory=dict)
     status: Literal["active", "inactive"] = "active"
 
@@ -50,12 +51,12 @@ def audience_connections_router(
     edits = ConfigEdits(outputs, api.queue)
 
     async def workspace_of(
-        workspace_id: int, authorization: Annotated[str | None, Header()] = None
+        workspace_id: Int64, authorization: Annotated[str | None, Header()] = None
     ) -> Workspace:
         return await reachable_workspace(auth, authorization, workspace_id)
 
     Ws = Annotated[Workspace, Depends(workspace_of)]
-    AudienceId = Annotated[int, Path(ge=1)]
+    AudienceId = Annotated[Int64, Path(ge=1)]
 
     @router.get("")
     async def list_connections(ws: Ws, audience_id: AudienceId) -> Response:
@@ -80,7 +81,7 @@ def audience_connections_router(
         return json_response(audience_connection_json(conn, settings), 201)
 
     @router.get("/{connection_id}")
-    async def get_connection(ws: Ws, audience_id: AudienceId, connection_id: int) -> Response:
+    async def get_connection(ws: Ws, audience_id: AudienceId, connection_id: Int64) -> Response:
         try:
             conn, settings = await asyncio.to_thread(
                 outputs.get_audience_connection, ws.id, audience_id, connection_id
@@ -92,7 +93,7 @@ def audience_connections_router(
 
     @router.patch("/{connection_id}")
     async def update_connection(
-        ws: Ws, audience_id: AudienceId, connection_id: int, body: AudienceConnectionPatch
+        ws: Ws, audience_id: AudienceId, connection_id: Int64, body: AudienceConnectionPatch
     ) -> Response:
         try:
             conn, settings = await asyncio.to_thread(
@@ -108,7 +109,7 @@ def audience_connections_router(
 
     @router.delete("/{connection_id}", status_code=204)
     async def delete_connection(
-        ws: Ws, audience_id: AudienceId, connection_id: int, queued: QueuedChoice = Queued.DELIVER
+        ws: Ws, audience_id: AudienceId, connection_id: Int64, queued: QueuedChoice = Queued.DELIVER
     ) -> Response:
         try:
             deletion = await asyncio.to_thread(

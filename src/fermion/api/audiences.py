@@ -14,6 +14,7 @@ from starlette.responses import Response
 from fermion.api.admin import json_response
 from fermion.api.bearer import mpid_of, reachable_workspace
 from fermion.api.errors import ApiError, errors_response
+from fermion.api.params import Int64
 from fermion.audiences.records import Audience
 from fermion.audiences.views import audience_json, history_json, member_json, standing_json
 from fermion.model.tenancy import Workspace
@@ -32,13 +33,13 @@ def audiences_router(auth: BearerAuth, admin: AudienceAdmin) -> APIRouter:
     router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/audiences")
 
     async def workspace_of(
-        workspace_id: int, authorization: Annotated[str | None, Header()] = None
+        workspace_id: Int64, authorization: Annotated[str | None, Header()] = None
     ) -> Workspace:
         return await reachable_workspace(auth, authorization, workspace_id)
 
     Ws = Annotated[Workspace, Depends(workspace_of)]
 
-    async def audience_of(ws: Ws, audience_id: int) -> Audience:
+    async def audience_of(ws: Ws, audience_id: Int64) -> Audience:
         found = await asyncio.to_thread(admin.get, ws.id, audience_id)
         if found is None:
             raise ApiError(404, f"No audience {audience_id} in workspace {ws.id}.", "audience_id")

@@ -13,6 +13,7 @@ from fermion.api.admin import json_response
 from fermion.api.audiences import ConnectedOutputs
 from fermion.api.bearer import token_of
 from fermion.api.errors import ApiError
+from fermion.api.params import Int64
 from fermion.audiences.records import Audience
 from fermion.model.tenancy import Workspace
 from fermion.services.audience_admin import AudienceAdmin
@@ -40,7 +41,7 @@ def audiences_platform_router(
     auth: BearerAuth, admin: AudienceAdmin, connected_outputs: ConnectedOutputs
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
-    AccountId = Annotated[int | None, Query(alias="accountId", ge=1)]
+    AccountId = Annotated[Int64 | None, Query(alias="accountId", ge=1)]
 
     def reachable(token: str, account_id: int | None) -> dict[int, Workspace]:
         if account_id is None:
@@ -73,7 +74,9 @@ def audiences_platform_router(
 
     @router.get("/workspace/{workspace_id}/audiences")
     async def list_workspace(
-        workspace_id: int, account_id: AccountId = None, authorization: Annotated[str | None, Header()] = None
+        workspace_id: Int64,
+        account_id: AccountId = None,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
         return json_response(
             await asyncio.to_thread(listing, token_of(authorization), account_id, workspace_id)
@@ -81,7 +84,9 @@ def audiences_platform_router(
 
     @router.delete("/audiences/{audience_id}")
     async def delete(
-        audience_id: int, account_id: AccountId = None, authorization: Annotated[str | None, Header()] = None
+        audience_id: Int64,
+        account_id: AccountId = None,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
         token = token_of(authorization)
 

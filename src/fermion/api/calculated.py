@@ -14,6 +14,7 @@ from starlette.responses import Response
 from fermion.api.admin import json_response
 from fermion.api.bearer import reachable_workspace, token_of
 from fermion.api.errors import errors_response
+from fermion.api.params import Int64
 from fermion.model.tenancy import Workspace
 from fermion.services.bearer_auth import BearerAuth
 from fermion.services.calculated_admin import CalculatedAdmin, CaProblem, activation_json, ca_json
@@ -52,7 +53,7 @@ def calculated_router(auth: BearerAuth, admin: CalculatedAdmin) -> APIRouter:
     router = APIRouter(prefix="/platform/v2/workspaces/{workspace_id}/calculatedattributes")
 
     async def workspace_of(
-        workspace_id: int, authorization: Annotated[str | None, Header()] = None
+        workspace_id: Int64, authorization: Annotated[str | None, Header()] = None
     ) -> Workspace:
         return await reachable_workspace(auth, authorization, workspace_id)
 

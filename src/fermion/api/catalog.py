@@ -14,6 +14,7 @@ from starlette.responses import Response
 from fermion.api.admin import json_response
 from fermion.api.bearer import reachable_workspace
 from fermion.api.errors import ApiError, errors_response
+from fermion.api.params import Int64
 from fermion.dataplans.catalog import ConnectionFilter, DataPoint, Kind, kind_from_text
 from fermion.model.tenancy import Workspace
 from fermion.ports import DataPointRow
@@ -79,13 +80,13 @@ def catalog_router(
     router = APIRouter(prefix="/api/v1")
 
     async def workspace_of(
-        workspace_id: int, authorization: Annotated[str | None, Header()] = None
+        workspace_id: Int64, authorization: Annotated[str | None, Header()] = None
     ) -> Workspace:
         return await reachable_workspace(auth, authorization, workspace_id)
 
     Ws = Annotated[Workspace, Depends(workspace_of)]
 
-    async def connection_of(ws: Ws, connection_id: int) -> int:
+    async def connection_of(ws: Ws, connection_id: Int64) -> int:
         if await asyncio.to_thread(connection_workspace, connection_id) != ws.id:
             raise ApiError(404, f"No connection {connection_id} in workspace {ws.id}.", "connection_id")
         return connection_id

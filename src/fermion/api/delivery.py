@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from fermion.api.bearer import reachable_workspace
 from fermion.api.errors import errors_response
+from fermion.api.params import Int64, NonNegative64
 from fermion.delivery.edits import ConfigEdits, ConnectionChanges, Deletion, Queued
 from fermion.delivery.outputs import DeliveryError, OutputsService
 from fermion.delivery.replay import ReplayService
@@ -48,8 +49,8 @@ class NewOutputBody(BaseModel):
 
 
 class NewConnectionBody(BaseModel):
-    input_id: int
-    output_id: int
+    input_id: Int64
+    output_id: Int64
     settings: dict[str, Any] = Field(default_factory=dict)
     status: Literal["active", "inactive"] = "active"
     send_development: bool = True
@@ -84,8 +85,8 @@ QueuedChoice = Annotated[
 
 class ReplayBody(BaseModel):
     dead_letters: bool = False
-    since_ms: int | None = Field(default=None, ge=0)
-    until_ms: int | None = Field(default=None, ge=0)
+    since_ms: NonNegative64 | None = None
+    until_ms: NonNegative64 | None = None
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -115,7 +116,7 @@ def delivery_router(
     background: set[asyncio.Task[Any]] = set()
 
     async def workspace_of(
-        workspace_id: int, authorization: Annotated[str | None, Header()] = None
+        workspace_id: Int64, authorization: Annotated[str | None, Header()] = None
     ) -> Workspace:
         return await reachable_workspace(auth, authorization, workspace_id)
 
@@ -141,7 +142,7 @@ def delivery_router(
         return json_response(output_json(out, settings), 201)
 
     @router.get("/outputs/{output_id}")
-    async def get_output(ws: Ws, output_id: int) -> Response:
+    async def get_output(ws: Ws, output_id: Int64) -> Response:
         try:
             out, settings = await asyncio.to_thread(api.outputs.get_output, ws.id, output_id)
         except DeliveryError as exc:
@@ -149,7 +150,7 @@ def delivery_router(
         return json_response(output_json(out, settings))
 
     @router.patch("/outputs/{output_id}")
-    async def update_output(ws: Ws, output_id: int, body: OutputPatch) -> Response:
+    async def update_output(ws: Ws, output_id: Int64, body: OutputPatch) -> Response:
         try:
             out, settings = await asyncio.to_thread(
                 edits.update_output, ws.id, output_id, body.name, body.settings
@@ -161,7 +162,7 @@ def delivery_router(
     @router.delete("/outputs/{output_id}", status_code=204)
     async def delete_output(
         ws: Ws,
-        output_id: int,
+        output_id: Int64,
         queued: QueuedChoice = Queued.DELIVER,
         force: Annotated[bool, Query(description="Delete the output's connections too.")] = False,
     ) -> Response:
@@ -194,7 +195,7 @@ def delivery_router(
         return json_response(connection_json(conn, settings), 201)
 
     @router.get("/connections/{connection_id}")
-    async def get_connection(ws: Ws, connection_id: int) -> Response:
+    async def get_connection(ws: Ws, connection_id: Int64) -> Response:
         try:
             conn = await asyncio.to_thread(api.outputs.get_connection, ws.id, connection_id)
         except DeliveryError as exc:
@@ -203,7 +204,7 @@ def delivery_router(
         return json_response({**connection_json(conn), "queue": queue})
 
     @router.patch("/connections/{connection_id}")
-    async def update_connection(ws: Ws, connection_id: int, body: ConnectionPatch) -> Response:
+    async def update_connection(ws: Ws, connection_id: Int64, body: ConnectionPatch) -> Response:
         changes = ConnectionChanges(
             status=body.status,
             send_development=body.send_development,
@@ -218,7 +219,7 @@ def delivery_router(
 
     @router.delete("/connections/{connection_id}", status_code=204)
     async def delete_connection(
-        ws: Ws, connection_id: int, queued: QueuedChoice = Queued.DELIVER
+        ws: Ws, connection_id: Int64, queued: QueuedChoice = Queued.DELIVER
     ) -> Response:
         try:
             deletion = await asyncio.to_thread(edits.delete_connection, ws.id, connection_id, queued)
@@ -229,9 +230,9 @@ def delivery_router(
     @router.get("/connections/{connection_id}/dead-letters")
     async def dead_letters(
         ws: Ws,
-        connection_id: int,
+        connection_id: Int64,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        after_id: Annotated[int, Query(ge=0)] = 0,
+        after_id: Annotated[NonNegative64, Query()] = 0,
     ) -> Response:
         try:
             await asyncio.to_thread(api.outputs.get_connection, ws.id, connection_id)
@@ -241,7 +242,7 @@ def delivery_router(
         return json_response({"dead_letters": [msgspec.to_builtins(r) for r in rows]})
 
     @router.post("/connections/{connection_id}/replay", status_code=202)
-    async def replay(ws: Ws, connection_id: int, body: ReplayBody) -> Response:
+    async def replay(ws: Ws, connection_id: Int64, body: ReplayBody) -> Response:
         try:
             if body.dead_letters:
                 if body.since_ms is not None or body.until_ms is not None:
@@ -264,7 +265,7 @@ def delivery_router(
         return json_response(job_json(job), 202)
 
     @router.get("/replays/{job_id}")
-    async def replay_progress(ws: Ws, job_id: int) -> Response:
+    async def replay_progress(ws: Ws, job_id: Int64) -> Response:
         try:
             progress = await asyncio.to_thread(api.replay.progress, ws.id, job_id)
         except DeliveryError as exc:
@@ -274,10 +275,10 @@ def delivery_router(
     @router.get("/alerts")
     async def alerts(
         ws: Ws,
-        since_ms: Annotated[int | None, Query(ge=0)] = None,
-        until_ms: Annotated[int | None, Query(ge=0)] = None,
+        since_ms: Annotated[NonNegative64 | None, Query()] = None,
+        until_ms: Annotated[NonNegative64 | None, Query()] = None,
         environment: Annotated[Literal["development", "production", "all"], Query()] = "all",
-        connection_id: Annotated[int | None, Query()] = None,
+        connection_id: Annotated[Int64 | None, Query()] = None,
     ) -> Response:
         env = None if environment == "all" else environment
         report = await asyncio.to_thread(api.reports.alerts, ws.id, since_ms, until_ms, env, connection_id)
@@ -290,7 +291,7 @@ def delivery_router(
         ws: Ws,
         day: Annotated[dt.date | None, Query(description="UTC day, YYYY-MM-DD (default today)")] = None,
         hour: Annotated[int | None, Query(ge=0, le=23)] = None,
-        connection_id: Annotated[int | None, Query()] = None,
+        connection_id: Annotated[Int64 | None, Query()] = None,
     ) -> Response:
         when = day or dt.datetime.now(dt.UTC).date()
         report = await asyncio.to_thread(api.reports.forwarding, ws.id, when, hour, connection_id)
@@ -299,7 +300,7 @@ def delivery_router(
     @router.get("/livestream/outbound")
     async def outbound_latest(
         ws: Ws,
-        connection_id: Annotated[int | None, Query()] = None,
+        connection_id: Annotated[Int64 | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> Response:
         rows = await asyncio.to_thread(api.live.latest, ws.id, connection_id, limit)
@@ -309,7 +310,7 @@ def delivery_router(
     async def outbound_stream(
         ws: Ws,
         request: Request,
-        connection_id: Annotated[int | None, Query()] = None,
+        connection_id: Annotated[Int64 | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> EventSourceResponse:
         stop = asyncio.Event()

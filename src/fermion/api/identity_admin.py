@@ -25,6 +25,7 @@ from fermion.api.identity_wire import (
     json_response,
     mpid_of,
 )
+from fermion.api.params import Int64
 from fermion.identity.alias import AliasRefused
 from fermion.identity.resolve import RequestKind
 from fermion.identity.settings import IdentitySettings, SettingsError
@@ -54,7 +55,7 @@ def identity_admin_router(
     router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}")
 
     async def workspace_of(
-        workspace_id: int, authorization: Annotated[str | None, Header()] = None
+        workspace_id: Int64, authorization: Annotated[str | None, Header()] = None
     ) -> Workspace:
         return await reachable_workspace(auth, authorization, workspace_id)
 

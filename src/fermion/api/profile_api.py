@@ -15,6 +15,7 @@ from starlette.responses import Response
 from fermion.api.admin import json_response
 from fermion.api.bearer import mpid_of, reachable_workspace
 from fermion.api.errors import ApiError
+from fermion.api.params import Int64
 from fermion.model.tenancy import Workspace
 from fermion.profiles.identity_types import user_identity_name
 from fermion.profiles.views import PROFILE_FIELDS
@@ -56,7 +57,10 @@ def profile_router(
     limiter = RateLimiter()
 
     async def workspace_of(
-        org_id: int, account_id: int, workspace_id: int, authorization: Annotated[str | None, Header()] = None
+        org_id: Int64,
+        account_id: Int64,
+        workspace_id: Int64,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> Workspace:
         ws = await reachable_workspace(auth, authorization, workspace_id)
         # A workspace named under another organization or account is not there for this caller.
