@@ -116,17 +116,20 @@ def merged_consent(
 
 def enrich(batch: Batch, identities: Mapping[str, Sequence[str]] | None, profile: Profile | None) -> Batch:
     """The batch with what the user's identities (IDSync: type -> values, oldest first) and profile add
-    to it; the same object when they add nothing."""
-    changes: dict[str, Any] = {}
-    if identities:
-        ids = missing_identities(batch.user_identities, identities)
-        if ids is not None:
-            changes["user_identities"] = structs.replace(batch.user_identities or UserIdentities(), **ids)
-    if profile is not None:
-        attributes = missing_attributes(batch, profile)
-        if attributes is not None:
-            changes["user_attributes"] = {**attributes, **(batch.user_attributes or {})}
-        consent = merged_consent(batch.consent_state, profile.consent)
-        if consent is not batch.consent_state:
-            changes["consent_state"] = consent
-    return structs.replace(batch, **changes) if changes else batch
+    to it; the same object when they add nothing (the common case: checked without building anything)."""
+    ids = missing_identities(batch.user_identities, identities) if identities else None
+    attributes = missing_attributes(batch, profile) if profile is not None and profile.attributes else None
+    state = batch.consent_state
+    consent = merged_consent(state, profile.consent) if profile is not None and profile.consent else state
+    if ids is None and attributes is None and consent is state:
+        return batch
+    return structs.replace(
+        batch,
+        user_identities=batch.user_identities
+        if ids is None
+        else structs.replace(batch.user_identities or UserIdentities(), **ids),
+        user_attributes=batch.user_attributes
+        if attributes is None
+        else {**attributes, **(batch.user_attributes or {})},
+        consent_state=consent,
+    )
