@@ -156,6 +156,7 @@ def test_accepted_event_types(env: DeliveryEnv) -> None:
         now_ms=0,
         connection=conn,
         integration=screens_only,
+        output_settings=webhook.connection_settings(),  # (no settings: this stage reads none)
         connection_settings=webhook.connection_settings(),
         extras={},
     )
