@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
+import nats
 import pytest
+from nats.js.api import StreamConfig
 from test_inbound_log import record
 
 from fermion.adapters.inbound_nats import NatsInboundLog, NatsOptions
@@ -125,3 +127,30 @@ def test_dead_letters_are_replayed_by_workspace_and_id(open_log: LogFactory) -> 
         await log.close()
 
     asyncio.run(scenario())
+
+
+def test_a_nats_dead_letter_stream_of_an_older_version_gains_the_workspace_subjects() -> None:
+    """Before per-workspace subjects the DLQ took `<stream>.dlq` only: its letters stay listed (all)."""
+    require_nats()
+    stream = new_stream_name()
+
+    async def scenario() -> None:
+        nc = await nats.connect(NATS_URL)
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name=f"{stream}_DLQ", subjects=[f"{stream}.dlq"]))
+        legacy = msgspec.msgpack.encode(in_workspace(5, 1))
+        await js.publish(f"{stream}.dlq", legacy, headers={"Fermion-Reason": "delivered 6 times"})
+        await nc.close()
+        log = NatsInboundLog(NatsOptions(url=NATS_URL, stream=stream, max_deliver=1))
+        await log.append([in_workspace(0, 1)])
+        await fail(log, await fetch_all(log, 1))
+        assert [d.record.batch_id for d in await log.dead_letters(workspace_id=1)] == [10_000]
+        assert [d.record.batch_id for d in await log.dead_letters()] == [10_005, 10_000]
+        assert (await log.dead_letter_summary()).count == 2
+        assert (await log.dead_letter_summary(1)).count == 1
+        await log.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        delete_stream(stream)

@@ -117,7 +117,9 @@ class NatsInboundLog:
                 js, StreamConfig(name=self.options.stream, subjects=[self._subject]), work_queue=True
             )
             await self._ensure_stream(
-                js, StreamConfig(name=self._dlq_stream, subjects=[self._dlq_subject]), work_queue=False
+                js,
+                StreamConfig(name=self._dlq_stream, subjects=[self._dlq_subject, f"{self._dlq_subject}.>"]),
+                work_queue=False,
             )
             await self._ensure_consumer(js)
             self._inbox = nc.new_inbox()
@@ -156,10 +158,16 @@ class NatsInboundLog:
         config.num_replicas = self.options.replicas
         config.duplicate_window = 120.0  # a retried publish of the same batch id is stored once
         try:
-            await js.stream_info(config.name or "")
-            return
+            info = await js.stream_info(config.name or "")
         except NotFoundError:
-            pass
+            info = None
+        if info is not None:
+            missing = [s for s in config.subjects or [] if s not in (info.config.subjects or [])]
+            if missing:  # made by an older version (the DLQ had no per-workspace subjects)
+                info.config.subjects = [*(info.config.subjects or []), *missing]
+                with contextlib.suppress(APIError):  # updated meanwhile by another process
+                    await js.update_stream(info.config)
+            return
         try:
             await js.add_stream(config)
         except APIError as exc:
@@ -251,7 +259,7 @@ class NatsInboundLog:
                 continue  # abandoned meanwhile: JetStream redelivers it anyway
             msg = held[0]
             if msg.metadata.num_delivered >= self.options.max_deliver:
-                await self._dead_letter(msg, failure.reason)
+                await self._dead_letter(msg, failure.reason, failure.record.workspace_id)
             else:
                 with contextlib.suppress(Exception):  # lost: redelivered after ack_wait instead
                     await msg.nak(delay=self.options.retry_delay_s)
@@ -325,17 +333,17 @@ class NatsInboundLog:
             try:
                 record = _decode(msg.data)
             except msgspec.DecodeError:
-                await self._dead_letter(msg, "undecodable")
+                await self._dead_letter(msg, "undecodable", None)
                 continue
             if meta.num_delivered > self.options.max_deliver:
-                await self._dead_letter(msg, f"delivered {meta.num_delivered} times")
+                await self._dead_letter(msg, f"delivered {meta.num_delivered} times", record.workspace_id)
                 continue
             seq = meta.sequence.stream
             self._in_flight[seq] = (msg, now)
             out.append(msgspec.structs.replace(record, seq=seq))
         return out
 
-    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+    async def _dead_letter(self, msg: Msg, reason: str, workspace_id: int | None) -> None:
         js = await self._js_ready()
         msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
         log.error(
@@ -345,7 +353,7 @@ class NatsInboundLog:
             reason,
         )
         await js.publish(
-            self._dlq_subject,
+            self._dlq_subject if workspace_id is None else f"{self._dlq_subject}.{workspace_id}",
             msg.data,
             headers={
                 # Per delivery: a batch dead-lettered again after a replay is kept again.
