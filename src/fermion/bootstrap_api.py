@@ -50,6 +50,7 @@ from fermion.bootstrap_delivery import (
     replay_service,
 )
 from fermion.delivery.reports import OutboundLiveStream, ReportsService
+from fermion.delivery.reseal import seal_plain_secrets
 from fermion.delivery.stages import ConnectionHooks
 from fermion.ports import ConfigStore
 from fermion.scaleout import (
@@ -84,6 +85,7 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     """The API process's app: Events API, admin API, Live Stream, health, metrics."""
     metrics = metrics or Metrics("api")
     delivery_gauges(metrics, stores.delivery.outputs, stores.delivery.queue)
+    seal_plain_secrets(outputs_service(stores.config, stores.delivery))  # left in clear by older versions
     inbound = open_inbound(settings, metrics)
 
     @contextlib.asynccontextmanager

@@ -125,7 +125,8 @@ def test_files_fermion_creates_are_private(server: FermionProcess) -> None:
     archive = server.data_dir / "archive"
     assert wait_until(lambda: any(archive.rglob("*.ndjson")), 60), "no archive file written"
     expected = {"credentials.json"} | (set() if SCALE_OUT else {"fermion.db"})
-    files, dirs = [], [server.data_dir]
+    # In scale-out mode the test harness made the data directory (to write fermion.toml), not Fermion.
+    files, dirs = [], [] if SCALE_OUT else [server.data_dir]
     for path in server.data_dir.rglob("*"):
         if path.name in NOT_FERMIONS:
             continue
@@ -152,3 +153,29 @@ def test_existing_files_left_readable_by_others_are_tightened(tmp_path: Path) ->
     assert any(p.name == "fermion.db" for p in databases)
     too_open = [p.name for p in databases if p.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO)]
     assert not too_open
+
+
+def test_headers_an_older_version_stored_in_clear_are_sealed_at_start(server: FermionProcess) -> None:
+    """Runs last in this module: it restarts the server."""
+    out_id = ok(
+        admin(
+            server,
+            "POST",
+            "/outputs",
+            {"integration": "webhook", "settings": {"url": "https://old.example/h"}},
+        )
+    )["id"]
+    plain = json.dumps({"url": "https://old.example/h", "headers": {"X-Api-Key": API_KEY}})
+    url = from_env(None, data_dir=server.data_dir).effective_database_url
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:  # as the previous version stored it
+            conn.execute(text("UPDATE outputs SET settings = :s WHERE id = :id"), {"s": plain, "id": out_id})
+    finally:
+        engine.dispose()
+    server.stop()
+    server.start()
+    row = stored_settings(server, out_id)
+    assert API_KEY not in row and "$enc" in row
+    shown = ok(admin(server, "GET", f"/outputs/{out_id}"))
+    assert shown["settings"]["headers"] == {"X-Api-Key": "***"}
