@@ -16,6 +16,7 @@ from fermion.services.processing import Processor
 log = logging.getLogger(__name__)
 _FAILED_GROUP_PAUSE_S = 1.0
 _MAX_REASON = 1_000
+_MAX_SUSPECTS = 10_000
 _EXTRA_GROUP_POLL_S = 0.02  # how soon an idle extra group notices a backlog
 # Under a backlog a group fills up to this: per-group costs (queries, commits, index pages written to the
 # WAL) spread over more batches (bench/worker_phases.py: ~20% less CPU per batch at 2,000 than at 500);
@@ -84,6 +85,7 @@ class Worker:
         self._backlog = False  # the last fetch returned a full group
         self._on_error = on_error or (lambda kind: None)
         self._store_outage = store_outage
+        self._suspects: dict[int, None] = {}  # batch ids that failed alone, oldest first
         self._stop = asyncio.Event()  # run() replaces it with the one that stops the worker
         self.processed = 0
 
@@ -133,9 +135,14 @@ class Worker:
 
     async def _isolate(self, records: list[InboundRecord]) -> _Outcome:
         """Process `records`; a failing group is split in halves until each failure is down to one record,
-        so k bad records among n cost O(k log n) processing calls and every good one is processed once."""
+        so k bad records among n cost O(k log n) processing calls and every good one is processed once.
+        A record that failed alone before (in this process) is tried alone at once: its next attempts
+        cost one call each, not another bisection of the group it comes back in."""
         outcome = _Outcome()
-        stack = [records]
+        fresh = [r for r in records if r.batch_id not in self._suspects]
+        stack = [[r] for r in reversed(records) if r.batch_id in self._suspects]
+        if fresh:
+            stack.append(fresh)  # first
         while stack:
             group = stack.pop()
             try:
@@ -154,8 +161,13 @@ class Worker:
                 log.exception("processing batch %s failed", group[0].batch_id)
                 self._on_error("processing")
                 outcome.failed.append(ProcessingFailure(record=group[0], reason=_reason(exc)))
+                self._suspects[group[0].batch_id] = None
+                while len(self._suspects) > _MAX_SUSPECTS:  # the oldest go (dead-lettered by now)
+                    del self._suspects[next(iter(self._suspects))]
                 continue
             outcome.done += group
+            if len(group) == 1:
+                self._suspects.pop(group[0].batch_id, None)
         return outcome
 
     async def archive(self, force: bool = True) -> None:

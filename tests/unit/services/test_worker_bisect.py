@@ -72,9 +72,25 @@ def test_a_failing_group_is_bisected_down_to_its_bad_batches(tmp_path: Path) -> 
     assert {d.attempts for d in letters} == {MAX_ATTEMPTS}
     assert {d.reason for d in letters} == {"OverflowError: Python int too large to convert to SQLite INTEGER"}
     assert log.dead_letter_count() == len(poison) and errors == ["processing"] * len(poison) * MAX_ATTEMPTS
-    # Per attempt at most 1 + 2k*ceil(log2 n) calls (the old batch-by-batch retry: n + 1 for the first).
-    bound = MAX_ATTEMPTS * (1 + 2 * len(poison) * math.ceil(math.log2(n)))
+    # The first attempt bisects: at most 1 + 2k*ceil(log2 n) calls (the old batch-by-batch retry: n + 1);
+    # the worker then knows the culprits and tries each alone: one call per further attempt.
+    bound = 1 + 2 * len(poison) * math.ceil(math.log2(n)) + (MAX_ATTEMPTS - 1) * len(poison)
     assert phase.calls <= bound < n
+    asyncio.run(log.close())
+
+
+def test_a_bad_batch_coming_back_among_new_ones_costs_no_new_bisection(tmp_path: Path) -> None:
+    """Each further attempt of a known culprit is one call beside its new group, not a bisection of it."""
+    n, size = 400, 100
+    log = SqliteInboundLog(tmp_path / "inbound.db", max_attempts=MAX_ATTEMPTS)
+    asyncio.run(log.append([record(i) for i in range(n)]))
+    phase = Poisoned({50})
+    worker = Worker(log, Processor([phase]), fetch_size=size, linger_s=0)
+    drain(log, worker)
+    assert sorted(phase.processed) == sorted(set(range(n)) - {50})
+    groups = math.ceil(n / size) + 1
+    assert phase.calls <= 1 + 2 * math.ceil(math.log2(size)) + (MAX_ATTEMPTS - 1) + groups
+    assert [d.record.batch_id for d in asyncio.run(log.dead_letters())] == [50]
     asyncio.run(log.close())
 
 
