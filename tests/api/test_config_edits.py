@@ -295,6 +295,8 @@ def test_delete_connection_delivers_or_drops_its_queue(server: FermionProcess, p
     assert deleting.status_code == 202 and deleting.json()["status"] == "deleting"
     assert created(call(server, "GET", f"/connections/{connection_id}"))["status"] == "deleting"
     assert call(server, "PATCH", f"/connections/{connection_id}", {"status": "active"}).status_code == 409
+    replay = call(server, "POST", f"/connections/{connection_id}/replay", {"dead_letters": True})
+    assert replay.status_code == 409
     send(server, batch("keep-late"))
     partner.recover()
     assert partner.wait_until(lambda r: bool(received(r, "keep-1") and received(r, "keep-2")), 30)

@@ -222,6 +222,13 @@ class OutputsService:
             raise DeliveryError.one("connection_id", f"no connection {connection_id}", 404)
         return conn
 
+    def changeable_connection(self, workspace_id: int, connection_id: int) -> Connection:
+        """The connection, unless it is being deleted (409): it takes no updates or replays then."""
+        conn = self.get_connection(workspace_id, connection_id)
+        if conn.status is ConnectionStatus.DELETING:
+            raise DeliveryError.one("connection_id", f"connection {connection_id} is being deleted", 409)
+        return conn
+
     # -- audience connections ----------------------------------------------------------------
 
     def create_audience_connection(

@@ -54,7 +54,7 @@ class ReplayService:
 
     def replay_dead_letters(self, workspace_id: int, connection_id: int) -> ReplayJob:
         """Dead letters back in the queue, at once (one UPDATE)."""
-        self._outputs.get_connection(workspace_id, connection_id)
+        self._outputs.changeable_connection(workspace_id, connection_id)
         now_ms = self._now_ms()
         job = self._queue.create_replay_job(workspace_id, connection_id, DEAD_LETTERS, None, None, now_ms)
         count = self._queue.requeue_dead(connection_id, job.id, now_ms)
@@ -66,7 +66,7 @@ class ReplayService:
         self, workspace_id: int, connection_id: int, since_ms: int, until_ms: int
     ) -> ReplayJob:
         """A job for stored batches received in [since_ms, until_ms); run it with run_window_job."""
-        conn = self._outputs.get_connection(workspace_id, connection_id)
+        conn = self._outputs.changeable_connection(workspace_id, connection_id)
         if conn.input_id is None:  # membership changes are not kept as history: nothing to resend
             raise DeliveryError.one(
                 "since_ms",
