@@ -85,6 +85,8 @@ def test_web_sdk_and_bulk_refuse_integers_beyond_64_bits(fermion: FermionProcess
     assert r.status_code == 422 and fields(r) == ["mpid"], r.text  # the Web SDK drops a 422
     r = web_upload(fermion, batch("5", event(ts=BIG)))
     assert r.status_code == 422 and fields(r) == ["events[0].data.timestamp_unixtime_ms"], r.text
+    r = web_upload(fermion, batch("5", user_attributes={"n": BIG}))  # not turned into a float
+    assert r.status_code == 422 and fields(r) == ["user_attributes.n"], r.text
     r = post(fermion, "/v2/bulkevents", [batch(BIG)])
     assert r.status_code == 400 and fields(r) == ["[0].mpid"], r.text
     old = int(time.time() * 1000) - 4 * DAY

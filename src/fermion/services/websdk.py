@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
+import msgspec
 
 from fermion.model.tenancy import Input, InputKind
 from fermion.model.web_batch import from_web_sdk
@@ -86,13 +86,15 @@ class WebSdkService:
 def _convert(body: bytes) -> bytes:
     """The web quirks fixed (model.web_batch); a body that is not a JSON object passes unchanged, so
     the ingest decoder reports it with the usual field-naming errors."""
+    # msgspec, as the ingest decoder: orjson would turn an integer above 2**64 into a float (accepted,
+    # with its value changed) where ingest must see it and refuse it.
     try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        obj = msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return body
     if not isinstance(obj, dict):
         return body
-    return orjson.dumps(from_web_sdk(obj))
+    return msgspec.json.encode(from_web_sdk(obj))
 
 
 def _config_params_problem(params: dict[str, str]) -> tuple[str, str] | None:
