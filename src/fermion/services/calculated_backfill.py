@@ -139,9 +139,11 @@ class Backfill:
             self._owner, workspace_id, writes, progress, self._now_ms(), LEASE_MS, finished
         )
 
-    async def run(self, stop: asyncio.Event, idle_s: float = 1.0) -> None:
+    async def run(self, stop: asyncio.Event, idle_s: float = 0.5) -> None:
         """The worker job: backfill whatever is calculating, until stopped; now and then, forget the
-        live phase's applied-batch marks that are long past any redelivery."""
+        live phase's applied-batch marks that are long past any redelivery. Idle, it looks for new
+        activations every `idle_s` (a claim that finds nothing writes nothing), so a calculation
+        starts within a second of its activation, whichever process activated it."""
         pruned_at = 0.0
         while not stop.is_set():
             try:
