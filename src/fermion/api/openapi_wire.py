@@ -240,12 +240,13 @@ def with_wire_routes(app: FastAPI) -> None:
     generated = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            doc = generated()  # caches itself in app.openapi_schema; extended in place
-            doc["paths"] = {**wire_paths(), **doc.get("paths", {})}
-            components = doc.setdefault("components", {})
-            components.setdefault("schemas", {}).update(wire_components())
-            components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
-        return app.openapi_schema
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = generated()  # caches itself in app.openapi_schema; extended in place
+        doc["paths"] = {**wire_paths(), **doc.get("paths", {})}
+        components = doc.setdefault("components", {})
+        components.setdefault("schemas", {}).update(wire_components())
+        components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+        return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
