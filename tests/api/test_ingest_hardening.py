@@ -17,6 +17,7 @@ from support.fermion_proc import FermionProcess
 from support.waiting import wait_until
 
 BIG = 2**64  # 18446744073709551616
+FIRST_MS, LAST_MS = -62_135_596_800_000, 253_402_300_799_999  # timestamps: years 1 to 9999
 DAY = 86_400_000
 
 
@@ -64,6 +65,9 @@ def fields(r: httpx.Response) -> list[str]:
         (batch(-BIG), "mpid"),
         (batch(2**63), "mpid"),
         (batch(1, event(ts=BIG)), "events[0].data.timestamp_unixtime_ms"),
+        (batch(1, event(ts=2**63 - 1)), "events[0].data.timestamp_unixtime_ms"),  # year 292 million
+        (batch(1, event(ts=LAST_MS + 1)), "events[0].data.timestamp_unixtime_ms"),
+        (batch(1, event(ts=FIRST_MS - 1)), "events[0].data.timestamp_unixtime_ms"),
         (batch(1, event(event_id=BIG)), "events[0].data.event_id"),
         (batch(1, event(custom_attributes={"n": BIG})), "events[0].data.custom_attributes.n"),
         (batch(1, user_attributes={"score": BIG}), "user_attributes.score"),
@@ -104,15 +108,17 @@ def test_borderline_integers_are_accepted_and_stored(fermion: FermionProcess) ->
         device_info={"screen_height": top},
         custom_field=extremes,
     )
+    _calculated(fermion, "Last edge", "Edge", "last_occurrence_timestamp")  # dates from event times
     r = post(fermion, "/v2/events", body)
     assert r.status_code == 202, r.text
-    r = post(fermion, "/v2/events", batch(bottom, event("Edge", ts=top)))
+    r = post(fermion, "/v2/events", batch(bottom, event("Edge", ts=LAST_MS), event("Edge", ts=FIRST_MS)))
     assert r.status_code == 202, r.text
     stored = wait_until(lambda: [e for e in fermion.events(mpid=top) if e["event_name"] == "Edge"])
     assert len(stored) == 1, fermion.events(mpid=top)
     assert stored[0]["event"]["data"]["event_id"] == bottom
     assert stored[0]["event"]["data"]["custom_attributes"] == {"n": top}
-    assert [e["event_name"] for e in fermion.wait_for_events(1, mpid=bottom)] == ["Edge"]
+    assert [e["event_name"] for e in fermion.wait_for_events(2, mpid=bottom)] == ["Edge", "Edge"]
+    assert wait_until(lambda: _attributes(fermion, bottom).get("Last edge")), _attributes(fermion, bottom)
     ready = wait_until(
         lambda: httpx.get(fermion.base_url + "/readyz", timeout=30).json().get("inbound_pending") == 0
     )
@@ -262,12 +268,12 @@ def _admin(fermion: FermionProcess, method: str, path: str, **kw: Any) -> httpx.
     return httpx.request(method, url, headers=fermion.admin_headers, timeout=30, **kw)
 
 
-def _calculated(fermion: FermionProcess, name: str, event_name: str) -> None:
+def _calculated(fermion: FermionProcess, name: str, event_name: str, calculation: str = "count") -> None:
     base = f"{fermion.base_url}/platform/v2/workspaces/{fermion.workspace_id}/calculatedattributes"
     definition = {
         "recipe_type": "event",
         "datapoint": {"type": "event", "event_type": "custom_event", "event_name": event_name},
-        "calculation_type": "count",
+        "calculation_type": calculation,
         "conditions": [],
         "time_period": {"type": "since", "date": "2020-01-01T00:00:00"},
     }

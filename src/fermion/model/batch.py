@@ -17,7 +17,7 @@ from fermion.model.enums import (
     SourceChannel,
 )
 from fermion.model.events import Event
-from fermion.model.events_common import Id, Int, Location, Number, Record, StrOrInt
+from fermion.model.events_common import Id, Int, Location, Number, Record, StrOrInt, Timestamp
 
 __all__ = [
     "ApplicationInfo",
@@ -88,7 +88,7 @@ class DeviceInfo(Record):
     http_header_user_agent: str | None = None
     ios_advertising_id: str | None = None
     att_authorization_status: AttAuthorizationStatus | None = None
-    att_timestamp_unixtime_ms: Int | None = None
+    att_timestamp_unixtime_ms: Timestamp | None = None
     push_token: str | None = None
     cpu_architecture: str | None = None
     is_tablet: bool | None = None
@@ -130,7 +130,7 @@ class Consent(Record):
 
     consented: bool | None = None
     document: str | None = None
-    timestamp_unixtime_ms: Int | None = None
+    timestamp_unixtime_ms: Timestamp | None = None
     location: str | None = None
     hardware_id: str | None = None
     regulation: str | None = None  # SCHEMA
@@ -196,7 +196,7 @@ class Batch(Record):
     api_keys: list[str] | None = None
     source_info: SourceInfo | None = None
     attribution_info: AttributionInfo | None = None
-    timestamp_unixtime_ms: Int | None = None
+    timestamp_unixtime_ms: Timestamp | None = None
     batch_id: Id | None = None
     origin_mpid: Id | None = None
     sdk_version: str | None = None

@@ -39,6 +39,7 @@ from fermion.model.events_common import (
     Number,
     Record,
     StrOrInt,
+    Timestamp,
 )
 
 __all__ = [
@@ -215,7 +216,7 @@ class UserIdentity(Record):
 
     identity_type: str | None = None  # an `IdentityType` value, not enforced
     identity: str | None = None
-    timestamp_unixtime_ms: Int | None = None
+    timestamp_unixtime_ms: Timestamp | None = None
     created_this_batch: bool | None = None
 
 

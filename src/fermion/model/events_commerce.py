@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fermion.model.enums import CommerceEventType, ProductActionType, PromotionActionType
-from fermion.model.events_common import EventData, Int, Number, Record, Scalar, StrOrInt
+from fermion.model.events_common import EventData, Int, Number, Record, Scalar, StrOrInt, Timestamp
 
 
 class Product(Record):
@@ -17,7 +17,7 @@ class Product(Record):
     quantity: Number | None = None
     total_product_amount: Number | None = None
     coupon_code: str | None = None
-    added_to_cart_time_ms: Int | None = None
+    added_to_cart_time_ms: Timestamp | None = None
     custom_attributes: dict[str, Scalar] | None = None
 
 

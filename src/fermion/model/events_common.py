@@ -19,6 +19,11 @@ INT64_MAX = 2**63 - 1
 # A signed 64-bit integer: what the stores (SQLite INTEGER, BIGINT) and JSON encoders hold. Every
 # integer the model declares is one, so a value out of range is a 400 at ingest, not a worker failure.
 Int = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
+# Epoch milliseconds of an instant a date can hold (years 1 to 9999): dates are computed from event
+# and consent times (calculated attributes, outputs' date folders), so a later "time" cannot be taken.
+MIN_TIMESTAMP_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+Timestamp = Annotated[int, msgspec.Meta(ge=MIN_TIMESTAMP_MS, le=MAX_TIMESTAMP_MS)]
 # An integer identifier (mpid, event_id, ...); the codec also accepts it as a numeric string.
 Id = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX, extra={"fermion": "id"})]
 Number = Int | float
@@ -78,14 +83,14 @@ class EventSystemNotificationInfo(Record):
 class EventData(Record):
     """The fields every event's `data` may carry (spec 2.9), plus the output-only ones (spec 2.1)."""
 
-    timestamp_unixtime_ms: Int | None = None
+    timestamp_unixtime_ms: Timestamp | None = None
     event_id: Id | None = None
     event_num: Int | None = None
     source_message_id: str | None = None
     session_id: Id | None = None
     session_uuid: str | None = None
-    session_start_unixtime_ms: Int | None = None
-    event_start_unixtime_ms: Int | None = None
+    session_start_unixtime_ms: Timestamp | None = None
+    event_start_unixtime_ms: Timestamp | None = None
     custom_attributes: dict[str, Scalar] | None = None
     custom_flags: dict[str, Any] | None = None
     location: Location | None = None
