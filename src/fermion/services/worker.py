@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 _FAILED_GROUP_PAUSE_S = 1.0
 _MAX_REASON = 1_000
 _MAX_SUSPECTS = 10_000
+# A failing group is split this many ways, each failing part again, down to the bad records: a wider
+# split wastes less work (a part's processing is lost when it fails: about n*w/(w-1) per bad record
+# beyond the first try, 2n for halves) for a few more calls (w*log_w(n) per bad record).
+SPLIT_WAYS = 8
 _EXTRA_GROUP_POLL_S = 0.02  # how soon an idle extra group notices a backlog
 # Under a backlog a group fills up to this: per-group costs (queries, commits, index pages written to the
 # WAL) spread over more batches (bench/worker_phases.py: ~20% less CPU per batch at 2,000 than at 500);
@@ -134,8 +138,9 @@ class Worker:
                     return
 
     async def _isolate(self, records: list[InboundRecord]) -> _Outcome:
-        """Process `records`; a failing group is split in halves until each failure is down to one record,
-        so k bad records among n cost O(k log n) processing calls and every good one is processed once.
+        """Process `records`; a failing group is split (SPLIT_WAYS parts) until each failure is down to one
+        record, so k bad records among n cost O(k log n) processing calls and every good one is processed
+        once.
         A record that failed alone before (in this process) is tried alone at once: its next attempts
         cost one call each, not another bisection of the group it comes back in."""
         outcome = _Outcome()
@@ -155,8 +160,8 @@ class Worker:
                     break
                 if len(group) > 1:
                     log.warning("processing a group of %d batches failed (%s); splitting it", len(group), exc)
-                    half = len(group) // 2
-                    stack += [group[half:], group[:half]]  # the first half first: log order
+                    step = -(-len(group) // SPLIT_WAYS)
+                    stack += [group[i : i + step] for i in reversed(range(0, len(group), step))]  # log order
                     continue
                 log.exception("processing batch %s failed", group[0].batch_id)
                 self._on_error("processing")

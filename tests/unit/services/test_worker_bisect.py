@@ -1,6 +1,7 @@
-"""The worker isolates failures by bisection, on the real embedded inbound log: k bad batches among n cost
-O(k log n) processing calls per attempt, every good batch is processed exactly once, each bad one is
-dead-lettered after its maximum attempts; a store outage is retried without counting attempts."""
+"""The worker isolates failures by splitting failing groups (SPLIT_WAYS parts, down to single records),
+on the real embedded inbound log: k bad batches among n cost O(k log n) processing calls, every good
+batch is processed exactly once, each bad one is dead-lettered after its maximum attempts (one call per
+attempt after the first); a store outage is retried without counting attempts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from fermion.adapters.inbound_sqlite import SqliteInboundLog
 from fermion.model.records import InboundRecord
 from fermion.services.processing import ProcessingReport, Processor, WorkItem
-from fermion.services.worker import Worker
+from fermion.services.worker import SPLIT_WAYS, Worker
 
 MAX_ATTEMPTS = 3
 
@@ -48,6 +49,14 @@ class Poisoned:
         return items
 
 
+def levels(n: int) -> int:
+    """Splits from a group of n down to single records."""
+    count, size = 0, 1
+    while size < n:
+        size, count = size * SPLIT_WAYS, count + 1
+    return count
+
+
 def drain(log: SqliteInboundLog, worker: Worker) -> None:
     async def run() -> None:
         while await worker.run_once() or log.pending():
@@ -72,9 +81,9 @@ def test_a_failing_group_is_bisected_down_to_its_bad_batches(tmp_path: Path) -> 
     assert {d.attempts for d in letters} == {MAX_ATTEMPTS}
     assert {d.reason for d in letters} == {"OverflowError: Python int too large to convert to SQLite INTEGER"}
     assert log.dead_letter_count() == len(poison) and errors == ["processing"] * len(poison) * MAX_ATTEMPTS
-    # The first attempt bisects: at most 1 + 2k*ceil(log2 n) calls (the old batch-by-batch retry: n + 1);
-    # the worker then knows the culprits and tries each alone: one call per further attempt.
-    bound = 1 + 2 * len(poison) * math.ceil(math.log2(n)) + (MAX_ATTEMPTS - 1) * len(poison)
+    # The first attempt splits: at most 1 + k*w*log_w(n) calls (the old batch-by-batch retry: n + 1); the
+    # worker then knows the culprits and tries each alone: one call per further attempt.
+    bound = 1 + len(poison) * SPLIT_WAYS * levels(n) + (MAX_ATTEMPTS - 1) * len(poison)
     assert phase.calls <= bound < n
     asyncio.run(log.close())
 
@@ -89,7 +98,7 @@ def test_a_bad_batch_coming_back_among_new_ones_costs_no_new_bisection(tmp_path:
     drain(log, worker)
     assert sorted(phase.processed) == sorted(set(range(n)) - {50})
     groups = math.ceil(n / size) + 1
-    assert phase.calls <= 1 + 2 * math.ceil(math.log2(size)) + (MAX_ATTEMPTS - 1) + groups
+    assert phase.calls <= 1 + SPLIT_WAYS * levels(size) + (MAX_ATTEMPTS - 1) + groups
     assert [d.record.batch_id for d in asyncio.run(log.dead_letters())] == [50]
     asyncio.run(log.close())
 
