@@ -198,3 +198,27 @@ def cli(server: FermionProcess, data_dir: Path, *args: str) -> Any:
     )
     assert out.returncode == 0, (args, out.stderr[-3000:])
     return json.loads(out.stdout)
+
+
+def test_an_input_with_connections_is_not_deleted(server: FermionProcess) -> None:
+    ws = server.workspace_id
+    inp = new_input(server)
+    out = admin(
+        server,
+        "POST",
+        f"/workspaces/{ws}/outputs",
+        json={"integration": "webhook", "settings": {"url": "https://partner.example/hook"}},
+    ).json()
+    body = {"input_id": inp["id"], "output_id": out["id"], "settings": {}}
+    conn = admin(server, "POST", f"/workspaces/{ws}/connections", json=body).json()
+    r = admin(server, "DELETE", f"/workspaces/{ws}/inputs/{inp['id']}")
+    assert r.status_code == 409 and r.json()["errors"][0]["field"] == "input_id", r.text
+    failed = subprocess.run(
+        fermion_cmd("inputs", "delete", str(inp["id"]), "--data-dir", str(server.data_dir), "--json"),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **server.env},
+        timeout=120,
+    )
+    assert failed.returncode != 0 and str(conn["id"]) in failed.stderr
+    assert admin(server, "GET", f"/workspaces/{ws}/inputs/{inp['id']}").status_code == 200
