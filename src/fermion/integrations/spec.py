@@ -25,6 +25,7 @@ from fermion.model.tenancy import Platform
 __all__ = [
     "ALL_EVENT_TYPES",
     "ALL_PLATFORMS",
+    "LEVEL_KEY",
     "MASK",
     "AwsCredentials",
     "DeliveryOptions",
@@ -32,6 +33,7 @@ __all__ = [
     "HttpRequest",
     "Integration",
     "IntegrationKind",
+    "Level",
     "MapSettings",
     "NoSettings",
     "OutboundRequest",
@@ -70,24 +72,56 @@ class SettingError:
     message: str
 
 
-def settings_schema(model: type[SettingsModel]) -> dict[str, Any]:
-    """The JSON Schema the API and dashboard render (secrets: `format: password`, `writeOnly`)."""
-    return model.model_json_schema()
+class Level(StrEnum):
+    """Where a setting is set: once on the output (shared by its connections), or on each connection."""
+
+    OUTPUT = "output"
+    CONNECTION = "connection"
+
+
+LEVEL_KEY = "x-fermion-level"  # JSON Schema extension: the Level of the schema and of each property
+
+
+def settings_schema(
+    model: type[SettingsModel], level: Level | None = None, integration: str = ""
+) -> dict[str, Any]:
+    """The JSON Schema the API and dashboard render (secrets: `format: password`, `writeOnly`). With a
+    level, the schema and each property carry it (`x-fermion-level`) and the description says it."""
+    schema = model.model_json_schema()
+    if level is None:
+        return schema
+    where = (
+        "set once on the output (shared by all its connections)"
+        if level is Level.OUTPUT
+        else "set on each connection"
+    )
+    schema[LEVEL_KEY] = level.value
+    schema["title"] = f"{integration} {level.value} settings".strip()
+    schema["description"] = f"{level.value.capitalize()} settings: {where}."
+    for prop in schema.get("properties", {}).values():
+        prop[LEVEL_KEY] = level.value
+    return schema
 
 
 def validate_settings(
-    model: type[S], raw: Mapping[str, Any], prefix: str = "settings"
+    model: type[S],
+    raw: Mapping[str, Any],
+    prefix: str = "settings",
+    unknown: Callable[[str], str] | None = None,
 ) -> S | list[SettingError]:
-    """The validated settings, or every problem, each naming its field (`settings.bucket_name`)."""
+    """The validated settings, or every problem, each naming its field (`settings.bucket_name`).
+    `unknown(name)` words the error of a setting the model does not have (e.g. where it belongs)."""
     try:
         return model.model_validate(dict(raw))
     except ValidationError as exc:
         errors: list[SettingError] = []
         for err in exc.errors():
-            path = ".".join(str(p) for p in err.get("loc", ()))
-            errors.append(
-                SettingError(f"{prefix}.{path}" if path else prefix, str(err.get("msg", "invalid")))
-            )
+            loc = err.get("loc", ())
+            path = ".".join(str(p) for p in loc)
+            message = str(err.get("msg", "invalid"))
+            if unknown is not None and err.get("type") == "extra_forbidden" and len(loc) == 1:
+                message = unknown(str(loc[0]))
+            errors.append(SettingError(f"{prefix}.{path}" if path else prefix, message))
         return errors
 
 
@@ -130,6 +164,9 @@ class MapSettings(Generic[O, C]):
     connection_id: int
     now_ms: int
     group_key: str  # stable for the same set of batches: use it for object names and dedupe keys
+    # The name of the input the connection forwards (the app, in the reference's words); "" for an
+    # audience connection. Fermion keeps an input's connections' copies current (config_cache_ttl_s).
+    input_name: str = ""
 
 
 # ---------------------------------------------------------------------------------- requests out
@@ -289,6 +326,33 @@ class Integration(Generic[O, C]):
             return self.options
         return self.connection_options(connection_settings)
 
+    def validate_output_settings(
+        self, raw: Mapping[str, Any], prefix: str = "settings"
+    ) -> O | list[SettingError]:
+        """The output's settings validated; a connection setting given here says so."""
+        return validate_settings(self.settings, raw, prefix, self._unknown(Level.OUTPUT))
+
+    def validate_connection_settings(
+        self, raw: Mapping[str, Any], prefix: str = "settings"
+    ) -> C | list[SettingError]:
+        """A connection's settings validated; an output setting given here says so."""
+        return validate_settings(self.connection_settings, raw, prefix, self._unknown(Level.CONNECTION))
+
+    def _unknown(self, level: Level) -> Callable[[str], str]:
+        """Words the error of a setting that `level` does not have: the other level's, or unknown."""
+        other = Level.CONNECTION if level is Level.OUTPUT else Level.OUTPUT
+        there = self.connection_settings if other is Level.CONNECTION else self.settings
+
+        def message(name: str) -> str:
+            if name in there.model_fields:
+                return (
+                    f"{name} is a{'n' if other is Level.OUTPUT else ''} {other.value} setting of "
+                    f"{self.name}; set it on the {other.value}, not the {level.value}"
+                )
+            return f"{name} is not a setting of {self.name} (neither of the output nor of a connection)"
+
+        return message
+
     def describe(self) -> dict[str, Any]:
         """The integration as the API lists it (settings as JSON Schema)."""
         return {
@@ -298,8 +362,10 @@ class Integration(Generic[O, C]):
             "description": self.description,
             "event_types": sorted(self.event_types),
             "platforms": sorted(self.platforms),
-            "settings_schema": settings_schema(self.settings),
-            "connection_settings_schema": settings_schema(self.connection_settings),
+            "settings_schema": settings_schema(self.settings, Level.OUTPUT, self.name),
+            "connection_settings_schema": settings_schema(
+                self.connection_settings, Level.CONNECTION, self.name
+            ),
             "options": {
                 "wants_commerce_expansion": self.options.wants_commerce_expansion,
                 "batch_window_ms": self.options.batch_window_ms,
