@@ -53,6 +53,8 @@ def test_find_mpid_and_identities_of(store: SqlIdentityStore) -> None:
     assert sorted(store.identities_of(ORG, 11)) == [("customer_id", "c-1"), ("email", "a@example.com")]
     assert store.identities_of(ORG, 999) == []
     assert store.existing_mpids(ORG, [11, 12]) == frozenset({11})
+    assert store.home_workspace(ORG, 11) == 1  # the workspace it was created through
+    assert store.home_workspace(ORG, 999) is None and store.home_workspace(ORG + 1, 11) is None
 
 
 def test_find_mpid_prefers_the_most_recent_holder(store: SqlIdentityStore) -> None:
