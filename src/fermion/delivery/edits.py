@@ -21,7 +21,7 @@ from typing import Any
 from fermion.delivery.outputs import DeliveryError, OutputsService, user_status
 from fermion.integrations import registry
 from fermion.integrations.secrets import keep_secrets
-from fermion.integrations.spec import SettingError, SettingsModel, validate_settings
+from fermion.integrations.spec import Integration, SettingError, SettingsModel
 from fermion.model.delivery import Connection, ConnectionStatus, Output, OutputStatus
 from fermion.ports import DeliveryQueue
 from fermion.privacy.forwarding import CONSENT_RULES_KEY, rules_errors
@@ -68,8 +68,10 @@ class ConfigEdits:
             raise DeliveryError.one("output_id", f"output {output_id} is being deleted", 409)
         stored = None
         if settings is not None:
-            model = registry.require(out.integration_id).settings
-            validated = validate_settings(model, keep_secrets(model, settings, current))
+            integration = registry.require(out.integration_id)
+            validated = integration.validate_output_settings(
+                keep_secrets(integration.settings, settings, current)
+            )
             if isinstance(validated, list):
                 raise DeliveryError(validated)
             current, stored = validated, self._outputs.seal(validated)
@@ -128,11 +130,11 @@ class ConfigEdits:
         if conn.status is ConnectionStatus.DELETING:
             raise DeliveryError.one("connection_id", f"connection {conn.id} is being deleted", 409)
         status = user_status(changes.status) if changes.status is not None else None
-        model = registry.require(conn.integration_id).connection_settings
-        current = self._outputs.open_settings(model, conn.settings)
+        integration = registry.require(conn.integration_id)
+        current = self._outputs.open_settings(integration.connection_settings, conn.settings)
         stored = None
         if changes.settings is not None:
-            current, stored = self._connection_settings(conn, model, current, changes.settings)
+            current, stored = self._connection_settings(conn, integration, current, changes.settings)
         updated = self._store.update_connection(
             conn.id, status, changes.send_development, changes.send_production, settings=stored
         )
@@ -141,7 +143,7 @@ class ConfigEdits:
     def _connection_settings(
         self,
         conn: Connection,
-        model: type[SettingsModel],
+        integration: Integration[Any, Any],
         current: SettingsModel,
         settings: Mapping[str, Any],
     ) -> tuple[SettingsModel, dict[str, Any]]:
@@ -152,7 +154,8 @@ class ConfigEdits:
         if conn.input_id is not None and CONSENT_RULES_KEY in own:
             rules = own.pop(CONSENT_RULES_KEY)
             problems = rules_errors(rules, f"settings.{CONSENT_RULES_KEY}") if rules is not None else []
-        validated = validate_settings(model, keep_secrets(model, own, current))
+        model = integration.connection_settings
+        validated = integration.validate_connection_settings(keep_secrets(model, own, current))
         if isinstance(validated, list) or problems:
             found = validated if isinstance(validated, list) else []
             raise DeliveryError([*(SettingError(f, m) for f, m in problems), *found])

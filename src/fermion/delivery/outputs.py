@@ -111,7 +111,7 @@ class OutputsService:
         if integration is None:
             known = ", ".join(i.id for i in registry.all_integrations())
             raise DeliveryError.one("integration", f"unknown integration {integration_id!r} (known: {known})")
-        validated = validate_settings(integration.settings, settings)
+        validated = integration.validate_output_settings(settings)
         if isinstance(validated, list):
             raise DeliveryError(validated)
         if self._config.get_workspace(workspace_id) is None:
@@ -186,7 +186,7 @@ class OutputsService:
         rules = settings.get(CONSENT_RULES_KEY)
         problems = rules_errors(rules, f"settings.{CONSENT_RULES_KEY}") if rules is not None else []
         own = {k: v for k, v in settings.items() if k != CONSENT_RULES_KEY}
-        validated = validate_settings(integration.connection_settings, own)
+        validated = integration.validate_connection_settings(own)
         if isinstance(validated, list) or problems:
             found = validated if isinstance(validated, list) else []
             raise DeliveryError([*(SettingError(f, m) for f, m in problems), *found])
@@ -247,7 +247,7 @@ class OutputsService:
         integration = registry.require(out.integration_id)
         if integration.kind is not IntegrationKind.AUDIENCE:
             raise DeliveryError.one("output_id", f"{integration.name} is not an audience output")
-        validated = validate_settings(integration.connection_settings, settings)
+        validated = integration.validate_connection_settings(settings)
         if isinstance(validated, list):
             raise DeliveryError(validated)
         new = NewConnection(
