@@ -268,11 +268,16 @@ def _admin(fermion: FermionProcess, method: str, path: str, **kw: Any) -> httpx.
     return httpx.request(method, url, headers=fermion.admin_headers, timeout=30, **kw)
 
 
-def _calculated(fermion: FermionProcess, name: str, event_name: str, calculation: str = "count") -> None:
+def _calculated(
+    fermion: FermionProcess, name: str, event_name: str, calculation: str = "count", attribute: str = ""
+) -> None:
     base = f"{fermion.base_url}/platform/v2/workspaces/{fermion.workspace_id}/calculatedattributes"
+    point = {"type": "event", "event_type": "custom_event", "event_name": event_name}
+    if attribute:
+        point = {**point, "type": "event_attribute", "attribute_name": attribute}
     definition = {
         "recipe_type": "event",
-        "datapoint": {"type": "event", "event_type": "custom_event", "event_name": event_name},
+        "datapoint": point,
         "calculation_type": calculation,
         "conditions": [],
         "time_period": {"type": "since", "date": "2020-01-01T00:00:00"},
@@ -331,3 +336,24 @@ def test_historical_batches_leave_audiences_and_calculated_attributes_alone(
     assert wait_until(lambda: _attributes(fermion, 8401).get("Pings") == "1"), _attributes(fermion, 8401)
     assert _attributes(fermion, 8401).get("Old buys") in (None, "0")
     assert "8401" not in _members(fermion, aid)
+
+
+def test_non_finite_and_overflowing_attribute_numbers_do_not_stall_the_worker(
+    fermion: FermionProcess,
+) -> None:
+    _calculated(fermion, "Spent", "Buy", "sum", attribute="amount")
+    amounts = ["NaN", "Infinity", "1e308", "1e308", "2"]  # NaN/Infinity are no numbers; the sum overflows
+    buys = [event("Buy", custom_attributes={"amount": a}, custom_event_type="transaction") for a in amounts]
+    assert post(fermion, "/v2/events", batch(8501, *buys)).status_code == 202
+    assert wait_until(lambda: _attributes(fermion, 8501).get("Spent")), _attributes(fermion, 8501)
+    assert (
+        post(
+            fermion, "/v2/events", batch(8502, event("Buy", custom_attributes={"amount": "2.5"}))
+        ).status_code
+        == 202
+    )
+    assert wait_until(lambda: _attributes(fermion, 8502).get("Spent") == "2.5"), _attributes(fermion, 8502)
+    ready = wait_until(
+        lambda: httpx.get(fermion.base_url + "/readyz", timeout=30).json().get("inbound_pending") == 0
+    )
+    assert ready, "the inbound log did not drain"

@@ -15,10 +15,12 @@ from fermion.calculated.definition import DAY_MS, Definition, number_of
 from fermion.calculated.extract import BatchView, Observation, Observer, make_observer
 from fermion.calculated.state import (
     MAX_DISTINCT,
+    MAX_FLOAT,
     MAX_TRACKED,
     CaState,
     Part,
     absorb,
+    bounded,
     cap_values,
     format_ms,
     format_number,
@@ -46,7 +48,8 @@ def _sum(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
     for value, _ in values:
         number = number_of(value)
         if number is not None:
-            part.t += number
+            total = part.t + number
+            part.t = total if -MAX_FLOAT <= total <= MAX_FLOAT else bounded(total)
             part.n += 1
 
 
@@ -68,8 +71,8 @@ def _average(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:
     for value, weight in values:
         number = number_of(value)
         if number is not None:
-            part.t += number * weight
-            part.n += weight
+            part.t = bounded(part.t + number * weight)
+            part.n = bounded(part.n + weight)
 
 
 def _first(part: Part, ts: int, values: list[tuple[Any, float]]) -> None:

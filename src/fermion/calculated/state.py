@@ -6,7 +6,10 @@ Partials merge commutatively (first/last by (timestamp, value); distinct values 
 
 from __future__ import annotations
 
+import math
+import sys
 from datetime import UTC, datetime
+from typing import Final
 
 import msgspec
 
@@ -45,11 +48,20 @@ def decode_state(raw: bytes | str | None) -> CaState:
     return _decoder.decode(raw)
 
 
+MAX_FLOAT: Final = sys.float_info.max
+
+
+def bounded(x: float) -> float:
+    """x kept within the float range: a sum past it stays at the largest float, since stored states
+    are JSON, which has no infinity (it would be written as null and the state no longer decode)."""
+    return x if -MAX_FLOAT <= x <= MAX_FLOAT else math.copysign(MAX_FLOAT, x)
+
+
 def merge_parts(a: Part, b: Part, cap: int) -> Part:
     """a and b combined (a new Part; neither is changed)."""
     return Part(
-        n=a.n + b.n,
-        t=a.t + b.t,
+        n=bounded(a.n + b.n),
+        t=bounded(a.t + b.t),
         lo=b.lo if a.lo is None else a.lo if b.lo is None else min(a.lo, b.lo),
         hi=b.hi if a.hi is None else a.hi if b.hi is None else max(a.hi, b.hi),
         f=b.f if a.f is None else a.f if b.f is None else min(a.f, b.f),
@@ -111,8 +123,8 @@ def format_ms(ms: int) -> str:
 
 def absorb(acc: Part, part: Part) -> None:
     """Adds part into acc in place (acc owns its `v` dict; capping is left to the caller)."""
-    acc.n += part.n
-    acc.t += part.t
+    acc.n = bounded(acc.n + part.n)
+    acc.t = bounded(acc.t + part.t)
     if part.lo is not None and (acc.lo is None or part.lo < acc.lo):
         acc.lo = part.lo
     if part.hi is not None and (acc.hi is None or part.hi > acc.hi):

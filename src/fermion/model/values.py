@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,9 +17,11 @@ def number_or_none(value: Any) -> float | None:
         return float(value)
     if kind is str:
         try:
-            return float(value.strip())
+            number = float(value.strip())
         except ValueError:
             return None
+        # "NaN" and "Infinity" parse, but are no measurement (and would poison sums and averages).
+        return number if math.isfinite(number) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)

@@ -73,3 +73,14 @@ def test_the_worker_decoder_does_not_apply_ingest_limits() -> None:
 def test_malformed_json_is_a_body_error(raw: bytes, message: str) -> None:
     err = problem(raw)
     assert err.field == "body" and message in err.message
+
+
+def test_non_finite_numeric_strings_are_no_numbers() -> None:
+    from fermion.calculated.state import MAX_FLOAT, bounded
+    from fermion.model.values import number_or_none
+
+    assert [number_or_none(v) for v in ("NaN", "Infinity", " -inf ", "1e400", "1e308")] == [None] * 4 + [
+        1e308
+    ]
+    assert bounded(MAX_FLOAT * 2) == MAX_FLOAT and bounded(-MAX_FLOAT * 2) == -MAX_FLOAT
+    assert bounded(1.5) == 1.5
