@@ -14,7 +14,7 @@ import pytest
 from fermion.integrations.amazon_s3 import INTEGRATION, S3ConnectionSettings, S3Settings, map_batches
 from fermion.integrations.spec import AwsCredentials, OutgoingBatch, S3Object, SettingError, validate_settings
 from support.batches import all_fixture_names, load_fixture
-from support.outgoing import NOW_MS, RECEIVED_MS, check_snapshot, map_settings, outgoing
+from support.outgoing import INPUT_NAME, NOW_MS, RECEIVED_MS, check_snapshot, map_settings, outgoing
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "amazon_s3"
 NAME = re.compile(r"^(?P<app>[^/]+)_(?P<stamp>\d{20})_(?P<digits>\d{5})\.txt(?P<gz>\.gz)?$")
@@ -24,11 +24,12 @@ def run(
     batches: list[OutgoingBatch],
     group_key: str = "g1",
     output: dict[str, Any] | None = None,
+    input_name: str = INPUT_NAME,
     **connection: Any,
 ) -> list[S3Object]:
     out = S3Settings.model_validate(output or {})
     conn = S3ConnectionSettings.model_validate({"bucket_name": "mp-forwarding-test", **connection})
-    requests = map_batches(batches, map_settings(out, conn, group_key))
+    requests = map_batches(batches, map_settings(out, conn, group_key, input_name))
     assert all(isinstance(r, S3Object) for r in requests)
     return requests  # type: ignore[return-value]
 
@@ -85,7 +86,7 @@ def test_file_name_is_app_utc_timestamp_and_five_digits() -> None:
     (obj,) = run([outgoing("custom_event")])
     match = NAME.match(obj.key)
     assert match, obj.key
-    assert match["app"] == "Higgs Shop"
+    assert match["app"] == INPUT_NAME  # the input's name, not the batch's application_name
     assert match["stamp"].startswith("20240115100320123")  # NOW_MS, to the millisecond, in UTC
     assert obj.content_type == "text/plain" and obj.sse is None and obj.credentials is None
     # Deterministic for a group (retries overwrite), different across groups.
@@ -93,12 +94,24 @@ def test_file_name_is_app_utc_timestamp_and_five_digits() -> None:
     assert run([outgoing("custom_event")], group_key="g2")[0].key != obj.key
 
 
-def test_app_name_fallback_and_slashes() -> None:
+def test_app_name_one_segment_and_fallbacks() -> None:
+    def app(body: dict[str, Any], input_name: str) -> str:
+        match = NAME.match(run([outgoing(body)], input_name=input_name)[0].key)
+        assert match
+        return match["app"]
+
     body = load_fixture("custom_event")
+    assert app(body, " My App/iOS\\v2\x07 ") == "My App_iOS_v2_"  # one path segment, no control chars
+    assert app(body, "") == "Higgs Shop"  # an input without a name: the batch's application name
     body["application_info"]["application_name"] = "a/b"
-    assert NAME.match(run([outgoing(body)])[0].key)["app"] == "a_b"  # type: ignore[index]
+    assert app(body, " ") == "a_b"
     del body["application_info"]
-    assert run([outgoing(body)])[0].key.startswith("fermion_")
+    assert run([outgoing(body)], input_name="")[0].key.startswith("fermion_")
+    # Batches of apps with other names still share the input's file.
+    other = load_fixture("screen_view")
+    other["application_info"]["application_name"] = "Other"
+    (obj,) = run([outgoing(load_fixture("custom_event"), 1), outgoing(other, 2)])
+    assert obj.key.startswith(f"{INPUT_NAME}_") and obj.batch_ids == (1, 2)
 
 
 def test_send_as_batch_writes_one_file_of_lines() -> None:
@@ -125,7 +138,7 @@ def test_not_as_batch_writes_one_file_per_event() -> None:
 
 def test_folder_name() -> None:
     (obj,) = run([outgoing("custom_event")], folder_name="/events/raw/")
-    assert obj.key.startswith("events/raw/Higgs Shop_")
+    assert obj.key.startswith(f"events/raw/{INPUT_NAME}_")
 
 
 @pytest.mark.parametrize(
@@ -149,7 +162,7 @@ def test_date_folders(mode: str, with_events: str, without_events: str) -> None:
     if with_events == without_events:
         assert len(objects) == 1 and objects[0].key.startswith(f"f/{with_events}Higgs")
         return
-    assert keys[1].startswith(f"f/{with_events}Higgs Shop_")
+    assert keys[1].startswith(f"f/{with_events}{INPUT_NAME}_")
     assert keys[2].startswith(f"f/{without_events}"), keys[2]
     assert NAME.match(keys[2].rsplit("/", 1)[-1])
 

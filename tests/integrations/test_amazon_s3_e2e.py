@@ -15,7 +15,7 @@ import pytest
 from support.batches import load_fixture
 from support.fermion_proc import FermionProcess
 from support.moto_aws import moto_server
-from support.outputs_api import connect, data_points, put_filter, send
+from support.outputs_api import admin, connect, data_points, input_id, ok, put_filter, send
 
 NAME = re.compile(r"^(?P<app>[^/]+)_(?P<stamp>\d{20})_(?P<digits>\d{5})\.txt(?P<gz>\.gz)?$")
 
@@ -121,7 +121,8 @@ def delivered(fermion: FermionProcess, moto_s3: tuple[str, Any]) -> dict[str, An
     assert r.status_code == 200, r.text
     time.sleep(1.0)  # the forwarding phase re-reads connection config every config_cache_ttl_s (0.3 s)
     send(fermion, [load_fixture(name) for name in E2E_FIXTURES])
-    return {"client": client, "sent_at": time.time()}
+    name = ok(admin(fermion, "GET", f"/inputs/{input_id(fermion)}"))["name"]
+    return {"client": client, "sent_at": time.time(), "input_name": name}
 
 
 def test_e2e_send_as_batch_with_event_date_folders(delivered: dict[str, Any]) -> None:
@@ -132,7 +133,7 @@ def test_e2e_send_as_batch_with_event_date_folders(delivered: dict[str, Any]) ->
         folder, _, name = key.rpartition("/")
         match = NAME.match(name)
         assert match, key
-        assert match["app"] == (file[0].get("application_info") or {}).get("application_name", "fermion")
+        assert match["app"] == delivered["input_name"]  # the input's name (the app), as the reference
         for line in file:
             first = next(iter(line["events"]), None)
             if first is None:
@@ -185,7 +186,7 @@ def test_e2e_event_settings_metadata_and_raw_feed(delivered: dict[str, Any]) -> 
     for key, file in found.items():
         first = file[0]["events"][0]["data"]["timestamp_unixtime_ms"]
         assert key.startswith(time.strftime("%Y-%m-%d/", time.gmtime(first / 1000))), key
-        assert NAME.match(key.split("/")[-1])["app"] in ("Higgs Shop", "App")  # type: ignore[index]
+        assert key.split("/")[-1].startswith(f"{delivered['input_name']}_"), key
 
 
 def test_e2e_data_filter_and_consent_rule(delivered: dict[str, Any]) -> None:
@@ -215,3 +216,31 @@ def test_e2e_catalog_counts_what_was_processed(fermion: FermionProcess, delivere
     assert points[("ScreenView", "Home")]["count"] == 1
     assert points[("Commerce", "product_purchase")]["event_type"] == "product_purchase"
     assert ("UserAttribute", "hair") in points and ("UserIdentity", "customer_id") in points
+
+
+def test_e2e_settings_at_the_wrong_level_say_where_they_belong(fermion: FermionProcess) -> None:
+    r = admin(fermion, "POST", "/outputs", {"integration": "amazon_s3", "settings": {"bucket_name": "e2e-x"}})
+    assert r.status_code == 400, r.text
+    assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [
+        (
+            "settings.bucket_name",
+            "bucket_name is a connection setting of Amazon S3; set it on the connection, not the output",
+        )
+    ]
+    out = ok(admin(fermion, "POST", "/outputs", {"integration": "amazon_s3", "settings": {}}))
+    body = {"input_id": input_id(fermion), "output_id": out["id"]}
+    r = admin(fermion, "POST", "/connections", {**body, "settings": {"bucket_name": "e2e-x", "region": "x"}})
+    assert r.status_code == 400, r.text
+    assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [
+        (
+            "settings.region",
+            "region is an output setting of Amazon S3; set it on the output, not the connection",
+        )
+    ]
+    r = admin(fermion, "PATCH", f"/outputs/{out['id']}", {"settings": {"folder_name": "f"}})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "settings.folder_name", r.text
+    assert "connection setting" in r.json()["errors"][0]["message"]
+    described = ok(admin(fermion, "GET", "/integrations"))
+    (s3,) = [i for i in described["integrations"] if i["id"] == "amazon_s3"]
+    assert s3["settings_schema"]["properties"]["region"]["x-fermion-level"] == "output"
+    assert s3["connection_settings_schema"]["properties"]["bucket_name"]["x-fermion-level"] == "connection"

@@ -18,6 +18,7 @@ from support.batches import load_fixture
 
 RECEIVED_MS = 1_705_312_900_000  # 2024-01-15T10:01:40Z, just after the fixtures' events
 NOW_MS = 1_705_313_000_123
+INPUT_NAME = "Higgs Shop iOS"  # the connected input's name (the fixtures' app is "Higgs Shop")
 
 
 def outgoing(
@@ -49,7 +50,7 @@ def outgoing(
 
 
 def map_settings(
-    output: SettingsModel, connection: SettingsModel, group_key: str = "g1"
+    output: SettingsModel, connection: SettingsModel, group_key: str = "g1", input_name: str = INPUT_NAME
 ) -> MapSettings[Any, Any]:
     return MapSettings(
         output=output,
@@ -59,6 +60,7 @@ def map_settings(
         connection_id=4,
         now_ms=NOW_MS,
         group_key=group_key,
+        input_name=input_name,
     )
 
 

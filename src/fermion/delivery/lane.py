@@ -253,6 +253,7 @@ class Lane:
             connection_id=r.connection.id,
             now_ms=now_ms,
             group_key=group_key([b.batch_id for b in batches]),
+            input_name=r.input_name,
         )
         try:
             requests = r.integration.map(batches, settings)

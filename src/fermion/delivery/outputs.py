@@ -55,6 +55,9 @@ class Resolved:
     integration: Integration[Any, Any]
     output_settings: SettingsModel
     connection_settings: SettingsModel
+    # The connected input's name ("" for an audience connection): S3 file names start with it. Read
+    # with the connections, so a renamed input shows within the route table's ttl.
+    input_name: str = ""
 
 
 def user_status(status: str) -> ConnectionStatus:
@@ -298,6 +301,7 @@ class OutputsService:
     def resolve_all(self) -> list[Resolved]:
         """Every connection whose integration is known, with decrypted typed settings."""
         outputs = {o.id: o for o in self._store.list_outputs()}
+        input_names = {i.id: i.name for i in self._config.list_inputs()}
         found: list[Resolved] = []
         for conn in self._store.list_connections():
             out = outputs.get(conn.output_id)
@@ -318,6 +322,7 @@ class OutputsService:
                     integration=integration.for_output(output_settings),
                     output_settings=output_settings,
                     connection_settings=connection_settings,
+                    input_name=input_names.get(conn.input_id, "") if conn.input_id is not None else "",
                 )
             )
         return found

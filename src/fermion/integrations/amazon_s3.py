@@ -1,9 +1,11 @@
 """Amazon S3 output: outgoing batches as newline-delimited JSON files in your bucket.
 
 Files are named `<App Name>_<UTC timestamp>_<5 digits>.txt` (`.txt.gz` when compressed), optionally
-under a folder and a `YYYY-MM-DD` date folder; each line is one batch in the outgoing format. The
-connection settings choose which events and fields are written (see S3ConnectionSettings). Pure: the
-file names' digits derive from the group key, so a retried group overwrites the same objects.
+under a folder and a `YYYY-MM-DD` date folder; the app name is the connected input's name (the
+batch's application_info.application_name when the input has none). Each line is one batch in the
+outgoing format. The connection settings choose which events and fields are written (see
+S3ConnectionSettings). Pure: the file names' digits derive from the group key, so a retried group
+overwrites the same objects.
 """
 
 from __future__ import annotations
@@ -247,10 +249,12 @@ def _date_folder(batch: dict[str, Any], received_ms: int, mode: FoldersByDate) -
     return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
 
 
-def _lines(batch: OutgoingBatch, cfg: S3ConnectionSettings) -> tuple[str, list[dict[str, Any]]]:
+def _lines(
+    batch: OutgoingBatch, cfg: S3ConnectionSettings, input_name: str
+) -> tuple[str, list[dict[str, Any]]]:
     """The app name and the lines one batch becomes: itself, or one per event when not sent as batch."""
     raw = batch.as_dict()
-    app = _app_name(raw)  # before the settings may leave application_info out
+    app = _app_name(input_name, raw)  # before the settings may leave application_info out
     if _is_alias_request(raw):
         return app, [raw] if cfg.send_alias_requests else []
     shaped = _shape(raw, cfg)
@@ -267,13 +271,15 @@ def _lines(batch: OutgoingBatch, cfg: S3ConnectionSettings) -> tuple[str, list[d
 _ENCODER = msgspec.json.Encoder()
 
 
-def _app_name(line: dict[str, Any]) -> str:
-    info = line.get("application_info")
-    name = info.get("application_name") if isinstance(info, dict) else None
-    if not isinstance(name, str) or not name.strip():
-        return "fermion"
-    # A slash would make folders; keep the name to one path segment.
-    return name.strip().replace("/", "_")
+def _app_name(input_name: str, line: dict[str, Any]) -> str:
+    """The input's name; without one, the batch's application name; without that, "fermion"."""
+    name = input_name.strip()
+    if not name:
+        info = line.get("application_info")
+        found = info.get("application_name") if isinstance(info, dict) else None
+        name = found.strip() if isinstance(found, str) else ""
+    # A slash would make folders (and a control character a key S3 tools choke on): one path segment.
+    return "".join("_" if c in "/\\" or not c.isprintable() else c for c in name) or "fermion"
 
 
 def _digits(group_key: str, index: int, count: int) -> str:
@@ -306,7 +312,7 @@ def map_batches(
     # One file per (date folder, app name) when sent as batch; one file per line otherwise.
     files: dict[tuple[str, str, int], list[tuple[dict[str, Any], int]]] = {}
     for position, batch in enumerate(batches):
-        app, batch_lines = _lines(batch, cfg)
+        app, batch_lines = _lines(batch, cfg, settings.input_name)
         for line_no, line in enumerate(batch_lines):
             date = _date_folder(line, batch.received_ms, cfg.store_data_in_folders_by_date)
             split = 0 if cfg.send_as_batch or cfg.wait_for_complete_batch else position * 100_000 + line_no
