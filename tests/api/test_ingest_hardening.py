@@ -180,6 +180,10 @@ def test_malformed_json_is_4xx_on_identity_and_alias_routes(fermion: FermionProc
     ):
         r = httpx.post(fermion.base_url + url, content=raw, headers=headers, timeout=30)
         assert 400 <= r.status_code < 500, (url, r.status_code, r.text)
+    settings = f"{fermion.base_url}/api/v1/workspaces/{fermion.workspace_id}/identity-settings"
+    for method in ("PUT", "PATCH"):
+        r = httpx.request(method, settings, content=raw, headers=admin, timeout=30)
+        assert 400 <= r.status_code < 500, (method, r.status_code, r.text)
 
 
 def test_alias_window_beyond_64_bits_is_400(fermion: FermionProcess) -> None:

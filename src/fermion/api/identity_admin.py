@@ -29,6 +29,7 @@ from fermion.api.params import Int64
 from fermion.identity.alias import AliasRefused
 from fermion.identity.resolve import RequestKind
 from fermion.identity.settings import IdentitySettings, SettingsError
+from fermion.model.limits import json_problem
 from fermion.model.tenancy import Workspace
 from fermion.services.identity import IdentityBusy, IdentityService
 
@@ -66,6 +67,8 @@ def identity_admin_router(
             value = msgspec.json.decode(await request.body())
         except msgspec.DecodeError as exc:
             raise ApiError(400, f"The body is not valid JSON: {exc}", "body") from None
+        except (UnicodeDecodeError, RecursionError) as exc:
+            raise ApiError(400, json_problem(exc), "body") from None
         if not isinstance(value, dict):
             raise ApiError(400, "The body must be a JSON object.", "body")
         return value
