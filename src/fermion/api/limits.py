@@ -3,8 +3,9 @@ any route authenticates or parses it, and every request is written to the access
 
 The body is read here, up to its route's cap, and handed on in one piece; a larger declared or actual
 body gets 413 (`field: "body"`) and the connection is closed, so the rest is never read. The Events API
-and Web SDK uploads keep the reference's 256 KB (Limits.max_request_bytes); every other route takes
-HttpSettings.max_body_bytes. Slow senders are cut off by the HTTP protocol (fermion.api.http_protocol).
+and Web SDK uploads keep the reference's 256 KB (Limits.max_request_bytes), which their own handlers
+enforce the same way while reading; every other route takes HttpSettings.max_body_bytes. Slow senders
+are cut off by the HTTP protocol (fermion.api.http_protocol).
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ class HttpGuard:
         self._default_cap = default_cap
         self._log = access_log
 
-    def cap_for(self, path: str) -> int:
-        """The body cap of the route at `path`."""
+    @staticmethod
+    def is_upload(path: str) -> bool:
+        """An Events API or Web SDK upload path (routed by events.py and websdk.py)."""
         if "//" in path:
             path = collapse_slashes(path)
-        if path.rstrip("/") in PATHS or websdk_match(path) is not None:
-            return self._upload_cap
-        return self._default_cap
+        return path.rstrip("/") in PATHS or websdk_match(path) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,10 +60,16 @@ class HttpGuard:
             self._log.record(scope["method"], scope["path"], status or 499, started)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
-        cap = self.cap_for(scope["path"])
+        upload = self.is_upload(scope["path"])
+        cap = self._upload_cap if upload else self._default_cap
         declared = _content_length(scope)
         if declared is not None and declared > cap:
             await _too_large(send, cap)
+            return
+        if upload:
+            # The upload handlers read their bodies with this same cap, stopping as soon as it is
+            # exceeded (events.py _read_capped): the hot path is spared a second copy here.
+            await self._app(scope, receive, send)
             return
         first = await receive()
         if first["type"] != "http.request":
