@@ -3,7 +3,7 @@
 The processing phase applies every batch of a group to its user's profile in log order. Doing that
 with `merge.apply_batch` builds a whole new `Profile` (and its parts) per batch; real traffic repeats
 the same users and devices, so most batches only move seen-times and setting versions. This keeps
-those as plain lists while the group is merged and builds the frozen parts once, at the end.
+those as small mutable records while the group is merged and builds the frozen parts once, at the end.
 
 The rules are `merge.apply_batch`'s, step for step (tests/unit/profiles/test_working_profile.py
 holds the two equal on random batch sequences): the final profile equals the last `apply_batch`
@@ -40,6 +40,13 @@ from fermion.profiles.state import (
     Profile,
     ProfileWrite,
 )
+from fermion.profiles.working_records import (
+    DeviceWork,
+    HeaderWork,
+    IdWork,
+    InputWork,
+    LastDevice,
+)
 
 _NAMING = frozenset(DEVICE_ID_FIELDS) | {DAS}
 K = TypeVar("K")
@@ -65,21 +72,17 @@ class WorkingProfile:
     def __init__(self, base: Profile) -> None:
         self._base = base
         h = base.header
-        # The parts a batch looked at, as lists updated in place, each ending in a "changed" flag
-        # (set when a batch changed the part, which then differs from the base's and is written).
-        # [first_seen_ms, last_seen_ms, last_stored_ms, opted_out, opted_out_version, changed]
-        self._header: list[Any] | None = (
+        self._header: HeaderWork | None = (
             None
             if h is None
-            else [h.first_seen_ms, h.last_seen_ms, h.last_stored_ms, h.opted_out, h.opted_out_version, False]
+            else HeaderWork(
+                h.first_seen_ms, h.last_seen_ms, h.last_stored_ms, h.opted_out, h.opted_out_version, False
+            )
         )
-        self._inputs: dict[int, list[Any]] = {}  # [first_seen_ms, last_seen_ms, changed]
-        # [first_seen_ms, last_seen_ms, platform, platform_version, limit_ad_tracking, lat_version, changed]
-        self._devices: dict[str, list[Any]] = {}
-        self._device_ids: dict[tuple[str, str], list[Any]] = {}  # [device_key, last_seen_ms, changed]
-        # The last batch's device identifiers (device_info's, mp_deviceid), its device's key and
-        # its identifiers' entries: a batch from the same device finds them here.
-        self._last_device: tuple[tuple[Any, ...] | None, str | None, str, list[list[Any]]] | None = None
+        self._inputs: dict[int, InputWork] = {}
+        self._devices: dict[str, DeviceWork] = {}
+        self._device_ids: dict[tuple[str, str], IdWork] = {}
+        self._last_device: LastDevice | None = None
         self._attributes: dict[str, Attribute] | None = None  # a copy of the base's, once written
         self._touched_attributes: set[str] = _NONE  # a set of its own once written
         self._consent: dict[tuple[str, str], ConsentEntry] | None = None
@@ -98,17 +101,17 @@ class WorkingProfile:
             ts = first = received_ms
         h = self._header
         if h is None:
-            h = self._header = [first, ts, received_ms, None, ZERO_VERSION, True]
+            h = self._header = HeaderWork(first, ts, received_ms, None, ZERO_VERSION, True)
         else:
-            if first < h[0]:
-                h[0] = first
-                h[5] = True
-            if ts > h[1]:
-                h[1] = ts
-                h[5] = True
-            if received_ms > h[2]:
-                h[2] = received_ms
-                h[5] = True
+            if first < h.first_seen_ms:
+                h.first_seen_ms = first
+                h.changed = True
+            if ts > h.last_seen_ms:
+                h.last_seen_ms = ts
+                h.changed = True
+            if received_ms > h.last_stored_ms:
+                h.last_stored_ms = received_ms
+                h.changed = True
         for event in batch.events:
             if isinstance(event, OptOutEvent):
                 self._merge_opt_out(batch, batch_id, received_ms, h)
@@ -117,20 +120,20 @@ class WorkingProfile:
         if seen is None:
             old = self._base.inputs.get(input_id)
             if old is None:
-                self._inputs[input_id] = [first, ts, True]
+                self._inputs[input_id] = InputWork(first, ts, True)
             else:
-                self._inputs[input_id] = [
+                self._inputs[input_id] = InputWork(
                     min(old.first_seen_ms, first),
                     max(old.last_seen_ms, ts),
                     first < old.first_seen_ms or ts > old.last_seen_ms,
-                ]
+                )
         else:
-            if first < seen[0]:
-                seen[0] = first
-                seen[2] = True
-            if ts > seen[1]:
-                seen[1] = ts
-                seen[2] = True
+            if first < seen.first_seen_ms:
+                seen.first_seen_ms = first
+                seen.changed = True
+            if ts > seen.last_seen_ms:
+                seen.last_seen_ms = ts
+                seen.changed = True
         events: list[Event] = []
         if batch.user_attributes or batch.deleted_user_attributes:
             events = self._merge_attributes(batch, batch_id, ts)
@@ -142,22 +145,22 @@ class WorkingProfile:
             return events
         values = id_values(info) if info is not None else None
         last = self._last_device
-        if last is not None and last[0] == values and last[1] == das:
+        if last is not None and last.values == values and last.mp_deviceid == das:
             # The same identifiers as the last batch: all known now, on the same device.
-            key, entries = last[2], last[3]
+            key, entries = last.key, last.entries
         else:
             found = self._device_key(identifiers_of(values, das))
             if found is None:
                 return events
             key, entries = found
-            self._last_device = (values, das, key, entries)
+            self._last_device = LastDevice(values, das, key, entries)
         device = self._devices.get(key)
         if device is None:
             old_device = self._base.devices.get(key)
             if old_device is None:
-                device = [first, ts, None, ZERO_VERSION, None, ZERO_VERSION, True]
+                device = DeviceWork(first, ts, None, ZERO_VERSION, None, ZERO_VERSION, True)
             else:
-                device = [
+                device = DeviceWork(
                     old_device.first_seen_ms,
                     old_device.last_seen_ms,
                     old_device.platform,
@@ -165,43 +168,43 @@ class WorkingProfile:
                     old_device.limit_ad_tracking,
                     old_device.lat_version,
                     False,
-                ]
+                )
             self._devices[key] = device
-        if first < device[0]:
-            device[0] = first
-            device[6] = True
-        if ts > device[1]:
-            device[1] = ts
-            device[6] = True
+        if first < device.first_seen_ms:
+            device.first_seen_ms = first
+            device.changed = True
+        if ts > device.last_seen_ms:
+            device.last_seen_ms = ts
+            device.changed = True
         if info is not None:
             platform = info.platform
             lat = info.limit_ad_tracking
-            if platform is not None and (ts, batch_id) > device[3]:
-                device[2] = platform
-                device[3] = (ts, batch_id)
-                device[6] = True
-            if lat is not None and (ts, batch_id) > device[5]:
-                device[4] = lat
-                device[5] = (ts, batch_id)
-                device[6] = True
+            if platform is not None and (ts, batch_id) > device.platform_version:
+                device.platform = platform
+                device.platform_version = (ts, batch_id)
+                device.changed = True
+            if lat is not None and (ts, batch_id) > device.lat_version:
+                device.limit_ad_tracking = lat
+                device.lat_version = (ts, batch_id)
+                device.changed = True
         for entry in entries:
-            if ts > entry[1]:
-                entry[1] = ts
-                entry[2] = True
+            if ts > entry.last_seen_ms:
+                entry.last_seen_ms = ts
+                entry.changed = True
         return events
 
     @staticmethod
-    def _merge_opt_out(batch: Batch, batch_id: int, received_ms: int, h: list[Any]) -> None:
+    def _merge_opt_out(batch: Batch, batch_id: int, received_ms: int, h: HeaderWork) -> None:
         # The newest opt_out event of the batch (by timestamp, then position) is the batch's say.
         newest: tuple[int, int, bool] | None = None
         for index, event in enumerate(batch.events):
             if isinstance(event, OptOutEvent) and event.data.is_opted_out is not None:
                 at = (event.data.timestamp_unixtime_ms or received_ms, index, event.data.is_opted_out)
                 newest = at if newest is None or at[:2] > newest[:2] else newest
-        if newest is not None and (newest[0], batch_id) > h[4]:
-            h[3] = newest[2]
-            h[4] = (newest[0], batch_id)
-            h[5] = True
+        if newest is not None and (newest[0], batch_id) > h.opted_out_version:
+            h.opted_out = newest[2]
+            h.opted_out_version = (newest[0], batch_id)
+            h.changed = True
 
     def _merge_attributes(self, batch: Batch, batch_id: int, ts: int) -> list[Event]:
         deletes, sets, already_reported = attribute_edits(batch)
@@ -254,7 +257,7 @@ class WorkingProfile:
                     consent[key] = entry
                     self._touched_consent.add(key)
 
-    def _device_key(self, ids: list[tuple[str, str]]) -> tuple[str, list[list[Any]]] | None:
+    def _device_key(self, ids: list[tuple[str, str]]) -> tuple[str, list[IdWork]] | None:
         """The key of the batch's device and the working entries of its identifiers (added, with
         the key, for identifiers not seen before), as `merge.apply_batch` decides them; None if the
         batch names no device."""
@@ -266,7 +269,7 @@ class WorkingProfile:
         for pair in ids:
             known = working_ids.get(pair)
             if known is not None:
-                key = known[0]
+                key = known.device_key
                 break
             based = base_ids.get(pair)
             if based is not None:
@@ -285,9 +288,9 @@ class WorkingProfile:
             if entry is None:
                 based = base_ids.get(pair)
                 if based is None:
-                    entry = [key, -(2**63), True]  # the caller's max() sets the time
+                    entry = IdWork(key, -(2**63), True)  # the caller's max() sets the time
                 else:
-                    entry = [based.device_key, based.last_seen_ms, False]
+                    entry = IdWork(based.device_key, based.last_seen_ms, False)
                 working_ids[pair] = entry
             entries.append(entry)
         return key, entries
@@ -301,20 +304,31 @@ class WorkingProfile:
         header = base.header
         write_header: Header | None = None
         h = self._header
-        if h is not None and h[5]:
-            header = write_header = Header(h[0], h[1], h[2], h[3], h[4])
+        if h is not None and h.changed:
+            header = write_header = Header(
+                h.first_seen_ms, h.last_seen_ms, h.last_stored_ms, h.opted_out, h.opted_out_version
+            )
         new_devices: dict[str, Device] = {}
         for k, d in self._devices.items():
-            if d[6]:
-                new_devices[k] = Device(k, d[0], d[1], d[2], d[3], d[4], d[5])
+            if d.changed:
+                new_devices[k] = Device(
+                    k,
+                    d.first_seen_ms,
+                    d.last_seen_ms,
+                    d.platform,
+                    d.platform_version,
+                    d.limit_ad_tracking,
+                    d.lat_version,
+                )
         new_ids: dict[tuple[str, str], DeviceIdentity] = {}
-        for pair, i in self._device_ids.items():
-            if i[2]:
-                new_ids[pair] = DeviceIdentity(i[0], pair[0], pair[1], i[1])
+        for pair, e in self._device_ids.items():
+            if e.changed:
+                id_type, value = pair
+                new_ids[pair] = DeviceIdentity(e.device_key, id_type, value, e.last_seen_ms)
         new_inputs: dict[int, InputSeen] = {}
         for input_id, i in self._inputs.items():
-            if i[2]:
-                new_inputs[input_id] = InputSeen(input_id, i[0], i[1])
+            if i.changed:
+                new_inputs[input_id] = InputSeen(input_id, i.first_seen_ms, i.last_seen_ms)
         attributes = self._attributes if self._attributes is not None else base.attributes
         consent = self._consent if self._consent is not None else base.consent
         profile = Profile(
