@@ -1,5 +1,6 @@
 """uvicorn's httptools protocol with the limits it lacks: a deadline for a request's headers (from the
-connection's opening or the request's first byte), a cap on their size, and a deadline for its body.
+connection's opening, or from the first read that leaves them incomplete), a cap on their size, and a
+deadline for its body.
 
 uvicorn itself only closes idle keep-alive connections: a client that opens a connection and sends
 nothing, or trickles its headers or body a byte at a time, or sends megabytes of headers, would
@@ -46,6 +47,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self._awaiting_headers:
+            # Armed only for headers that span reads: the usual one-read request costs no timer.
+            self._arm_header_timer()
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
                 message = f"The request's headers exceed {self.limits.max_header_bytes} bytes."
@@ -63,7 +66,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._awaiting_headers = True
         self._header_bytes = 0
-        self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
