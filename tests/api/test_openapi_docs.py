@@ -11,7 +11,7 @@ from support.fermion_proc import FermionProcess
 
 
 def test_openapi_covers_every_http_api_without_duplicate_operation_ids(fermion: FermionProcess) -> None:
-    doc = httpx.get(f"{fermion.base_url}/openapi.json").json()
+    doc = httpx.get(f"{fermion.base_url}/openapi.json", timeout=60).json()
     paths = doc["paths"]
     for path in (
         "/v2/events",
@@ -36,7 +36,7 @@ def test_openapi_covers_every_http_api_without_duplicate_operation_ids(fermion: 
     ids = collections.Counter(op["operationId"] for ops in paths.values() for op in ops.values())
     assert [i for i, n in ids.items() if n > 1] == []
     # Every reference resolves to a component of the document.
-    text = httpx.get(f"{fermion.base_url}/openapi.json").text
+    text = httpx.get(f"{fermion.base_url}/openapi.json", timeout=60).text
     schemas = doc["components"]["schemas"]
     for ref in set(re.findall(r'"#/components/schemas/([^"]+)"', text)):
         assert ref in schemas, ref
@@ -47,11 +47,11 @@ def test_openapi_covers_every_http_api_without_duplicate_operation_ids(fermion: 
 
 def test_docs_pages_load_their_assets_from_fermion(fermion: FermionProcess) -> None:
     for page in ("/docs", "/redoc"):
-        html = httpx.get(f"{fermion.base_url}{page}").text
+        html = httpx.get(f"{fermion.base_url}{page}", timeout=60).text
         assets = re.findall(r'(?:src|href)="([^"]+)"', html)
         assert assets, page
         for asset in assets:
             assert not asset.startswith(("http://", "https://", "//")), asset
-            got = httpx.get(f"{fermion.base_url}{asset}")
+            got = httpx.get(f"{fermion.base_url}{asset}", timeout=60)
             assert got.status_code == 200, asset
             assert len(got.content) > 100, asset
