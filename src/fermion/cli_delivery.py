@@ -27,9 +27,9 @@ connections_app = typer.Typer(no_args_is_help=True, help="Connections of inputs 
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where Fermion keeps its files.")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-Settings_ = Annotated[
-    list[str] | None, typer.Option("--setting", help="name=value (repeatable; values may be JSON).")
-]
+_LEVEL = "setting, name=value (repeatable; JSON values); `fermion integrations show ID` lists them."
+OutputSetting = Annotated[list[str] | None, typer.Option("--setting", help=f"An output {_LEVEL}")]
+Settings_ = Annotated[list[str] | None, typer.Option("--setting", help=f"A connection {_LEVEL}")]
 SettingsJson = Annotated[str | None, typer.Option("--settings-json", help="All settings as a JSON object.")]
 SettingsFile = Annotated[
     Path | None, typer.Option("--settings-file", help="A JSON file with the settings (an object).")
@@ -94,7 +94,7 @@ def outputs_create(
     workspace: Annotated[int, typer.Option("--workspace", help="Workspace id.")],
     integration: Annotated[str, typer.Option("--integration", help="Integration id, e.g. webhook.")],
     name: Annotated[str, typer.Option()] = "",
-    setting: Settings_ = None,
+    setting: OutputSetting = None,
     settings_json: SettingsJson = None,
     settings_file: SettingsFile = None,
     data_dir: DataDir = None,
@@ -219,7 +219,7 @@ def _connection_workspace(stores: bootstrap.Stores, connection_id: int) -> int:
 def outputs_update(
     output: Annotated[int, typer.Option("--output", help="Output id.")],
     name: Annotated[str | None, typer.Option(help="New name.")] = None,
-    setting: Settings_ = None,
+    setting: OutputSetting = None,
     settings_json: SettingsJson = None,
     settings_file: SettingsFile = None,
     data_dir: DataDir = None,
