@@ -22,6 +22,7 @@ from fermion.cli_calculated import calculated_app
 from fermion.cli_credentials import credentials_app, tokens_app
 from fermion.cli_inbound import inbound_app
 from fermion.cli_inputs import inputs_app
+from fermion.cli_integrations import integrations_app
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.credential_directory import CredentialDirectory
 from fermion.services.oauth import OAuthService
@@ -35,6 +36,7 @@ app.add_typer(inputs_app, name="inputs")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(integrations_app, name="integrations")
 app.add_typer(cli_delivery.outputs_app, name="outputs")
 app.add_typer(cli_delivery.connections_app, name="connections")
 app.add_typer(cli_audience_connections.audience_connections_app, name="audience-connections")
@@ -330,7 +332,7 @@ def workspaces_set_rate_limit(
         _fail(f"{exc.field}: {exc.message}", 2)
 
 
-_CREATING_COMMANDS = ("init", "serve")
+_CREATING_COMMANDS = ("init", "serve", "integrations")  # (integrations reads no database)
 
 
 def _named_data_dir(argv: list[str]) -> Path | None:
