@@ -68,7 +68,7 @@ def records(n: int, poison: int, ws: int, input_id: int) -> list[InboundRecord]:
     out = []
     for i in range(n):
         body = batch(i % 100, 1)
-        bad = i % every == every // 2
+        bad = poison > 0 and i % every == every // 2
         if bad:
             body["user_attributes"] = {"huge": 2**64}
         out.append(
