@@ -26,6 +26,7 @@ from fermion.model.events import (
     UserIdentityChangeEvent,
 )
 from fermion.model.events_common import EXTRA_KEY
+from fermion.model.identity_names import batch_user_type
 
 __all__ = [
     "FILTER_EXTRA",
@@ -181,9 +182,7 @@ def user_attribute_point(name: str) -> DataPoint:
 
 
 def identity_point(identity_type: str) -> DataPoint:
-    return DataPoint(
-        Kind.USER_IDENTITY.value, "customer_id" if identity_type == "customerid" else identity_type
-    )
+    return DataPoint(Kind.USER_IDENTITY.value, batch_user_type(identity_type))
 
 
 def identity_types(ids: UserIdentities) -> list[str]:

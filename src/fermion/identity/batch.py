@@ -17,6 +17,7 @@ from fermion.identity.types import Key, is_user_type
 from fermion.identity.view import IdentityView
 from fermion.model.batch import Batch, UserIdentities
 from fermion.model.events import Event, UserIdentity, UserIdentityChangeData, UserIdentityChangeEvent
+from fermion.model.identity_names import batch_user_type
 from fermion.model.ids import derived_id
 
 # `device_info` field -> IDSync device identity type, in the order a batch's identities are listed.
@@ -38,7 +39,7 @@ _DEVICE_FIELDS: Final = (
 # by one cost more than the rest of a batch's identity work. Device identities are a few of many
 # device_info fields: one attrgetter call reads them all.
 _USER_TYPE_OF: Final = {
-    encoded: "customer_id" if name == "customerid" else name
+    encoded: batch_user_type(name)
     for name, encoded in zip(
         UserIdentities.__struct_fields__, UserIdentities.__struct_encode_fields__, strict=True
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fermion.model.identity_names import batch_user_type
+
 __all__ = ["to_outgoing", "user_identities_array"]
 
 
@@ -18,7 +20,7 @@ def user_identities_array(identities: dict[str, Any]) -> list[dict[str, Any]]:
     for identity_type, identity in identities.items():
         if identity is None or isinstance(identity, (dict, list)):
             continue
-        kind = "customer_id" if identity_type == "customerid" else identity_type
+        kind = batch_user_type(identity_type)
         if kind in seen:
             continue
         seen.add(kind)

@@ -1,5 +1,5 @@
-"""Audience ports: definitions and membership storage, where membership changes go (delivery), and
-the calculated attribute values audiences read."""
+"""Audience ports: definitions and membership storage, and where membership changes go (delivery).
+(The calculated attribute values audiences read: `ports.calculated.CalculatedValues`.)"""
 
 from __future__ import annotations
 
@@ -14,14 +14,6 @@ class MembershipSink(Protocol):
     """Takes membership changes for delivery to audience outputs (change ids make repeats harmless)."""
 
     def publish(self, changes: Sequence[MembershipChange], now_ms: int) -> None: ...
-
-
-class CalculatedValues(Protocol):
-    """The calculated attribute values of users (the calculated attributes area provides it)."""
-
-    def values_for(
-        self, workspace_id: int, mpids: Sequence[int], now_ms: int
-    ) -> dict[int, dict[str, str]]: ...
 
 
 class AlreadyApplied(Exception):

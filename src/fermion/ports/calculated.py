@@ -10,6 +10,8 @@ from fermion.calculated.state import Part
 
 
 class CalculatedValues(Protocol):
+    """The calculated attribute values of users (profiles and audiences read them)."""
+
     def values_for(self, workspace_id: int, mpids: Sequence[int], now_ms: int) -> dict[int, dict[str, str]]:
         """The active CAs' current values (by CA name) of each user that has any."""
 

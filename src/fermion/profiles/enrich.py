@@ -17,13 +17,10 @@ from typing import Any
 from msgspec import structs
 
 from fermion.model.batch import Batch, Consent, ConsentState, UserIdentities
+from fermion.model.identity_names import USER_SET
 from fermion.profiles.state import ConsentEntry, Profile
 
 __all__ = ["enrich", "merged_consent", "missing_attributes", "missing_identities"]
-
-# The Events API user identity types (IDSync's canonical names are these field names); `customerid`
-# is the SDKs' spelling of customer_id, not a type of its own.
-_USER_TYPES = frozenset(UserIdentities.__struct_fields__) - {"extra", "customerid"}
 
 
 def missing_identities(
@@ -33,7 +30,7 @@ def missing_identities(
     `identities` lists each type's values oldest first, as IDSync keeps them), or None."""
     missing: dict[str, str] | None = None
     for identity_type, values in identities.items():
-        if not values or identity_type not in _USER_TYPES:
+        if not values or identity_type not in USER_SET:
             continue
         if own is not None and (
             getattr(own, identity_type) is not None

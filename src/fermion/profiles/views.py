@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fermion.profiles.identity_types import (
+from fermion.model.identity_names import (
     ADVERTISING_IDS,
-    USER_IDENTITY_TYPES,
+    PROFILE_USER_ORDER,
     VENDOR_IDS,
     device_identity_name,
     user_identity_name,
@@ -76,7 +76,7 @@ def split_identities(
             continue
         device = device_identity_name(id_type)
         devices[(device or "unknown", value)] = None
-    rank = {name: i for i, name in enumerate(USER_IDENTITY_TYPES)}
+    rank = {name: i for i, name in enumerate(PROFILE_USER_ORDER)}
     return sorted(users, key=lambda t: (rank.get(t[0], len(rank)), t[1])), list(devices)
 
 

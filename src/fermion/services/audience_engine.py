@@ -21,7 +21,8 @@ from fermion.audiences.evaluate import (
 from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, Status, UserState
 from fermion.model.audiences import ChangeAction, MembershipChange, change_id_of
 from fermion.ports import ConfigStore, IdentityLookup, ProfileStore
-from fermion.ports.audiences import AudienceStore, CalculatedValues
+from fermion.ports.audiences import AudienceStore
+from fermion.ports.calculated import CalculatedValues
 from fermion.profiles.state import Profile
 
 

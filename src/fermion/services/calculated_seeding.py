@@ -14,10 +14,10 @@ import orjson
 from fermion.calculated.definition import InvalidDefinition, canonical_type, parse_definition
 from fermion.calculated.seeds import InvalidSeed, parse_cutoff, seed_part
 from fermion.calculated.state import Part
+from fermion.model.identity_names import lookup_type
 from fermion.model.tenancy import Input, Workspace
 from fermion.ports import IdentityLookup
 from fermion.ports.calculated import CalculatedStore
-from fermion.profiles.identity_types import lookup_type
 from fermion.services.ingest import Outcome, Rejected, _basic_credentials
 
 MAX_USERS = 100

@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
+from fermion.model.identity_names import user_identity_name
 from fermion.model.tenancy import Input, Workspace
 from fermion.ports import ConfigStore, IdentityLookup, ProfileStore
-from fermion.profiles.identity_types import user_identity_name
 from fermion.profiles.views import split_identities
 from fermion.services.ingest import IngestService, Outcome
 from fermion.services.tenancy import InvalidRequest

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from fermion.audiences.records import Audience, Membership
+from fermion.model.identity_names import DEVICE_TYPES, lookup_type, searchable_types
 from fermion.model.tenancy import Workspace
 from fermion.ports import (
     AudienceStore,
@@ -20,7 +21,6 @@ from fermion.ports import (
     TimelineQuery,
 )
 from fermion.ports.calculated import TypedCalculatedValues
-from fermion.profiles.identity_types import IDSYNC_DEVICE_TYPES, lookup_type, searchable_types
 from fermion.profiles.merge import empty_profile
 from fermion.profiles.state import Profile
 from fermion.profiles.views import (
@@ -130,7 +130,7 @@ class ProfileQueries:
         if search_type is None:
             types = searchable_types()
         elif search_type == DEVICE_ID:
-            types = IDSYNC_DEVICE_TYPES
+            types = DEVICE_TYPES
         else:
             name = lookup_type(search_type) if search_type != MPID else None
             types = [name] if name is not None else []
@@ -139,7 +139,7 @@ class ProfileQueries:
             if found is not None:
                 matches.setdefault(found, id_type)
         by_type = lookup_type(search_type) if search_type not in (None, MPID, DEVICE_ID) else None
-        if search_type in (None, DEVICE_ID) or by_type in IDSYNC_DEVICE_TYPES:
+        if search_type in (None, DEVICE_ID) or by_type in DEVICE_TYPES:
             for mpid in self._profiles.find_by_device_id(ws.id, query):
                 matches.setdefault(mpid, DEVICE_ID)
         loaded = self._profiles.load(ws.id, list(matches))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fermion.model.codec import decode_batch_obj
-from fermion.profiles.identity_types import lookup_type, user_identity_name
+from fermion.model.identity_names import lookup_type, user_identity_name
 from fermion.profiles.merge import BatchFacts, apply_batch, empty_profile
 from fermion.profiles.views import (
     PROFILE_FIELDS,
