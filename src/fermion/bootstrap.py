@@ -135,7 +135,8 @@ def worker_jobs(settings: Settings, stores: Stores) -> list[WorkerJob]:
     in several workers at once, e.g. by claiming its work with a lease)."""
     jobs: list[WorkerJob] = [Backfill(SqlCalculatedStore(stores.engine)).run]  # CAs activated since
     if _singleton_worker(settings):
-        jobs.append(audience_jobs(stores).run)  # windows expiring, audiences calculating over history
+        # Windows expiring, audiences calculating over history.
+        jobs.append(audience_jobs(stores, settings.audience_recheck_s).run)
     return jobs
 
 
@@ -164,15 +165,15 @@ def audience_admin(stores: Stores) -> AudienceAdmin:
     return AudienceAdmin(engine.store, engine, audience_sink(stores.config, stores.delivery))
 
 
-def audience_jobs(stores: Stores) -> AudienceJobs:
-    """Re-checks expiring windows and runs calculations every FERMION_AUDIENCE_RECHECK_S (30 s), in one
+def audience_jobs(stores: Stores, interval_s: float) -> AudienceJobs:
+    """Re-checks expiring windows and runs calculations every `interval_s` (settings), in one
     worker at a time (a PostgreSQL advisory lease; embedded, the first lane's worker)."""
     return AudienceJobs(
         audience_engine(stores),
         stores.events,
         audience_sink(stores.config, stores.delivery),
         AdvisoryLease(stores.engine, _AUDIENCE_LEASE),
-        interval_s=float(os.environ.get("FERMION_AUDIENCE_RECHECK_S", "30")),
+        interval_s=interval_s,
     )
 
 

@@ -149,7 +149,11 @@ def create_app(settings: Settings, stores: Stores, metrics: Metrics | None = Non
     app.include_router(identity_router(idsync, IdentityAuth(directory)))
     app.include_router(identity_admin_router(bearer, idsync, queries.in_workspace))
     app.include_router(activity_router(bearer, queries, editor))
-    app.include_router(calculated_router(bearer, CalculatedAdmin(calculated, CalculatedSettings.from_env())))
+    app.include_router(
+        calculated_router(
+            bearer, CalculatedAdmin(calculated, CalculatedSettings(settings.calculated_max_active))
+        )
+    )
     app.include_router(
         seeding_router(
             SeedingService(

@@ -216,16 +216,9 @@ def serve(
     if role in ("worker", "sender"):
         # `serve --role all` passes its pid: the worker stops when that process is gone (even if it
         # died before the worker got this far), and serves no ops endpoints (it shares the API's port).
-        supervisor = os.environ.get("FERMION_SUPERVISED", "")
-        parent = int(supervisor) if supervisor.isdigit() and int(supervisor) > 1 else None
-        sender_pid = os.environ.get("FERMION_SENDER_PID", "")
+        parent = settings.supervisor_pid
         _run_role(
-            role,
-            settings,
-            stores,
-            parent,
-            None if parent is not None else settings.port,
-            int(sender_pid) if sender_pid.isdigit() else None,
+            role, settings, stores, parent, None if parent is not None else settings.port, settings.sender_pid
         )
         return
     if demo:

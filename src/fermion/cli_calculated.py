@@ -25,8 +25,11 @@ CaId = Annotated[int, typer.Option("--id", help="Calculated attribute id.")]
 
 
 def _admin(data_dir: Path | None) -> CalculatedAdmin:
-    stores = bootstrap.open_stores(from_env(data_dir=data_dir))
-    return CalculatedAdmin(SqlCalculatedStore(stores.engine), CalculatedSettings.from_env())
+    settings = from_env(data_dir=data_dir)
+    stores = bootstrap.open_stores(settings)
+    return CalculatedAdmin(
+        SqlCalculatedStore(stores.engine), CalculatedSettings(settings.calculated_max_active)
+    )
 
 
 def _emit(as_json: bool, value: Any, human: str) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,15 @@ class Settings:
     profile_api_requests_per_s: int = 15
     # Body caps, connection timeouts, the access log (FERMION_HTTP_*, FERMION_ACCESS_LOG).
     http: HttpSettings = field(default_factory=HttpSettings)
+    # Active calculated attributes a workspace may have (FERMION_CALCULATED_MAX_ACTIVE).
+    calculated_max_active: int = 200
+    # Seconds between a worker's re-checks of expiring audience windows and calculations
+    # (FERMION_AUDIENCE_RECHECK_S).
+    audience_recheck_s: float = 30.0
+    # Set by `serve --role all` for the worker and sender it starts (FERMION_SUPERVISED,
+    # FERMION_SENDER_PID): the pid of the process whose exit stops them, and the sender's pid.
+    supervisor_pid: int | None = None
+    sender_pid: int | None = None
 
     @property
     def effective_database_url(self) -> str:
@@ -117,6 +127,24 @@ def locate_data_dir(cwd: Path, prefix: Path) -> Path:
     return beside_venv if beside_venv.is_dir() else Path(DATA_DIR_NAME)
 
 
+def _internal_from_env(env: Mapping[str, str]) -> dict[str, object]:
+    """The settings only the environment sets: the CA limit (a value that is not a number keeps the
+    default), the audience re-check interval and the pids `serve --role all` hands its children."""
+    values: dict[str, object] = {}
+    max_active = env.get("FERMION_CALCULATED_MAX_ACTIVE", "").strip()
+    if max_active.isdigit():
+        values["calculated_max_active"] = int(max_active)
+    if "FERMION_AUDIENCE_RECHECK_S" in env:
+        values["audience_recheck_s"] = float(env["FERMION_AUDIENCE_RECHECK_S"])
+    supervisor = env.get("FERMION_SUPERVISED", "")
+    if supervisor.isdigit() and int(supervisor) > 1:
+        values["supervisor_pid"] = int(supervisor)
+    sender = env.get("FERMION_SENDER_PID", "")
+    if sender.isdigit():
+        values["sender_pid"] = int(sender)
+    return values
+
+
 def from_env(config: Path | None = None, **overrides: object) -> Settings:
     """Settings from the TOML file (`config` or FERMION_CONFIG), then FERMION_* environment variables
     (DATA_DIR, HOST, PORT, DATABASE_URL, NATS_URL, ...), then flags."""
@@ -144,6 +172,7 @@ def from_env(config: Path | None = None, **overrides: object) -> Settings:
             values[name] = int(env[f"FERMION_{name.upper()}"])
     if "FERMION_CONFIG_CACHE_TTL_S" in env:
         values["config_cache_ttl_s"] = float(env["FERMION_CONFIG_CACHE_TTL_S"])
+    values.update(_internal_from_env(env))
     values["delivery"] = delivery_from_env(env, values.get("delivery"))
     values["http"] = http_from_env(env)
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -5,7 +5,6 @@ Raises `CaProblem(status, [(field, message)])` for anything the caller can fix; 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,12 +28,7 @@ class CaProblem(Exception):
 
 @dataclass(frozen=True)
 class CalculatedSettings:
-    max_active_per_workspace: int = DEFAULT_MAX_ACTIVE
-
-    @classmethod
-    def from_env(cls) -> CalculatedSettings:
-        raw = os.environ.get("FERMION_CALCULATED_MAX_ACTIVE", "")
-        return cls(int(raw)) if raw.strip().isdigit() else cls()
+    max_active_per_workspace: int = DEFAULT_MAX_ACTIVE  # Settings.calculated_max_active
 
 
 def iso(ms: int | None) -> str | None:
