@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any
 
 from fermion.delivery.completions import Completions
 from fermion.delivery.forwarding import add_summary
@@ -36,7 +35,7 @@ from fermion.delivery.retry import (
     classify,
 )
 from fermion.delivery.throttle import Buckets
-from fermion.integrations.spec import MapSettings, OutboundRequest, OutgoingBatch
+from fermion.integrations.spec import OutboundRequest, OutgoingBatch
 from fermion.model.delivery import AlertRecord, ClaimedItem, CountKey, OutboundEntry
 from fermion.ports import DeliveryQueue, SendResult, Transport
 
@@ -245,16 +244,7 @@ class Lane:
             )
             for i in items
         ]
-        settings: MapSettings[Any, Any] = MapSettings(
-            output=r.output_settings,
-            connection=r.connection_settings,
-            workspace_id=r.connection.workspace_id,
-            output_id=r.output.id,
-            connection_id=r.connection.id,
-            now_ms=now_ms,
-            group_key=group_key([b.batch_id for b in batches]),
-            input_name=r.input_name,
-        )
+        settings = r.map_settings(now_ms, group_key([b.batch_id for b in batches]))
         try:
             requests = r.integration.map(batches, settings)
         except Exception as exc:

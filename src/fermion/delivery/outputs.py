@@ -14,6 +14,7 @@ from fermion.integrations.secrets import seal, secret_paths, unseal
 from fermion.integrations.spec import (
     Integration,
     IntegrationKind,
+    MapSettings,
     SettingError,
     SettingsModel,
     validate_settings,
@@ -58,6 +59,19 @@ class Resolved:
     # The connected input's name ("" for an audience connection): S3 file names start with it. Read
     # with the connections, so a renamed input shows within the route table's ttl.
     input_name: str = ""
+
+    def map_settings(self, now_ms: int, group_key: str) -> MapSettings[Any, Any]:
+        """What the integration's `map` gets besides the batches, for one group."""
+        return MapSettings(
+            output=self.output_settings,
+            connection=self.connection_settings,
+            workspace_id=self.connection.workspace_id,
+            output_id=self.output.id,
+            connection_id=self.connection.id,
+            now_ms=now_ms,
+            group_key=group_key,
+            input_name=self.input_name,
+        )
 
 
 def user_status(status: str) -> ConnectionStatus:
