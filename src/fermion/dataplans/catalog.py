@@ -31,10 +31,12 @@ from fermion.model.identity_names import batch_user_type
 __all__ = [
     "FILTER_EXTRA",
     "MAX_NAME",
+    "SHAPES_MAX",
     "ConnectionFilter",
     "DataPoint",
     "Kind",
     "Observation",
+    "PointsObserver",
     "ancestors",
     "attribute_point",
     "commerce_type",
@@ -44,7 +46,6 @@ __all__ = [
     "kind_from_text",
     "merge",
     "observe",
-    "observe_into",
     "parent_of",
     "user_attribute_point",
 ]
@@ -195,10 +196,7 @@ def identity_types(ids: UserIdentities) -> list[str]:
 
 # ---------------------------------------------------------------------------------------- observe
 
-# The points of custom events and screen views by their shape (type, name, custom event type, attribute
-# names): the same few shapes repeat across batches. Names are client data, so the memo is bounded.
-_SHAPES_MAX = 20_000
-_shape_points: dict[tuple[object, ...], tuple[DataPoint, ...]] = {}
+SHAPES_MAX = 20_000  # event shapes a PointsObserver remembers (names are client data: bounded)
 _MESSAGE_TYPE, _EVENT_TYPE = Kind.MESSAGE_TYPE.value, Kind.EVENT_TYPE.value
 
 
@@ -225,28 +223,59 @@ def _shape_of(event: Event) -> tuple[object, ...] | None:
     return None
 
 
+class PointsObserver:
+    """Counts the data points of batches, remembering the points of custom events and screen views by
+    their shape (type, name, custom event type, attribute names): the same few shapes repeat across
+    batches. The memo lives as long as its observer (the catalog phase keeps one for the worker's
+    life); it holds at most `max_shapes` shapes and starts over when full. Not shared between threads.
+    """
+
+    __slots__ = ("_max_shapes", "_shapes")
+
+    def __init__(self, max_shapes: int = SHAPES_MAX) -> None:
+        self._max_shapes = max_shapes
+        self._shapes: dict[tuple[object, ...], tuple[DataPoint, ...]] = {}
+
+    def observe(self, batch: Batch) -> dict[DataPoint, int]:
+        """Every data point the batch carries, with how many times (events and their attributes count
+        per event; user attributes and identities once per batch)."""
+        counts: dict[DataPoint, int] = {}
+        self.observe_into(batch, counts)
+        return counts
+
+    def observe_into(self, batch: Batch, counts: dict[DataPoint, int]) -> None:
+        """observe(), adding to `counts` (a group's batches summed without a dict per batch)."""
+        _observe_into(batch, counts, self._shapes, self._max_shapes)
+
+    @property
+    def remembered(self) -> int:
+        """How many event shapes the memo holds."""
+        return len(self._shapes)
+
+
 def observe(batch: Batch) -> dict[DataPoint, int]:
-    """Every data point the batch carries, with how many times (events and their attributes count per
-    event; user attributes and identities once per batch)."""
-    counts: dict[DataPoint, int] = {}
-    observe_into(batch, counts)
-    return counts
+    """PointsObserver.observe with a memo of its own (one batch: nothing to remember between calls)."""
+    return PointsObserver().observe(batch)
 
 
-def observe_into(batch: Batch, counts: dict[DataPoint, int]) -> None:
-    """observe(), adding to `counts` (a group's batches summed without a dict per batch)."""
+def _observe_into(
+    batch: Batch,
+    counts: dict[DataPoint, int],
+    shapes: dict[tuple[object, ...], tuple[DataPoint, ...]],
+    max_shapes: int,
+) -> None:
     get = counts.get
     user_attributes: set[str] = set(batch.user_attributes or ())
     identities: set[str] = set()
     for event in batch.events:
         shape = _shape_of(event)
-        points = _shape_points.get(shape) if shape is not None else None
+        points = shapes.get(shape) if shape is not None else None
         if points is None:
             points = _event_points_all(event)
             if shape is not None:
-                if len(_shape_points) >= _SHAPES_MAX:
-                    _shape_points.clear()
-                _shape_points[shape] = points
+                if len(shapes) >= max_shapes:
+                    shapes.clear()
+                shapes[shape] = points
             if isinstance(event, UserAttributeChangeEvent) and event.data.user_attribute_name:
                 user_attributes.add(event.data.user_attribute_name)
             elif (

@@ -15,10 +15,10 @@ from fermion.dataplans.catalog import (
     DataPoint,
     Kind,
     Observation,
+    PointsObserver,
     ancestors,
     kind_from_text,
     merge,
-    observe_into,
 )
 from fermion.model.delivery import Connection
 from fermion.ports import CatalogStore, DataPointRow, FilterStore
@@ -35,6 +35,7 @@ class CountDataPoints:
 
     def __init__(self, catalog: CatalogStore) -> None:
         self._catalog = catalog
+        self._observer = PointsObserver()  # its memo of event shapes lives as long as the phase
 
     def run(self, items: list[WorkItem], now_ms: int, report: ProcessingReport) -> list[WorkItem]:
         # Counts summed per (workspace, receive time) first: a bulk request's batches share one.
@@ -47,7 +48,7 @@ class CountDataPoints:
             found = counts.get(key)
             if found is None:
                 found = counts[key] = {}
-            observe_into(item.batch, found)
+            self._observer.observe_into(item.batch, found)
         by_workspace: dict[int, dict[DataPoint, Observation]] = {}
         for (workspace_id, received_ms), seen in counts.items():
             merge(by_workspace.setdefault(workspace_id, {}), seen, received_ms)

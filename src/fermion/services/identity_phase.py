@@ -34,10 +34,11 @@ from fermion.services.processing import ProcessingReport, WorkItem
 NOTE = "identity"  # item.notes[NOTE]: the BatchIdentity of the batch, for later phases
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Identities:
     """One set of identities under one workspace's rules, screened once for all the group's batches
-    that carry it (the same users send again and again)."""
+    that carry it (the same users send again and again). Compared and hashed by identity: the
+    group's batches that carry it share this one object."""
 
     rules: Rules
     identities: list[tuple[str, str | None]]
@@ -48,10 +49,10 @@ class _Identities:
 _IdentityList = tuple[tuple[str, str | None], ...]
 _Prepared = tuple[WorkItem, _Identities]  # a batch of the group, with its identities
 
-# id(_Identities) -> (view.writes, sole_match then, the batches that linked its keys to that profile):
-# what the view said while it stays unchanged.
+# _Identities -> (view.writes, sole_match then, the batches that linked its keys to that profile):
+# what the view said while it stays unchanged. Lives for one attempt at one organization's group.
 _Match = tuple[int, int | None, frozenset[int | None]]
-_Matches = dict[int, _Match]
+_Matches = dict[_Identities, _Match]
 
 
 def _match(who: _Identities, view: IdentityView) -> _Match:
@@ -101,7 +102,7 @@ class IdentityPhase:
 
     def _run_org(self, org: int, group: list[_Prepared], now_ms: int) -> None:
         keys: set[Key] = set()
-        for who in {id(who): who for _, who in group}.values():
+        for who in dict.fromkeys(who for _, who in group):
             keys.update(who.keys)
         given = {item.batch.mpid for item, _ in group if item.batch.mpid}
         for attempt in range(MAX_ATTEMPTS):
@@ -134,9 +135,9 @@ class IdentityPhase:
         if batch.mpid:  # 0 is the SDKs' "no user yet"
             added = attach(view, batch.mpid, who.ids, who.rules, record.workspace_id, now_ms, batch_id)
             return BatchIdentity(org, batch.mpid, False, given=True, added=added, rule="given_mpid"), []
-        seen = matches.get(id(who))
+        seen = matches.get(who)
         if seen is None or seen[0] != view.writes:
-            seen = matches[id(who)] = _match(who, view)
+            seen = matches[who] = _match(who, view)
         _, known, creators = seen
         if known is not None:  # nothing new about this user: what resolve() decides, without it
             if batch_id not in creators:

@@ -10,6 +10,7 @@ from fermion.dataplans.catalog import (
     DataPoint,
     Kind,
     Observation,
+    PointsObserver,
     ancestors,
     kind_from_text,
     merge,
@@ -156,30 +157,25 @@ def test_send_new_by_default_off_blocks_unlisted_points() -> None:
 
 @pytest.mark.parametrize("name", all_fixture_names())
 def test_memoized_points_equal_fresh_ones(name: str) -> None:
-    """observe() memoizes the points of custom events and screen views by shape: a second pass over the
-    same batch (served from the memo) and a pass with the memo emptied give the same counts."""
-    from fermion.dataplans import catalog
-
+    """A PointsObserver memoizes the points of custom events and screen views by shape: a second pass
+    over the same batch (served from the memo) and a pass with a fresh memo give the same counts."""
     batch = decode_batch_obj(load_fixture(name))
-    catalog._shape_points.clear()
-    fresh = observe(batch)
-    assert observe(batch) == fresh
-    catalog._shape_points.clear()
-    assert observe(batch) == fresh
+    observer = PointsObserver()
+    fresh = observer.observe(batch)
+    assert observer.observe(batch) == fresh
+    assert PointsObserver().observe(batch) == fresh
 
 
-def test_memo_tells_attribute_sets_apart_and_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fermion.dataplans import catalog
-
+def test_memo_tells_attribute_sets_apart_and_stays_bounded() -> None:
     def batch(attributes: dict[str, int], name: str = "Viewed") -> dict[str, object]:
         data = {"event_name": name, "custom_event_type": "navigation", "custom_attributes": attributes}
         return {"environment": "production", "events": [{"event_type": "custom_event", "data": data}]}
 
-    monkeypatch.setattr(catalog, "_SHAPES_MAX", 3)
-    first = observe(decode_batch_obj(batch({"a": 1})))
-    second = observe(decode_batch_obj(batch({"a": 1, "b": 2})))
+    observer = PointsObserver(max_shapes=3)
+    first = observer.observe(decode_batch_obj(batch({"a": 1})))
+    second = observer.observe(decode_batch_obj(batch({"a": 1, "b": 2})))
     assert DataPoint("EventAttribute", "Viewed", "navigation", "b") not in first
     assert second[DataPoint("EventAttribute", "Viewed", "navigation", "b")] == 1
     for n in range(10):
-        observe(decode_batch_obj(batch({}, name=f"e{n}")))
-        assert len(catalog._shape_points) <= 3
+        observer.observe(decode_batch_obj(batch({}, name=f"e{n}")))
+        assert observer.remembered <= 3

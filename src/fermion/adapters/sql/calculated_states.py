@@ -39,7 +39,7 @@ _SQLITE_LOAD_STATES = (
     "SELECT mpid, base, live, seeds FROM calculated_states WHERE workspace_id = ? AND mpid IN (%s)"
 )
 _SQLITE_APPLIED = "SELECT batch_id FROM calculated_applied WHERE batch_id IN (%s)"
-# Every column in select(calculated_attributes)'s order (so record_of's cache keys agree); all
+# Every column in select(calculated_attributes)'s order (so RecordMemo's keys agree); all
 # integers and text, which need no conversion.
 SQLITE_ACTIVE = (
     f"SELECT {', '.join(c.name for c in cas_t.c)} FROM calculated_attributes"
@@ -56,20 +56,27 @@ def _state_row(row: Any) -> StateRow:
     )
 
 
-# Definitions are read for every processing group: rows seen before map to their record (a row is a
-# tuple of every column, so any change to the definition is a new key), skipping the JSON parsing.
-_RECORDS: dict[tuple[Any, ...], CaRecord] = {}
-_MAX_RECORDS = 10_000
+class RecordMemo:
+    """CA records by their definition row. Definitions are read for every processing group: a row
+    seen before maps to its record, skipping the JSON parsing. A row is a tuple of every column, so
+    any change to a definition is a new key and a record can never be stale. The memo lives as long
+    as its store (the processing phase's lives as long as the worker) and holds at most `max_rows`
+    rows, starting over when full."""
 
+    __slots__ = ("_max_rows", "_records")
 
-def record_of(row: Any) -> CaRecord:
-    key = tuple(row)
-    found = _RECORDS.get(key)
-    if found is None:
-        if len(_RECORDS) >= _MAX_RECORDS:
-            _RECORDS.clear()
-        found = _RECORDS[key] = _record_of(row)
-    return found
+    def __init__(self, max_rows: int = 10_000) -> None:
+        self._max_rows = max_rows
+        self._records: dict[tuple[Any, ...], CaRecord] = {}
+
+    def record_of(self, row: Any) -> CaRecord:
+        key = tuple(row)
+        found = self._records.get(key)
+        if found is None:
+            if len(self._records) >= self._max_rows:
+                self._records.clear()
+            found = self._records[key] = _record_of(row)
+        return found
 
 
 def _record_of(row: Any) -> CaRecord:
@@ -103,6 +110,7 @@ class CalculatedStates:
     _pg: bool
 
     def _setup_states(self) -> None:
+        self._records = RecordMemo()
         self._live_upsert = self._upsert(["live"])
         self._base_upsert = self._upsert(["base"])
         self._seed_upsert = self._upsert(["seeds"])
@@ -186,9 +194,10 @@ class CalculatedStates:
                     .where(cas_t.c.workspace_id == workspace_id, cas_t.c.active.is_not(None))
                     .order_by(cas_t.c.id)
                 )
-                cas = [record_of(r) for r in conn.execute(query)]
+                cas = [self._records.record_of(r) for r in conn.execute(query)]
             else:  # read for every processing group: SQLAlchemy's statement work skipped
-                cas = [record_of(r) for r in conn.exec_driver_sql(SQLITE_ACTIVE % "?", (workspace_id,))]
+                found = conn.exec_driver_sql(SQLITE_ACTIVE % "?", (workspace_id,))
+                cas = [self._records.record_of(r) for r in found]
             if not cas:
                 return
             rows = self._load_rows(conn, workspace_id, mpids)

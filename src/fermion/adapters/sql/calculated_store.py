@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from fermion.adapters.sql.calculated_states import SQLITE_ACTIVE, CalculatedStates, record_of
+from fermion.adapters.sql.calculated_states import SQLITE_ACTIVE, CalculatedStates
 from fermion.adapters.sql.engine import write_engine
 from fermion.adapters.sql.schema import batches as batches_t
 from fermion.adapters.sql.schema_calculated import calculated_attributes as cas_t
@@ -59,20 +59,20 @@ class SqlCalculatedStore(CalculatedStates):
                 row = conn.execute(select(cas_t).where(cas_t.c.id == new_id)).one()
         except IntegrityError:
             raise NameTaken(name) from None
-        return record_of(row)
+        return self._records.record_of(row)
 
     def find(self, workspace_id: int, name: str | None = None) -> list[CaRecord]:
         query = select(cas_t).where(cas_t.c.workspace_id == workspace_id)
         if name is not None:
             query = query.where(cas_t.c.name == name)
         with self._engine.connect() as conn:
-            return [record_of(r) for r in conn.execute(query.order_by(cas_t.c.id))]
+            return [self._records.record_of(r) for r in conn.execute(query.order_by(cas_t.c.id))]
 
     def get(self, workspace_id: int, ca_id: int) -> CaRecord | None:
         query = select(cas_t).where(cas_t.c.workspace_id == workspace_id, cas_t.c.id == ca_id)
         with self._engine.connect() as conn:
             row = conn.execute(query).one_or_none()
-        return None if row is None else record_of(row)
+        return None if row is None else self._records.record_of(row)
 
     def update_draft(
         self,
@@ -157,12 +157,12 @@ class SqlCalculatedStore(CalculatedStates):
                 for start in range(0, len(ids), _IN_CHUNK):
                     part = tuple(ids[start : start + _IN_CHUNK])
                     for row in conn.exec_driver_sql(SQLITE_ACTIVE % ",".join("?" * len(part)), part):
-                        found.setdefault(row.workspace_id, []).append(record_of(row))
+                        found.setdefault(row.workspace_id, []).append(self._records.record_of(row))
                 return found
             for cond in self._in(cas_t.c.workspace_id, list(workspace_ids)):
                 query = select(cas_t).where(cond, cas_t.c.active.is_not(None)).order_by(cas_t.c.id)
                 for row in conn.execute(query):
-                    found.setdefault(row.workspace_id, []).append(record_of(row))
+                    found.setdefault(row.workspace_id, []).append(self._records.record_of(row))
         return found
 
     def seqs_of(self, batch_ids: Sequence[int]) -> dict[int, int]:
@@ -207,7 +207,7 @@ class SqlCalculatedStore(CalculatedStates):
                     cas_t.c.lease_owner == owner,
                 )
             ).all()
-        return [record_of(r) for r in rows]
+        return [self._records.record_of(r) for r in rows]
 
     def scan(
         self, workspace_id: int, after_seq: int, upto_seq: int, limit: int
