@@ -1,7 +1,5 @@
 """Schemathesis against the served OpenAPI document: every operation, with valid credentials, gets a
 few generated requests (valid and invalid per the schema), and none is answered with a 5xx.
-
-Skipped only when schemathesis is not installed (it is a test dependency).
 """
 
 from __future__ import annotations
@@ -9,14 +7,12 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import pytest
+import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 
 from support.fermion_proc import FermionProcess
-
-schemathesis = pytest.importorskip("schemathesis")
-from schemathesis import GenerationMode  # noqa: E402
 
 # Per operation (valid and invalid requests drawn together): bounded, ~30 s for the whole document.
 EXAMPLES = 2
