@@ -92,5 +92,8 @@ class BatchFilter(msgspec.Struct, frozen=True, kw_only=True):
     environment: str | None = None
     mpid: int | None = None
     device_id: str | None = None
+    # False: only real-time batches (what audiences and calculated attributes are computed from);
+    # True: only those sent to /v2/bulkevents/historical; None: both.
+    historical: bool | None = None
     limit: int = 100
     newest_first: bool = False

@@ -95,7 +95,8 @@ class CalculatedStore(Protocol):
     def scan(
         self, workspace_id: int, after_seq: int, upto_seq: int, limit: int
     ) -> list[tuple[int, int, int, bytes]]:
-        """Stored batches (seq, mpid, received_ms, payload) with after_seq < seq <= upto_seq, by seq."""
+        """Stored real-time batches (seq, mpid, received_ms, payload) with after_seq < seq <= upto_seq,
+        by seq; historical ones (/v2/bulkevents/historical) are left out: they never change CAs."""
 
     def renew_backfill(self, owner: str, ca_ids: Sequence[int], now_ms: int, lease_ms: int) -> bool:
         """Extends the lease on these calculating CAs; False if it was lost."""

@@ -121,8 +121,9 @@ class AudienceJobs:
         keys = set(single.windows)
         progress = audience.progress_seq
         while progress < audience.boundary_seq:
+            # Historical batches (/v2/bulkevents/historical) never change audiences (spec 1.1).
             rows = self._events.batches(
-                BatchFilter(workspace_id=workspace_id, after_seq=progress, limit=SCAN_CHUNK)
+                BatchFilter(workspace_id=workspace_id, after_seq=progress, historical=False, limit=SCAN_CHUNK)
             )
             rows = [r for r in rows if r.seq <= audience.boundary_seq]
             if not rows:

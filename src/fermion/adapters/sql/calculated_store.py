@@ -124,7 +124,9 @@ class SqlCalculatedStore(CalculatedStates):
                 )
             ).scalar_one()
             total = conn.execute(
-                select(func.count()).select_from(batches_t).where(batches_t.c.workspace_id == workspace_id)
+                select(func.count())
+                .select_from(batches_t)
+                .where(batches_t.c.workspace_id == workspace_id, batches_t.c.historical.is_(False))
             ).scalar_one()
             generation = row.generation + 1
             conn.execute(
@@ -215,7 +217,13 @@ class SqlCalculatedStore(CalculatedStates):
         b = batches_t.c
         query = (
             select(b.seq, b.mpid, b.received_ms, b.payload)
-            .where(b.workspace_id == workspace_id, b.seq > after_seq, b.seq <= upto_seq)
+            # Historical batches (/v2/bulkevents/historical) never change CAs (spec 1.1).
+            .where(
+                b.workspace_id == workspace_id,
+                b.seq > after_seq,
+                b.seq <= upto_seq,
+                b.historical.is_(False),
+            )
             .order_by(b.seq)
             .limit(limit)
         )

@@ -274,6 +274,8 @@ class SqlEventStore:
             query = query.where(batches_t.c.mpid == flt.mpid)
         if flt.device_id is not None:
             query = query.where(self._has_device_id(flt.device_id))
+        if flt.historical is not None:
+            query = query.where(batches_t.c.historical.is_(flt.historical))
         query = query.order_by(batches_t.c.seq.desc() if flt.newest_first else batches_t.c.seq.asc())
         query = query.limit(max(flt.limit, 0))
         with self._engine.connect() as conn:
