@@ -13,9 +13,10 @@ from starlette.responses import Response
 
 from fermion.identity.alias import AliasRequest
 from fermion.identity.modify import IdentityChange
+from fermion.identity.types import canonical_type
 from fermion.model.events_common import Int
 from fermion.model.ids import to_signed64
-from fermion.model.limits import json_problem
+from fermion.model.limits import MAX_DEVICE_ID_CHARS, identity_limit, json_problem
 
 MAX_BODY_BYTES = 64 * 1024
 _CODES = {
@@ -173,6 +174,7 @@ def identities_of(body: IdentityBody, required: bool) -> list[tuple[str, str | N
     for key, value in known.items():
         if value is not None and not isinstance(value, str):
             raise bad(f"known_identities.{key}", "must be a string or null")
+        _check_length(f"known_identities.{key}", key, value)
     if required and not any(v for v in known.values()):
         raise bad("known_identities", "knownIdentities is empty.", "LOOKUP_ERROR")
     return list(known.items())
@@ -185,14 +187,25 @@ def changes_of(body: ModifyBody) -> list[IdentityChange]:
     for i, c in enumerate(body.identity_changes):
         if not c.identity_type:
             raise bad(f"identity_changes[{i}].identity_type", "is required")
+        _check_length(f"identity_changes[{i}].new_value", c.identity_type, c.new_value)
         out.append(IdentityChange(c.identity_type, c.old_value, c.new_value))
     return out
+
+
+def _check_length(field: str, key: str, value: str | None) -> None:
+    """400 for an identity value over its type's limit (`model.limits`, as the Events API)."""
+    limit = identity_limit(canonical_type(key) or key)
+    if value is not None and len(value) > limit:
+        raise bad(field, f"must be at most {limit} characters")
 
 
 def alias_of(body: AliasBody, fallback_request_id: str) -> AliasRequest:
     data = body.data
     if data is None:
         raise bad("data", "is required")
+    stamp = data.device_application_stamp
+    if stamp is not None and len(stamp) > MAX_DEVICE_ID_CHARS:
+        raise bad("data.device_application_stamp", f"must be at most {MAX_DEVICE_ID_CHARS} characters")
     source = mpid_of(data.source_mpid, "data.source_mpid")
     destination = mpid_of(data.destination_mpid, "data.destination_mpid")
     missing = [

@@ -5,22 +5,46 @@ Integers the model declares are range-checked by their type (`events_common.Int`
 positions (user attributes, custom flags, unknown keys) are checked here, only when the raw JSON holds
 a number token long enough to be out of range (a cheap scan, so ordinary batches skip the walk).
 Names over the limits are truncated by the normalize stage (the reference's server-to-server behaviour);
-values over them are refused here.
+values over them are refused here, as are identity values, device identifiers and `source_request_id`
+over Fermion's own limits (the reference publishes none; IDSync applies the same through
+`identity_limit`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from operator import attrgetter
 from typing import Any, Final
 
-from fermion.model.batch import Batch
+from fermion.model.batch import Batch, DeviceInfo, UserIdentities
 from fermion.model.events_common import INT64_MAX, INT64_MIN
+from fermion.model.identity_names import DEVICE_INFO_KEYS, DEVICE_SET
 
 MAX_NAME_CHARS: Final = 256  # event names, event and user attribute names
 MAX_VALUE_CHARS: Final = 4096  # event and user attribute values
 MAX_LIST_ENTRIES: Final = 1000  # a user attribute list
 MAX_LIST_ENTRY_CHARS: Final = 512
+# The reference publishes no limit for identities and ids; these are Fermion's, the sizes its stores
+# keep (a longer value would be accepted and then ignored, or fail on PostgreSQL's column):
+MAX_IDENTITY_CHARS: Final = 512  # a user identity value (the identity store's value column)
+MAX_DEVICE_ID_CHARS: Final = 256  # a device identifier (the profile's device list)
+MAX_REQUEST_ID_CHARS: Final = 200  # source_request_id (the event store's dedupe column)
+
+# The identity fields of a batch, read in one attrgetter call each (most batches set few of them).
+_USER_ID_FIELDS: Final = tuple(
+    (name, encoded)
+    for name, encoded in zip(
+        UserIdentities.__struct_fields__, UserIdentities.__struct_encode_fields__, strict=True
+    )
+    if name != "extra"
+)
+_USER_ID_NAMES: Final = tuple(encoded for _, encoded in _USER_ID_FIELDS)
+_user_id_values: Final = attrgetter(*(name for name, _ in _USER_ID_FIELDS))
+_DEVICE_ID_NAMES: Final = tuple(
+    name for name in DeviceInfo.__struct_fields__ if DEVICE_INFO_KEYS.get(name, name) in DEVICE_SET
+)
+_device_id_values: Final = attrgetter(*_DEVICE_ID_NAMES)
 
 # The scan for digit runs that may be an integer out of range: digits masked to "0", then runs of 19
 # (|n| >= 2**63 needs 19) found with bytes.find, several times cheaper than a regular expression. A run
@@ -82,8 +106,40 @@ def _may_hold_long_integer(raw: bytes) -> bool:
     return False
 
 
+def identity_limit(identity_type: str) -> int:
+    """The longest value an identity of this type (an IDSync or canonical name) may have."""
+    return MAX_DEVICE_ID_CHARS if identity_type in DEVICE_SET else MAX_IDENTITY_CHARS
+
+
+def identity_problem(batch: Batch) -> Problem | None:
+    """The first identity value (user identities, device identifiers) or source_request_id over its
+    limit."""
+    request_id = batch.source_request_id
+    if request_id is not None and len(request_id) > MAX_REQUEST_ID_CHARS:
+        return "source_request_id", _too_long("source_request_id", MAX_REQUEST_ID_CHARS)
+    ids = batch.user_identities
+    if ids is not None:
+        for name, value in zip(_USER_ID_NAMES, _user_id_values(ids), strict=True):
+            if value is not None and len(value) > MAX_IDENTITY_CHARS:
+                return f"user_identities.{name}", _too_long("An identity value", MAX_IDENTITY_CHARS)
+    device_id = batch.mp_deviceid
+    if device_id is not None and len(device_id) > MAX_DEVICE_ID_CHARS:
+        return "mp_deviceid", _too_long("A device identifier", MAX_DEVICE_ID_CHARS)
+    info = batch.device_info
+    if info is not None:
+        for name, value in zip(_DEVICE_ID_NAMES, _device_id_values(info), strict=True):
+            if type(value) is str and len(value) > MAX_DEVICE_ID_CHARS:
+                return f"device_info.{name}", _too_long("A device identifier", MAX_DEVICE_ID_CHARS)
+    return None
+
+
 def length_problem(raw_size: int, batch: Batch) -> Problem | None:
-    """The first user attribute name, user attribute value or event attribute value over its limit."""
+    """The first identity or id, user attribute name, user attribute value or event attribute value
+    over its limit."""
+    if raw_size > MAX_REQUEST_ID_CHARS:  # else no string in this batch can be that long
+        problem = identity_problem(batch)
+        if problem is not None:
+            return problem
     attrs = batch.user_attributes
     if attrs:
         for name, value in attrs.items():
