@@ -26,7 +26,7 @@ class MembershipChange(msgspec.Struct, frozen=True, kw_only=True):
 
     `change_id` is stable for the same change (see `change_id_of`): the delivery queue keeps one item
     per (connection, change_id), so producing the same change twice delivers it once.
-    `identities` maps canonical identity type names (fermion.identity.types: "customer_id", "email",
+    `identities` maps canonical identity type names (fermion.model.identity_names: "customer_id", "email",
     "other_id_3", "ios_idfa", "android_aaid", ...; plus "mpid") to values.
     """
 
