@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from fermion.model.batch import Batch
+from fermion.model.batch import Batch, DeviceInfo
 from fermion.model.events import Event, OptOutEvent
 from fermion.profiles.merge import (
     DAS,
@@ -93,7 +93,7 @@ class WorkingProfile:
     ) -> list[Event]:
         """Apply one batch (`times`: its client event times, as `merge.event_times`); the
         user_attribute_change events to add to it."""
-        # One function for the parts every batch has (seen-times, the device): it runs per batch.
+        # Inline, not in helpers, for the parts every batch has (seen-times): it runs per batch.
         if times:
             ts = min(max(times), received_ms)
             first = min(min(times), received_ms)
@@ -141,8 +141,14 @@ class WorkingProfile:
             self._merge_consent(batch, batch_id, ts)
         info = batch.device_info
         das = batch.mp_deviceid
-        if info is None and not das:
-            return events
+        if info is not None or das:
+            self._merge_device(info, das, batch_id, first, ts)
+        return events
+
+    def _merge_device(
+        self, info: DeviceInfo | None, das: str | None, batch_id: int, first: int, ts: int
+    ) -> None:
+        """The batch's device (its device_info and mp_deviceid, one of them set) and identifiers."""
         values = id_values(info) if info is not None else None
         last = self._last_device
         if last is not None and last.values == values and last.mp_deviceid == das:
@@ -151,7 +157,7 @@ class WorkingProfile:
         else:
             found = self._device_key(identifiers_of(values, das))
             if found is None:
-                return events
+                return
             key, entries = found
             self._last_device = LastDevice(values, das, key, entries)
         device = self._devices.get(key)
@@ -191,7 +197,6 @@ class WorkingProfile:
             if ts > entry.last_seen_ms:
                 entry.last_seen_ms = ts
                 entry.changed = True
-        return events
 
     @staticmethod
     def _merge_opt_out(batch: Batch, batch_id: int, received_ms: int, h: HeaderWork) -> None:
