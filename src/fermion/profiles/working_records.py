@@ -2,19 +2,21 @@
 a group's batches look at, updated in place while the group is merged.
 
 Each has a `changed` flag, set when a batch changed the part (which then differs from the base
-profile's and is written). Structs, not dataclasses: built once per user and part, at C speed.
+profile's and is written). Slotted dataclasses, not msgspec Structs: their fields are written for
+every batch, and with Structs the merge took about 18% more CPU than with the positional lists these
+replaced (slotted dataclasses: the same as the lists).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-
-import msgspec
 
 from fermion.profiles.state import Version
 
 
-class HeaderWork(msgspec.Struct, gc=False):
+@dataclass(slots=True, eq=False)
+class HeaderWork:
     first_seen_ms: int
     last_seen_ms: int
     last_stored_ms: int
@@ -23,13 +25,15 @@ class HeaderWork(msgspec.Struct, gc=False):
     changed: bool
 
 
-class InputWork(msgspec.Struct, gc=False):
+@dataclass(slots=True, eq=False)
+class InputWork:
     first_seen_ms: int
     last_seen_ms: int
     changed: bool
 
 
-class DeviceWork(msgspec.Struct, gc=False):
+@dataclass(slots=True, eq=False)
+class DeviceWork:
     first_seen_ms: int
     last_seen_ms: int
     platform: str | None
@@ -39,13 +43,15 @@ class DeviceWork(msgspec.Struct, gc=False):
     changed: bool
 
 
-class IdWork(msgspec.Struct, gc=False):
+@dataclass(slots=True, eq=False)
+class IdWork:
     device_key: str
     last_seen_ms: int
     changed: bool
 
 
-class LastDevice(msgspec.Struct):
+@dataclass(slots=True, eq=False)
+class LastDevice:
     """The last batch's device identifiers, its device's key and its identifiers' entries: a batch
     from the same device finds them here."""
 
