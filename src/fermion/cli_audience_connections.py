@@ -11,6 +11,7 @@ import typer
 from fermion.bootstrap import Stores
 from fermion.bootstrap_delivery import audience_workspace, outputs_service
 from fermion.cli_delivery import (
+    ConnectionId,
     DataDir,
     Json,
     QueuedOption,
@@ -18,16 +19,15 @@ from fermion.cli_delivery import (
     SettingsFile,
     SettingsJson,
     _changed_settings,
+    _delivery_errors,
     _edits,
     _emit,
     _emit_deletion,
     _fail,
-    _fail_delivery,
     _settings_of,
     _stores,
 )
 from fermion.delivery.edits import ConnectionChanges, Queued
-from fermion.delivery.outputs import DeliveryError
 from fermion.delivery.views import audience_connection_json
 
 audience_connections_app = typer.Typer(
@@ -51,13 +51,10 @@ def create(
     stores = _stores(data_dir)
     if audience_workspace(stores.engine)(audience) != workspace:
         _fail(f"audience_id: no audience {audience} in workspace {workspace}", 1)
-    try:
+    with _delivery_errors():
         conn, settings = outputs_service(stores.config, stores.delivery).create_audience_connection(
             workspace, audience, output_id, _settings_of(setting, settings_json, settings_file), status
         )
-    except DeliveryError as exc:
-        _fail_delivery(exc)
-        return
     _emit(
         as_json,
         audience_connection_json(conn, settings),
@@ -97,7 +94,7 @@ def _audience_of(stores: Stores, connection: int) -> tuple[int, int]:
 
 @audience_connections_app.command("update")
 def update(
-    connection: Annotated[int, typer.Option("--connection", help="Connection id.")],
+    connection: ConnectionId,
     status: Annotated[str | None, typer.Option(help="active | inactive")] = None,
     setting: Settings_ = None,
     settings_json: SettingsJson = None,
@@ -112,16 +109,14 @@ def update(
     changes = ConnectionChanges(
         status=status, settings=_changed_settings(setting, settings_json, settings_file)
     )
-    try:
+    with _delivery_errors():
         conn, settings = _edits(stores).update_audience_connection(workspace, audience, connection, changes)
-    except DeliveryError as exc:
-        _fail_delivery(exc)
     _emit(as_json, audience_connection_json(conn, settings), f"connection {conn.id} is {conn.status.value}")
 
 
 @audience_connections_app.command("delete")
 def delete(
-    connection: Annotated[int, typer.Option("--connection", help="Connection id.")],
+    connection: ConnectionId,
     queued: QueuedOption = Queued.DELIVER,
     data_dir: DataDir = None,
     as_json: Json = False,
@@ -129,8 +124,6 @@ def delete(
     """Delete an audience connection; its queued changes are sent first (--queued deliver) or dropped."""
     stores = _stores(data_dir)
     workspace, audience = _audience_of(stores, connection)
-    try:
+    with _delivery_errors():
         deletion = _edits(stores).delete_audience_connection(workspace, audience, connection, queued)
-    except DeliveryError as exc:
-        _fail_delivery(exc)
     _emit_deletion(as_json, f"connection {connection}", deletion)

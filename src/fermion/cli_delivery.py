@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -27,6 +29,8 @@ connections_app = typer.Typer(no_args_is_help=True, help="Connections of inputs 
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where Fermion keeps its files.")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ConnectionId = Annotated[int, typer.Option("--connection", help="Connection id.")]
+OutputId = Annotated[int, typer.Option("--output", help="Output id.")]
 _LEVEL = "setting, name=value (repeatable; JSON values); `fermion integrations show ID` lists them."
 OutputSetting = Annotated[list[str] | None, typer.Option("--setting", help=f"An output {_LEVEL}")]
 Settings_ = Annotated[list[str] | None, typer.Option("--setting", help=f"A connection {_LEVEL}")]
@@ -53,6 +57,15 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 def _fail_delivery(exc: DeliveryError) -> NoReturn:
     _fail("; ".join(f"{e.field}: {e.message}" for e in exc.errors), 2 if exc.status == 400 else 1)
+
+
+@contextmanager
+def _delivery_errors() -> Iterator[None]:
+    """A DeliveryError raised inside ends the command with its field errors (exit 2 when invalid)."""
+    try:
+        yield
+    except DeliveryError as exc:
+        _fail_delivery(exc)
 
 
 def _settings_of(pairs: list[str] | None, as_json: str | None, file: Path | None = None) -> dict[str, Any]:
@@ -102,13 +115,10 @@ def outputs_create(
 ) -> None:
     """Create an output configuration (secret settings are encrypted at rest and shown as ***)."""
     stores = _stores(data_dir)
-    try:
+    with _delivery_errors():
         out, settings = outputs_service(stores.config, stores.delivery).create_output(
             workspace, integration, name, _settings_of(setting, settings_json, settings_file)
         )
-    except DeliveryError as exc:
-        _fail_delivery(exc)
-        return
     _emit(as_json, output_json(out, settings), f"output {out.id} ({out.name}, {out.integration_id})")
 
 
@@ -143,7 +153,7 @@ def connections_create(
 ) -> None:
     """Connect an input to an output."""
     stores = _stores(data_dir)
-    try:
+    with _delivery_errors():
         conn, settings = outputs_service(stores.config, stores.delivery).create_connection(
             workspace,
             input_id,
@@ -153,9 +163,6 @@ def connections_create(
             send_development,
             send_production,
         )
-    except DeliveryError as exc:
-        _fail_delivery(exc)
-        return
     _emit(
         as_json,
         connection_json(conn, settings),
@@ -217,7 +224,7 @@ def _connection_workspace(stores: bootstrap.Stores, connection_id: int) -> int:
 
 @outputs_app.command("update")
 def outputs_update(
-    output: Annotated[int, typer.Option("--output", help="Output id.")],
+    output: OutputId,
     name: Annotated[str | None, typer.Option(help="New name.")] = None,
     setting: OutputSetting = None,
     settings_json: SettingsJson = None,
@@ -228,22 +235,19 @@ def outputs_update(
     """Change an output's name and/or settings. Settings given replace the old ones and are validated
     again; a secret left out or given as *** keeps its stored value."""
     stores = _stores(data_dir)
-    try:
+    with _delivery_errors():
         out, settings = _edits(stores).update_output(
             _output_workspace(stores, output),
             output,
             name,
             _changed_settings(setting, settings_json, settings_file),
         )
-    except DeliveryError as exc:
-        _fail_delivery(exc)
-        return
     _emit(as_json, output_json(out, settings), f"output {out.id} ({out.name}) updated")
 
 
 @outputs_app.command("delete")
 def outputs_delete(
-    output: Annotated[int, typer.Option("--output", help="Output id.")],
+    output: OutputId,
     force: Annotated[bool, typer.Option("--force", help="Delete its connections too.")] = False,
     queued: QueuedOption = Queued.DELIVER,
     data_dir: DataDir = None,
@@ -251,17 +255,14 @@ def outputs_delete(
 ) -> None:
     """Delete an output (refused while connections use it, unless --force)."""
     stores = _stores(data_dir)
-    try:
+    with _delivery_errors():
         deletion = _edits(stores).delete_output(_output_workspace(stores, output), output, force, queued)
-    except DeliveryError as exc:
-        _fail_delivery(exc)
-        return
     _emit_deletion(as_json, f"output {output}", deletion)
 
 
 @connections_app.command("update")
 def connections_update(
-    connection: Annotated[int, typer.Option("--connection", help="Connection id.")],
+    connection: ConnectionId,
     status: Annotated[str | None, typer.Option(help="active | inactive")] = None,
     send_development: Annotated[
         bool | None, typer.Option("--send-development/--no-send-development", show_default=False)
@@ -284,32 +285,26 @@ def connections_update(
         send_production=send_production,
         settings=_changed_settings(setting, settings_json, settings_file),
     )
-    try:
+    with _delivery_errors():
         conn, settings = _edits(stores).update_connection(
             _connection_workspace(stores, connection), connection, changes
         )
-    except DeliveryError as exc:
-        _fail_delivery(exc)
-        return
     _emit(as_json, connection_json(conn, settings), f"connection {conn.id} is {conn.status.value}")
 
 
 @connections_app.command("delete")
 def connections_delete(
-    connection: Annotated[int, typer.Option("--connection", help="Connection id.")],
+    connection: ConnectionId,
     queued: QueuedOption = Queued.DELIVER,
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
     """Delete a connection; its queued deliveries are sent first (--queued deliver) or dropped."""
     stores = _stores(data_dir)
-    try:
+    with _delivery_errors():
         deletion = _edits(stores).delete_connection(
             _connection_workspace(stores, connection), connection, queued
         )
-    except DeliveryError as exc:
-        _fail_delivery(exc)
-        return
     _emit_deletion(as_json, f"connection {connection}", deletion)
 
 
@@ -338,7 +333,7 @@ def _time_ms(value: str, option: str) -> int:
 
 
 def replay(
-    connection: Annotated[int, typer.Option("--connection", help="Connection id.")],
+    connection: ConnectionId,
     dead_letters: Annotated[
         bool, typer.Option("--dead-letters", help="Send the dead letters again.")
     ] = False,
@@ -361,7 +356,7 @@ def replay(
         _fail(f"connection: no connection {connection}", 1)
         return
     service = replay_service(stores.config, stores.delivery, bootstrap.connection_hooks(stores))
-    try:
+    with _delivery_errors():
         if dead_letters:
             job = service.replay_dead_letters(found.workspace_id, connection)
         else:
@@ -369,9 +364,6 @@ def replay(
             until_ms = _time_ms(until, "--until") if until else int(time.time() * 1000) + 1
             job = service.create_window_job(found.workspace_id, connection, since_ms, until_ms)
             service.run_window_job(job)
-    except DeliveryError as exc:
-        _fail_delivery(exc)
-        return
     deadline = time.monotonic() + timeout
     progress = progress_json(service.progress(found.workspace_id, job.id))
     while wait and not progress["finished"] and time.monotonic() < deadline:
