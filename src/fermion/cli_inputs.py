@@ -11,7 +11,7 @@ import typer
 
 from fermion import bootstrap
 from fermion.model.tenancy import Input
-from fermion.services.tenancy import InputInUse, InvalidRequest, TenancyService
+from fermion.services.tenancy import InputInUse, InvalidRequest, TenancyService, input_json
 from fermion.settings import check, from_env
 
 inputs_app = typer.Typer(no_args_is_help=True, help="Platform and feed inputs.")
@@ -38,21 +38,6 @@ def open_stores(data_dir: Path | None) -> bootstrap.Stores:
         fail(str(exc))
         raise
     return bootstrap.open_stores(settings)
-
-
-def input_row(inp: Input, secret: str | None = None) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": inp.id,
-        "workspace_id": inp.workspace_id,
-        "kind": inp.kind.value,
-        "platform": inp.platform,
-        "name": inp.name,
-        "key": inp.key,
-        "active": inp.active,
-    }
-    if secret is not None:
-        row["secret"] = secret
-    return row
 
 
 def _tenancy_and_input(data_dir: Path | None, input_id: int) -> tuple[TenancyService, Input]:
@@ -90,7 +75,7 @@ def inputs_create(
         fail(f"{exc.field}: {exc.message}")
         return
     inp = created.input
-    value = input_row(inp, created.secret)
+    value = input_json(inp, created.secret)
     emit(as_json, value, f"input {inp.id} ({inp.name}): key {inp.key}  secret {created.secret}")
 
 
@@ -103,7 +88,7 @@ def inputs_list(
     """List inputs (keys only; secrets are never shown again)."""
     stores = open_stores(data_dir)
     rows = [
-        input_row(i) for i in TenancyService(stores.config, stores.delivery.cipher).list_inputs(workspace)
+        input_json(i) for i in TenancyService(stores.config, stores.delivery.cipher).list_inputs(workspace)
     ]
     human = "\n".join(
         f"{r['id']}\tws {r['workspace_id']}\t{r['kind']}\t{r['platform']}\t{r['key']}\t{r['name']}"
@@ -117,7 +102,7 @@ def _set_active(input_id: int, active: bool, data_dir: Path | None, as_json: boo
     tenancy, inp = _tenancy_and_input(data_dir, input_id)
     changed = tenancy.set_active(inp, active)
     state = "active" if changed.active else "inactive (its key and secret stop working within seconds)"
-    emit(as_json, input_row(changed), f"input {changed.id} is {state}")
+    emit(as_json, input_json(changed), f"input {changed.id} is {state}")
 
 
 @inputs_app.command("deactivate")
@@ -139,7 +124,7 @@ def inputs_rotate_secret(input_id: InputId, data_dir: DataDir = None, as_json: J
     rotated = tenancy.rotate_secret(inp)
     emit(
         as_json,
-        input_row(rotated.input, rotated.secret),
+        input_json(rotated.input, rotated.secret),
         f"input {inp.id}: key {inp.key}  new secret {rotated.secret}",
     )
 

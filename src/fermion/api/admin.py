@@ -22,7 +22,7 @@ from fermion.ports import BatchFilter, BatchRow, EventRow, EventStore
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.bearer_auth import BearerAuth
 from fermion.services.livestream import LiveStream
-from fermion.services.tenancy import InputInUse, InvalidRequest, TenancyService
+from fermion.services.tenancy import InputInUse, InvalidRequest, TenancyService, input_json
 
 MAX_ID = 2**63 - 1
 
@@ -67,22 +67,6 @@ def event_json(row: EventRow) -> dict[str, Any]:
         "input_id": row.input_id,
         "event": msgspec.Raw(row.payload),
     }
-
-
-def input_json(inp: Input, secret: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": inp.id,
-        "workspace_id": inp.workspace_id,
-        "kind": inp.kind.value,
-        "platform": inp.platform,
-        "name": inp.name,
-        "key": inp.key,
-        "active": inp.active,
-        "created_ms": inp.created_ms,
-    }
-    if secret is not None:
-        out["secret"] = secret
-    return out
 
 
 def admin_router(

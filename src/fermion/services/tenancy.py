@@ -5,12 +5,30 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from fermion.model.tenancy import Input, InputKind, Platform, Workspace
 from fermion.ports import ConfigStore, NewInput, SecretCipher
 from fermion.services.credential_directory import CredentialDirectory
 from fermion.services.credentials import issue
 from fermion.services.identity_auth import forget_signing_secret, remember_signing_secret
+
+
+def input_json(inp: Input, secret: str | None = None) -> dict[str, Any]:
+    """An input as the admin API and `fermion inputs --json` show it; the secret only when just issued."""
+    out: dict[str, Any] = {
+        "id": inp.id,
+        "workspace_id": inp.workspace_id,
+        "kind": inp.kind.value,
+        "platform": inp.platform,
+        "name": inp.name,
+        "key": inp.key,
+        "active": inp.active,
+        "created_ms": inp.created_ms,
+    }
+    if secret is not None:
+        out["secret"] = secret
+    return out
 
 
 class InputInUse(ValueError):
