@@ -26,9 +26,8 @@ from fermion.adapters.private_files import private_sqlite
 from fermion.model.records import InboundRecord
 from fermion.ports.inbound import DeadLetterSummary, InboundDeadLetter, ProcessingFailure
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS inbound (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+# The record's columns, the same in the queue and in its dead letters.
+_RECORD_COLUMNS = """
     batch_id INTEGER NOT NULL,
     workspace_id INTEGER NOT NULL,
     input_id INTEGER NOT NULL,
@@ -37,24 +36,18 @@ CREATE TABLE IF NOT EXISTS inbound (
     source_ip TEXT NOT NULL,
     request_id TEXT NOT NULL,
     historical INTEGER NOT NULL,
-    payload BLOB NOT NULL,
+    payload BLOB NOT NULL,"""
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS inbound (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,{_RECORD_COLUMNS}
     lane INTEGER NOT NULL DEFAULT 0,
     plain INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0
 )
 """
-_DEAD_SCHEMA = """
+_DEAD_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS inbound_dead (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    batch_id INTEGER NOT NULL,
-    workspace_id INTEGER NOT NULL,
-    input_id INTEGER NOT NULL,
-    environment TEXT NOT NULL,
-    received_ms INTEGER NOT NULL,
-    source_ip TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    historical INTEGER NOT NULL,
-    payload BLOB NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,{_RECORD_COLUMNS}
     lane INTEGER NOT NULL,
     plain INTEGER NOT NULL,
     attempts INTEGER NOT NULL,
@@ -68,17 +61,11 @@ _FIELDS = (
 )
 _DEAD_SELECT = f"SELECT id, {_FIELDS}, reason, attempts, dead_ms FROM inbound_dead"
 DEFAULT_MAX_ATTEMPTS = 5
-_INSERT_PREFIX = (
-    "INSERT INTO inbound (batch_id, workspace_id, input_id, environment, received_ms, source_ip,"
-    " request_id, historical, payload, lane, plain) VALUES "
-)
+_INSERT_PREFIX = f"INSERT INTO inbound ({_FIELDS}) VALUES "
 _COLUMNS = 11
 _ROW = "(?,?,?,?,?,?,?,?,?,?,?)"
 _ROWS_PER_STATEMENT = 500  # 5,500 variables, well under SQLite's 32,766
-_SELECT = (
-    "SELECT seq, batch_id, workspace_id, input_id, environment, received_ms, source_ip, request_id,"
-    " historical, payload, lane, plain FROM inbound WHERE seq > ?{lanes} ORDER BY seq LIMIT ?"
-)
+_SELECT = f"SELECT seq, {_FIELDS} FROM inbound WHERE seq > ?{{lanes}} ORDER BY seq LIMIT ?"
 _POLL_S = 0.01
 _SEQ = attrgetter("seq")
 _CHECKPOINT_EVERY_S = 0.5
