@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Connection as SqlConnection
-from sqlalchemy import Engine, Row, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Engine, Row, Table, and_, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fermion.adapters.sql.engine import write_engine
@@ -134,6 +134,16 @@ class SqlOutputStore:
             return func.greatest(self._clock(), column + 1)
         return func.max(self._clock(), column + 1)
 
+    def _update_row(self, table: Table, what: str, row_id: int, values: dict[str, Any]) -> Row[Any]:
+        """Set `values` (and a later updated_ms) on row `row_id` of `table` and read it back; LookupError
+        names `what` when there is no such row."""
+        values = {"updated_ms": self._next_updated_ms(table.c.updated_ms), **values}
+        with self._write.begin() as conn:
+            result = conn.execute(update(table).where(table.c.id == row_id).values(values))
+            if result.rowcount == 0:
+                raise LookupError(f"unknown {what} {row_id}")
+            return conn.execute(select(table).where(table.c.id == row_id)).one()
+
     def update_output(
         self,
         output_id: int,
@@ -141,19 +151,14 @@ class SqlOutputStore:
         settings: dict[str, Any] | None = None,
         status: OutputStatus | None = None,
     ) -> Output:
-        values: dict[str, Any] = {"updated_ms": self._next_updated_ms(outputs.c.updated_ms)}
+        values: dict[str, Any] = {}
         if name is not None:
             values["name"] = name
         if settings is not None:
             values["settings"] = _encode(settings).decode()
         if status is not None:
             values["status"] = status.value
-        with self._write.begin() as conn:
-            result = conn.execute(update(outputs).where(outputs.c.id == output_id).values(values))
-            if result.rowcount == 0:
-                raise LookupError(f"unknown output {output_id}")
-            row = conn.execute(select(outputs).where(outputs.c.id == output_id)).one()
-        return _output(row)
+        return _output(self._update_row(outputs, "output", output_id, values))
 
     def delete_output(self, output_id: int) -> bool:
         """Forget an output with its connections and their queued items; False if there was none."""
@@ -266,7 +271,7 @@ class SqlOutputStore:
         send_production: bool | None = None,
         settings: dict[str, Any] | None = None,
     ) -> Connection:
-        values: dict[str, Any] = {"updated_ms": self._next_updated_ms(connections.c.updated_ms)}
+        values: dict[str, Any] = {}
         if status is not None:
             values["status"] = status.value
         if send_development is not None:
@@ -275,12 +280,7 @@ class SqlOutputStore:
             values["send_production"] = send_production
         if settings is not None:
             values["settings"] = _encode(settings).decode()
-        with self._write.begin() as conn:
-            result = conn.execute(update(connections).where(connections.c.id == connection_id).values(values))
-            if result.rowcount == 0:
-                raise LookupError(f"unknown connection {connection_id}")
-            row = conn.execute(select(connections).where(connections.c.id == connection_id)).one()
-        return _connection(row)
+        return _connection(self._update_row(connections, "connection", connection_id, values))
 
     def delete_connection(self, connection_id: int) -> bool:
         """Forget a connection and its queued items (dead letters too); False if there was none."""
