@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from sqlalchemy import Engine, Row, func, select
 
 from fermion.adapters.sql.event_store import _batch_row
@@ -65,23 +66,8 @@ class ReplayJobs:
         until_ms: int | None,
         now_ms: int,
     ) -> ReplayJob:
-        values = {
-            "workspace_id": workspace_id,
-            "connection_id": connection_id,
-            "kind": kind,
-            "since_ms": since_ms,
-            "until_ms": until_ms,
-            "state": "enqueuing",
-            "enqueued": 0,
-            "error": "",
-            "created_ms": now_ms,
-        }
-        with self._write.begin() as conn:
-            job_id = conn.execute(
-                replay_jobs.insert().values(values).returning(replay_jobs.c.id)
-            ).scalar_one()
-        return ReplayJob(
-            id=job_id,
+        job = ReplayJob(
+            id=0,
             workspace_id=workspace_id,
             connection_id=connection_id,
             kind=kind,
@@ -92,6 +78,12 @@ class ReplayJobs:
             error="",
             created_ms=now_ms,
         )
+        values = {name: value for name, value in msgspec.structs.asdict(job).items() if name != "id"}
+        with self._write.begin() as conn:
+            job_id = conn.execute(
+                replay_jobs.insert().values(values).returning(replay_jobs.c.id)
+            ).scalar_one()
+        return msgspec.structs.replace(job, id=job_id)
 
     def update_replay_job(self, job_id: int, state: str, enqueued: int, error: str = "") -> None:
         stmt = replay_jobs.update().where(replay_jobs.c.id == job_id)
