@@ -14,8 +14,6 @@ from fermion.adapters.sql.audience_store import SqlAudienceStore
 from fermion.adapters.sql.profile_store import SqlProfileStore
 from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, Status, UserState
 from fermion.model.audiences import ChangeAction, MembershipChange
-from fermion.model.codec import decode_batch_obj
-from fermion.model.records import InboundRecord
 from fermion.pipeline.store_rows import to_processed
 from fermion.ports import NoIdentities
 from fermion.ports.audiences import AlreadyApplied, StaleState
@@ -26,6 +24,7 @@ from fermion.services.audience_jobs import AudienceJobs
 from fermion.services.audience_phase import AudiencePhase
 from fermion.services.processing import ProcessingReport, WorkItem
 from fermion.services.profile_phase import ProfilePhase
+from support.work_items import work_item
 
 NOW = 1_780_000_000_000
 
@@ -108,18 +107,9 @@ def test_state_memberships_history_and_markers(sql_engine: Engine) -> None:
 
 def item(batch_id: int, mpid: int, events: list[dict[str, Any]], new: bool = True, **attrs: Any) -> WorkItem:
     body = {"environment": "production", "mpid": str(mpid), "user_attributes": attrs, "events": events}
-    record = InboundRecord(
-        batch_id=batch_id,
-        workspace_id=1,
-        input_id=1,
-        environment="production",
-        received_ms=NOW,
-        source_ip="",
-        request_id="",
-        historical=False,
-        payload=b"{}",
-    )
-    return WorkItem(record=record, batch=decode_batch_obj(body), notes={"new": new})
+    item = work_item(body, batch_id=batch_id, received_ms=NOW)
+    item.notes["new"] = new
+    return item
 
 
 def buy(ts: int = NOW) -> dict[str, Any]:

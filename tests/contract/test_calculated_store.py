@@ -14,8 +14,6 @@ from fermion.adapters.sql.calculated_store import SqlCalculatedStore
 from fermion.adapters.sql.event_store import SqlEventStore
 from fermion.calculated.records import CaRecord
 from fermion.calculated.seeds import seed_part
-from fermion.model.codec import decode_batch_obj
-from fermion.model.records import InboundRecord
 from fermion.ports.calculated import ActiveLimitReached, NameTaken
 from fermion.services.calculated_backfill import Backfill
 from fermion.services.calculated_phase import NAMES_NOTE as CALCULATED_NAMES_NOTE
@@ -23,6 +21,7 @@ from fermion.services.calculated_phase import NOTE as CALCULATED_NOTE
 from fermion.services.calculated_phase import CalculatedPhase
 from fermion.services.calculated_values import CalculatedValuesService
 from fermion.services.processing import ProcessingReport, StoreEvents, WorkItem
+from support.work_items import work_item
 
 DAY = 86_400_000
 NOW = 1_790_000_000_000
@@ -58,18 +57,7 @@ def item(batch_id: int, mpid: int, amounts: list[float], ts: int = NOW - DAY) ->
             for i, a in enumerate(amounts)
         ],
     }
-    record = InboundRecord(
-        batch_id=batch_id,
-        workspace_id=WS,
-        input_id=1,
-        environment="production",
-        received_ms=NOW,
-        source_ip="",
-        request_id="",
-        historical=False,
-        payload=b"{}",
-    )
-    return WorkItem(record=record, batch=decode_batch_obj(body))
+    return work_item(body, batch_id=batch_id, received_ms=NOW, workspace_id=WS)
 
 
 def process(engine: Engine, items: list[WorkItem]) -> list[WorkItem]:

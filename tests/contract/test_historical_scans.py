@@ -7,9 +7,9 @@ from sqlalchemy import Engine
 
 from fermion.adapters.sql.calculated_store import SqlCalculatedStore
 from fermion.adapters.sql.event_store import SqlEventStore
-from fermion.model.codec import decode_batch_obj
-from fermion.model.records import BatchFilter, InboundRecord
+from fermion.model.records import BatchFilter
 from fermion.services.processing import ProcessingReport, StoreEvents, WorkItem
+from support.work_items import work_item
 
 NOW = 1_790_000_000_000
 WS = 1
@@ -20,19 +20,8 @@ def item(batch_id: int, mpid: int, historical: bool) -> WorkItem:
         "event_type": "custom_event",
         "data": {"event_name": "Buy", "custom_event_type": "other", "event_id": batch_id * 10},
     }
-    record = InboundRecord(
-        batch_id=batch_id,
-        workspace_id=WS,
-        input_id=1,
-        environment="production",
-        received_ms=NOW,
-        source_ip="",
-        request_id="",
-        historical=historical,
-        payload=b"{}",
-    )
     body = {"mpid": mpid, "environment": "production", "events": [event]}
-    return WorkItem(record=record, batch=decode_batch_obj(body))
+    return work_item(body, batch_id=batch_id, received_ms=NOW, workspace_id=WS, historical=historical)
 
 
 def test_history_scans_leave_historical_batches_out(sql_engine: Engine) -> None:
