@@ -41,6 +41,22 @@ def admin(cluster: Cluster, api: RoleProcess, method: str, path: str, **kw: Any)
     return httpx.request(method, f"{api.url}/api/v1{path}", timeout=30, **kw)
 
 
+def deleted_through_one(
+    two_apis: tuple[Cluster, RoleProcess, RoleProcess], headers: dict[str, str], path: str
+) -> None:
+    """A credential (sent as `headers`) works on the other process, is deleted at `path` through one,
+    and the other refuses it (401) within the deadline."""
+    cluster, one, other = two_apis
+    workspace = f"/workspaces/{cluster.info['workspace_id']}"
+    assert admin(cluster, other, "GET", workspace, headers=headers).status_code == 200
+    assert admin(cluster, one, "DELETE", path).status_code == 204
+    assert wait_until(
+        lambda: admin(cluster, other, "GET", workspace, headers=headers).status_code == 401,
+        DEADLINE_S,
+        0.25,
+    )
+
+
 def test_a_change_through_one_api_process_reaches_the_other(
     two_apis: tuple[Cluster, RoleProcess, RoleProcess],
 ) -> None:
@@ -69,21 +85,9 @@ def test_a_change_through_one_api_process_reaches_the_other(
     form = {"grant_type": "client_credentials", **{k: client[k] for k in ("client_id", "client_secret")}}
     token = httpx.post(f"{other.url}/oauth/token", data=form, timeout=30).json()["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
-    assert admin(cluster, other, "GET", f"/workspaces/{ws}", headers=bearer).status_code == 200
-    assert admin(cluster, one, "DELETE", f"/oauth-clients/{client['client_id']}").status_code == 204
-    assert wait_until(
-        lambda: admin(cluster, other, "GET", f"/workspaces/{ws}", headers=bearer).status_code == 401,
-        DEADLINE_S,
-        0.25,
-    )
+    deleted_through_one(two_apis, bearer, f"/oauth-clients/{client['client_id']}")
 
     # An admin token deleted through one process, used on the other.
     made = admin(cluster, other, "POST", "/admin-tokens").json()
     headers = {"Authorization": f"Bearer {made['token']}"}
-    assert admin(cluster, other, "GET", f"/workspaces/{ws}", headers=headers).status_code == 200
-    assert admin(cluster, one, "DELETE", f"/admin-tokens/{made['token_id']}").status_code == 204
-    assert wait_until(
-        lambda: admin(cluster, other, "GET", f"/workspaces/{ws}", headers=headers).status_code == 401,
-        DEADLINE_S,
-        0.25,
-    )
+    deleted_through_one(two_apis, headers, f"/admin-tokens/{made['token_id']}")
