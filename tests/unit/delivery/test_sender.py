@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import time
 from pathlib import Path
 
@@ -257,9 +258,11 @@ def test_a_dead_senders_claims_are_taken_over_when_their_short_lease_ends(env: D
 
 def test_a_probe_ends_a_long_backoff_once_the_partner_is_back(env: DeliveryEnv) -> None:
     _, conn = env.webhook("http://down.test/hook", batches_per_request=1)
-    back_at = time.monotonic() + 1.0
+    # Down for its first 8 requests (the 3 items' first tries, then probes), up after: counted, not
+    # timed, so a slow machine cannot end the outage before any probe went.
+    answered = itertools.count()
     env.transport.behaviours["http://down.test/hook"] = lambda _: SendResult(
-        status=503 if time.monotonic() < back_at else 200
+        status=503 if next(answered) < 8 else 200
     )
     env.enqueue(conn, [1, 2, 3])
     sender = env.sender(max_attempts=3, probe_s=0.1)
