@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from support.fermion_proc import FermionProcess, fermion_cmd, run_cli
+from support.servers import module_server
 from support.waiting import wait_until
 
 # The audience job's re-check runs every RECHECK_S; before this change calculations waited for it too.
@@ -28,16 +29,7 @@ RECHECK_S = 300
 DEADLINE_S = 90
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]:
-    proc = FermionProcess(tmp_path_factory.mktemp("activation"))
-    proc.env = {**proc.env, "FERMION_AUDIENCE_RECHECK_S": str(RECHECK_S)}
-    proc.init()
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+server = module_server("activation", more_env={"FERMION_AUDIENCE_RECHECK_S": str(RECHECK_S)})
 
 
 def send(server: FermionProcess, customer: str, **attributes: Any) -> None:

@@ -22,26 +22,20 @@ from support.fermion_proc import FermionProcess, fermion_cmd, run_cli
 from support.moto_aws import create_http_stream, moto_server
 from support.outputs_api import admin, input_id, ok
 from support.recorder import Recorder
+from support.servers import module_server
 from support.waiting import wait_until
 
 STREAM = "realtime-audience"
 
 
-@pytest.fixture(scope="module")
-def fermion(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]:
-    proc = FermionProcess(tmp_path_factory.mktemp("audience-realtime"))
-    proc.env = {
-        **proc.env,
+fermion = module_server(
+    "audience-realtime",
+    more_env={
         "FERMION_CONFIG_CACHE_TTL_S": "0.3",
         "FERMION_DELIVERY_IDLE_POLL_S": "0.2",
         "FERMION_AUDIENCE_RECHECK_S": "0.3",
-    }
-    proc.init()
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    },
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,26 +6,15 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from support.fermion_proc import FermionProcess, run_cli
+from support.servers import module_server
 from support.waiting import wait_until
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]:
-    proc = FermionProcess(tmp_path_factory.mktemp("audiences"))
-    proc.env = {**proc.env, "FERMION_AUDIENCE_RECHECK_S": "0.3"}
-    proc.init()
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+server = module_server("audiences", more_env={"FERMION_AUDIENCE_RECHECK_S": "0.3"})
 
 
 def send(

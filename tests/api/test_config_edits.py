@@ -23,6 +23,7 @@ from fermion.model.tenancy import InputKind
 from fermion.ports import NewInput
 from support.fermion_proc import FermionProcess, fermion_cmd, run_cli
 from support.recorder import RecordedRequest, Recorder
+from support.servers import module_server
 from support.waiting import wait_until
 
 # Retries fast and many: a partner that is down keeps the items queued for the whole test. The config
@@ -35,15 +36,7 @@ ENV = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]:
-    proc = FermionProcess(tmp_path_factory.mktemp("edits"), env=dict(ENV))
-    proc.init()
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+server = module_server("edits", ENV)
 
 
 @pytest.fixture

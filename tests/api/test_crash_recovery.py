@@ -14,19 +14,15 @@ import httpx
 import pytest
 
 from support.fermion_proc import FermionProcess
+from support.servers import serving
 
 CLIENTS = 8
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[FermionProcess]:
-    s = FermionProcess(tmp_path)
-    s.init()
-    s.start()
-    try:
+    with serving(FermionProcess(tmp_path)) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(server: FermionProcess) -> None:

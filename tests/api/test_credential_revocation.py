@@ -8,12 +8,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from support.credential_routes import (
     DEADLINE_S,
@@ -24,19 +22,11 @@ from support.credential_routes import (
     web_route,
 )
 from support.fermion_proc import FermionProcess, fermion_cmd
+from support.servers import module_server
 from support.waiting import wait_until
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]:
-    # env={}: the default config_cache_ttl_s, not the 0.3 s other tests use.
-    proc = FermionProcess(tmp_path_factory.mktemp("revocation"), env={})
-    proc.init()
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+# env={}: the default config_cache_ttl_s, not the 0.3 s other tests use.
+server = module_server("revocation", env={})
 
 
 def admin(server: FermionProcess, method: str, path: str, **kw: Any) -> httpx.Response:

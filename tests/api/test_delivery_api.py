@@ -17,6 +17,7 @@ import pytest
 
 from support.fermion_proc import FermionProcess, fermion_cmd, run_cli
 from support.recorder import Recorder
+from support.servers import module_server
 
 FAST_RETRIES = {
     "FERMION_CONFIG_CACHE_TTL_S": "0.3",
@@ -27,15 +28,7 @@ FAST_RETRIES = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]:
-    proc = FermionProcess(tmp_path_factory.mktemp("delivery"), env=dict(FAST_RETRIES))
-    proc.init()
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+server = module_server("delivery", FAST_RETRIES)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ and a replay (CLI and API) delivers them; a time window of history can be replay
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,19 +14,12 @@ from test_delivery_api import FAST_RETRIES, a_batch, api, connect_webhook, send
 
 from support.fermion_proc import FermionProcess, run_cli
 from support.recorder import Recorder
+from support.servers import module_server
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]:
-    proc = FermionProcess(tmp_path_factory.mktemp("faults"), env=dict(FAST_RETRIES))
-    proc.init()
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+server = module_server("faults", FAST_RETRIES)
 
 
 def connection(server: FermionProcess, connection_id: int) -> dict[str, Any]:

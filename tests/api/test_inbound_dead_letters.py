@@ -10,33 +10,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from fermion.model.records import InboundRecord
 from fermion.scaleout import open_inbound, start_inbound
 from fermion.services.metrics import Metrics
 from fermion.settings import from_env
 from support.fermion_proc import FermionProcess, run_cli
+from support.servers import module_server
 from support.waiting import wait_until
 
 MAX_ATTEMPTS = 3
 POISON_BATCH_ID = 2**62 + 12
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]:
-    s = FermionProcess(tmp_path_factory.mktemp("inbound-dead"))
-    s.env = {**s.env, "FERMION_NATS_MAX_DELIVER": str(MAX_ATTEMPTS)}
-    s.init()
-    s.start()
-    try:
-        yield s
-    finally:
-        s.stop()
+server = module_server("inbound-dead", more_env={"FERMION_NATS_MAX_DELIVER": str(MAX_ATTEMPTS)})
 
 
 def batch(name: str) -> dict[str, Any]:

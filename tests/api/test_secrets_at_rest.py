@@ -22,6 +22,7 @@ from fermion.settings import from_env
 from support.fermion_proc import SCALE_OUT, FermionProcess, fermion_cmd
 from support.outputs_api import admin, ok, send
 from support.recorder import Recorder
+from support.servers import serving
 from support.waiting import wait_until
 
 API_KEY = "plain-api-key-" + uuid.uuid4().hex
@@ -32,13 +33,9 @@ NOT_FERMIONS = {"server.log", "fermion.toml"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]:
-    proc = FermionProcess(tmp_path_factory.mktemp("secrets") / "data")  # a directory Fermion creates
-    proc.init()
-    proc.start()
-    try:
+    # A directory Fermion creates.
+    with serving(FermionProcess(tmp_path_factory.mktemp("secrets") / "data")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def a_batch(mpid: int) -> dict[str, Any]:

@@ -8,16 +8,16 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from test_delivery_api import a_batch, api, connect_webhook, send
 
+from support.children import supervised_children
 from support.fermion_proc import FermionProcess
 from support.recorder import Recorder
+from support.servers import module_server
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -30,32 +30,14 @@ LONG_BACKOFF = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FermionProcess]:
-    proc = FermionProcess(tmp_path_factory.mktemp("recovery"), env=dict(LONG_BACKOFF))
-    proc.init()
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+server = module_server("recovery", LONG_BACKOFF)
 
 
 def sender_pid(server: FermionProcess) -> int | None:
     """The pid of the sender process `serve` started (None while there is none)."""
-    assert server.proc is not None
-    supervised = f"FERMION_SUPERVISED={server.proc.pid}".encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            environ = (proc / "environ").read_bytes().split(b"\0")
-            state = (proc / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if b"sender" in cmdline and supervised in environ and state != b"Z":
-            return int(proc.name)
+    for child in supervised_children(server):
+        if b"sender" in child.cmdline and child.state != b"Z":
+            return child.pid
     return None
 
 

@@ -11,13 +11,13 @@ import signal
 import sqlite3
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from fermion.identity.lanes import lane_of
 from fermion.model.codec import decode_batch
+from support.children import supervised_children
 from support.fermion_proc import SCALE_OUT, FermionProcess
 from support.waiting import wait_until
 
@@ -60,21 +60,12 @@ def worker_lanes(server: FermionProcess) -> list[str]:
 
 def worker_pids(server: FermionProcess) -> dict[str, int]:
     """Worker processes of the server by their FERMION_WORKER_LANE."""
-    assert server.proc is not None
     lanes = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        supervised = f"FERMION_SUPERVISED={server.proc.pid}".encode()
-        if b"worker" in cmdline and supervised in environ:
-            for v in environ:
+    for child in supervised_children(server):
+        if b"worker" in child.cmdline:
+            for v in child.environ:
                 if v.startswith(b"FERMION_WORKER_LANE="):
-                    lanes[v.split(b"=", 1)[1].decode()] = int(proc.name)
+                    lanes[v.split(b"=", 1)[1].decode()] = child.pid
     return lanes
 
 
