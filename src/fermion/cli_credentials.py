@@ -12,7 +12,7 @@ from fermion import bootstrap
 from fermion.cli_inputs import DataDir, Json, emit, fail, open_stores
 from fermion.services.admin_auth import AdminAuth
 from fermion.services.credential_directory import CredentialDirectory
-from fermion.services.oauth import OAuthClient, OAuthService
+from fermion.services.oauth import OAuthService, client_json
 from fermion.services.tenancy import InvalidRequest
 
 credentials_app = typer.Typer(no_args_is_help=True, help="OAuth client credentials (Profile and admin APIs).")
@@ -42,15 +42,6 @@ def _org(stores: bootstrap.Stores, org: int | None, workspace: list[int] | None 
     return org
 
 
-def _client_row(client: OAuthClient) -> dict[str, object]:
-    return {
-        "client_id": client.client_id,
-        "org_id": client.org_id,
-        "workspace_ids": client.workspace_ids,
-        "created_ms": client.created_ms,
-    }
-
-
 @credentials_app.command("create")
 def credentials_create(
     workspace: Annotated[
@@ -68,7 +59,7 @@ def credentials_create(
     except InvalidRequest as exc:
         fail(f"--{exc.field}: {exc.message}")
         return
-    value = {**_client_row(created.client), "client_secret": created.secret}
+    value = {**client_json(created.client), "client_secret": created.secret}
     emit(as_json, value, f"client_id {created.client.client_id}  client_secret {created.secret}")
 
 
@@ -76,7 +67,7 @@ def credentials_create(
 def credentials_list(org: Org = None, data_dir: DataDir = None, as_json: Json = False) -> None:
     """List OAuth clients (ids only; secrets are never shown again)."""
     stores = open_stores(data_dir)
-    rows = [_client_row(c) for c in OAuthService(stores.config, _directory(stores)).list_clients(org)]
+    rows = [client_json(c) for c in OAuthService(stores.config, _directory(stores)).list_clients(org)]
     human = "\n".join(
         f"{r['client_id']}\torg {r['org_id']}\tworkspaces {r['workspace_ids'] or 'all'}" for r in rows
     )

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from fermion.api.bearer import token_of
 from fermion.api.errors import ApiError
 from fermion.services.bearer_auth import BearerAuth
-from fermion.services.oauth import OAuthClient
+from fermion.services.oauth import client_json
 from fermion.services.tenancy import InvalidRequest
 
 
@@ -36,15 +36,6 @@ def _json(value: Any, status: int = 200) -> Response:
     )
 
 
-def _client_json(client: OAuthClient) -> dict[str, Any]:
-    return {
-        "client_id": client.client_id,
-        "org_id": client.org_id,
-        "workspace_ids": client.workspace_ids,
-        "created_ms": client.created_ms,
-    }
-
-
 def credentials_router(auth: BearerAuth) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
@@ -61,7 +52,7 @@ def credentials_router(auth: BearerAuth) -> APIRouter:
     @router.get("/oauth-clients")
     async def list_clients(org: Org) -> Response:
         clients = await asyncio.to_thread(auth.oauth.list_clients, org)
-        return _json({"clients": [_client_json(c) for c in clients]})
+        return _json({"clients": [client_json(c) for c in clients]})
 
     @router.post("/oauth-clients", status_code=201)
     async def create_client(org: Org, body: NewClientBody) -> Response:
@@ -69,7 +60,7 @@ def credentials_router(auth: BearerAuth) -> APIRouter:
             created = await asyncio.to_thread(auth.oauth.create_client, org, body.workspace_ids)
         except InvalidRequest as exc:
             raise ApiError(400, exc.message, "workspace_ids") from None
-        return _json({**_client_json(created.client), "client_secret": created.secret}, 201)
+        return _json({**client_json(created.client), "client_secret": created.secret}, 201)
 
     @router.delete("/oauth-clients/{client_id}", status_code=204)
     async def revoke_client(org: Org, client_id: Annotated[str, Path(max_length=100)]) -> Response:

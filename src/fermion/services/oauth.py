@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 import msgspec
@@ -17,7 +18,15 @@ from fermion.services.credential_directory import OAUTH_CLIENT_PREFIX, Credentia
 from fermion.services.credentials import hash_secret, secret_matches
 from fermion.services.tenancy import InvalidRequest
 
-__all__ = ["CreatedClient", "IssuedToken", "OAuthClient", "OAuthService", "TokenScope", "looks_like_jwt"]
+__all__ = [
+    "CreatedClient",
+    "IssuedToken",
+    "OAuthClient",
+    "OAuthService",
+    "TokenScope",
+    "client_json",
+    "looks_like_jwt",
+]
 
 # As mParticle's: 8 hours. Revoking the client ends its tokens too (within config_cache_ttl_s).
 TOKEN_TTL_S = 8 * 3600
@@ -48,6 +57,17 @@ class TokenScope:
 
     def allows(self, ws: Workspace) -> bool:
         return ws.org_id == self.org_id and (self.workspace_ids is None or ws.id in self.workspace_ids)
+
+
+def client_json(client: OAuthClient) -> dict[str, Any]:
+    """An OAuth client as the credentials API and `fermion credentials --json` show it (never its secret
+    hash; a new client's secret is added by the caller, once)."""
+    return {
+        "client_id": client.client_id,
+        "org_id": client.org_id,
+        "workspace_ids": client.workspace_ids,
+        "created_ms": client.created_ms,
+    }
 
 
 def looks_like_jwt(token: str) -> bool:
