@@ -163,19 +163,21 @@ def length_problem(raw_size: int, batch: Batch) -> Problem | None:
 
 
 def _user_attribute_problem(name: str, value: Any) -> Problem | None:
-    where = key_path("user_attributes", name)
+    # The field's path is built only for a problem: this runs for every attribute of every batch.
     if len(name) > MAX_NAME_CHARS:
-        return where, _too_long("A user attribute name", MAX_NAME_CHARS)
+        return key_path("user_attributes", name), _too_long("A user attribute name", MAX_NAME_CHARS)
     kind = type(value)
     if kind is str:
         if len(value) > MAX_VALUE_CHARS:
-            return where, _too_long("A user attribute value", MAX_VALUE_CHARS)
+            return key_path("user_attributes", name), _too_long("A user attribute value", MAX_VALUE_CHARS)
     elif kind is list:
         if len(value) > MAX_LIST_ENTRIES:
-            return where, f"A user attribute list may hold at most {MAX_LIST_ENTRIES} entries."
+            message = f"A user attribute list may hold at most {MAX_LIST_ENTRIES} entries."
+            return key_path("user_attributes", name), message
         for j, entry in enumerate(value):
             if type(entry) is str and len(entry) > MAX_LIST_ENTRY_CHARS:
-                return f"{where}[{j}]", _too_long("A user attribute list entry", MAX_LIST_ENTRY_CHARS)
+                where = f"{key_path('user_attributes', name)}[{j}]"
+                return where, _too_long("A user attribute list entry", MAX_LIST_ENTRY_CHARS)
     return None
 
 
