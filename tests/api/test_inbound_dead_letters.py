@@ -146,7 +146,9 @@ def test_a_batch_failing_in_the_worker_is_dead_lettered_shown_and_replayed(serve
     )
     [letter] = dead_letters(server)["dead_letters"]
     assert letter["batch_id"] == POISON_BATCH_ID and letter["request_id"] == "poison"
-    assert letter["attempts"] == MAX_ATTEMPTS and letter["reason"] and letter["dead_ms"] > 0
+    # At least the maximum: in scale-out an attempt is a NATS delivery, and on a loaded machine a
+    # delivery whose processing outlasts the ack wait is delivered again, which counts too.
+    assert letter["attempts"] >= MAX_ATTEMPTS and letter["reason"] and letter["dead_ms"] > 0
     assert json.loads(letter["payload"])["events"][0]["data"]["event_name"] == "poison"
     assert wait_until(lambda: alerts(server)["volume"] == 1, timeout_s=30)
     assert (
