@@ -4,7 +4,6 @@ struct's `extra` and written back out, and invalid input raises `BatchError` nam
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Final, cast
 
@@ -12,6 +11,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from fermion.model.batch import Batch
+from fermion.model.decode_paths import field_path, json_type
 from fermion.model.enums import EVENT_TYPES
 from fermion.model.events import CommerceEvent, CustomEvent, Event, ScreenViewEvent
 from fermion.model.events_common import EXTRA_KEY, Id
@@ -202,15 +202,8 @@ def _event_type_problem(et: object) -> str:
     if et is None or et == "":
         return MISSING_EVENT_TYPE
     if not isinstance(et, str):
-        return f'"event_type" must be a string, got {_json_type(et)}.'
+        return f'"event_type" must be a string, got {json_type(et)}.'
     return f'Unknown event_type "{et}"; expected one of: {", ".join(sorted(EVENT_TYPES))}.'
-
-
-def _json_type(v: object) -> str:
-    for t, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (list, "array")):
-        if isinstance(v, t):
-            return name
-    return "object" if isinstance(v, dict) else "null" if v is None else type(v).__name__
 
 
 _ANY_DECODER: Final = msgspec.json.Decoder()
@@ -264,7 +257,7 @@ def decode_plain_batch(raw: bytes) -> Batch:
 
 def _decode_obj(obj: object) -> tuple[Batch, bool]:
     if type(obj) is not dict:
-        raise BatchError([FieldError("body", f"Expected a JSON object (one batch), got {_json_type(obj)}.")])
+        raise BatchError([FieldError("body", f"Expected a JSON object (one batch), got {json_type(obj)}.")])
     errs: list[FieldError] = []
     prepared = _prep(obj, _BATCH_SHAPE, errs)
     if errs:
@@ -272,7 +265,7 @@ def _decode_obj(obj: object) -> tuple[Batch, bool]:
     try:
         return msgspec.convert(prepared, Batch), prepared is obj
     except msgspec.ValidationError as exc:
-        raise BatchError([_field_error(str(exc), prepared)]) from None
+        raise BatchError([FieldError(*field_path(str(exc), prepared))]) from None
 
 
 def decode_bulk(raw: bytes) -> list[msgspec.Raw]:
@@ -291,52 +284,6 @@ def decode_bulk(raw: bytes) -> list[msgspec.Raw]:
 
 
 _KINDS: Final = {b"{": "object", b'"': "string", b"t": "bool", b"f": "bool", b"n": "null"}
-
-
-# ------------------------------------------------------------------------------------ error paths
-
-_AT: Final = re.compile(r"(?P<msg>.*) - at `\$(?P<path>.*)`", re.S)
-_TOKEN: Final = re.compile(r"\.(\w+)|\[(\d+)\]|\[\.\.\.\]")
-_GOT: Final = re.compile(r"got `(\w+)`")
-_IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _field_error(text: str, obj: Any) -> FieldError:
-    m = _AT.fullmatch(text)
-    if m is None:
-        return FieldError("body", text)
-    message, path = m["msg"], m["path"]
-    tokens = [(t.group(1), t.group(2)) for t in _TOKEN.finditer(path)]
-    resolved = _resolve(obj, tokens, message)
-    if resolved is None:  # fall back to msgspec's own rendering
-        return FieldError(path.lstrip(".").replace("[...]", "[*]") or "body", message)
-    return FieldError("".join(resolved).lstrip(".") or "body", message)
-
-
-def _resolve(obj: Any, tokens: list[tuple[str | None, str | None]], message: str) -> list[str] | None:
-    """Render the path; a `[...]` (msgspec's unnamed map key) becomes the first key that fits."""
-    if not tokens:
-        got = _GOT.search(message)
-        return [] if got is None or _json_type(obj) == got.group(1) else None
-    (name, index), rest = tokens[0], tokens[1:]
-    if name is not None:
-        if not isinstance(obj, dict) or name not in obj:
-            return None
-        tail = _resolve(obj[name], rest, message)
-        return None if tail is None else [f".{name}", *tail]
-    if index is not None:
-        if not isinstance(obj, list) or int(index) >= len(obj):
-            return None
-        tail = _resolve(obj[int(index)], rest, message)
-        return None if tail is None else [f"[{index}]", *tail]
-    if not isinstance(obj, dict):
-        return None
-    for key, value in obj.items():
-        tail = _resolve(value, rest, message)
-        if tail is not None:
-            seg = f".{key}" if _IDENT.fullmatch(key) else f"[{json.dumps(key, ensure_ascii=False)}]"
-            return [seg, *tail]
-    return None
 
 
 # ------------------------------------------------------------------------------------------ encode
