@@ -9,7 +9,6 @@ import pytest
 
 from fermion.audiences.criteria import UserView, next_count_change
 from fermion.audiences.evaluate import (
-    Touch,
     apply_events,
     build_workspace,
     evaluate_transitions,
@@ -19,6 +18,7 @@ from fermion.audiences.evaluate import (
 )
 from fermion.audiences.events import DAY_MS, HOUR_MS, facts_of
 from fermion.audiences.records import Audience, Kind, Status
+from fermion.audiences.touch import Touch
 from fermion.model.codec import decode_batch_obj
 
 NOW = 1_780_000_000_000 - 1_780_000_000_000 % DAY_MS + 12 * HOUR_MS  # noon UTC

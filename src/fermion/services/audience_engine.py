@@ -10,15 +10,14 @@ from typing import Any
 
 from fermion.audiences.criteria import UserView
 from fermion.audiences.evaluate import (
-    AffectIndex,
     CompiledAudience,
     Outcome,
-    Touch,
     WorkspaceAudiences,
     build_workspace,
     evaluate_transitions,
 )
 from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, Status, UserState
+from fermion.audiences.touch import AffectIndex, Touch
 from fermion.model.audiences import ChangeAction, MembershipChange, change_id_of
 from fermion.ports import ConfigStore, IdentityLookup, ProfileStore
 from fermion.ports.audiences import AudienceStore

@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from fermion.audiences.evaluate import Touch, count_events
+from fermion.audiences.evaluate import count_events
 from fermion.audiences.events import device_facts, oldest_buckets, prune_keys
 from fermion.audiences.records import Status, UserState
+from fermion.audiences.touch import Touch
 from fermion.model.events import UserAttributeChangeEvent
 from fermion.ports.audiences import MembershipSink
 from fermion.profiles.state import Profile
