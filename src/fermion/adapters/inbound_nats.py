@@ -23,10 +23,11 @@ import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.api import StreamConfig
+from nats.js.errors import APIError
 
 from fermion.adapters import inbound_nats_dlq as dlq
+from fermion.adapters.inbound_nats_setup import ensure_consumer, ensure_stream
 from fermion.model.records import InboundRecord
 from fermion.ports.inbound import DeadLetterSummary, InboundDeadLetter, ProcessingFailure
 
@@ -113,15 +114,12 @@ class NatsInboundLog:
                 connect_timeout=5,
             )
             js = nc.jetstream(timeout=_API_TIMEOUT_S)
-            await self._ensure_stream(
-                js, StreamConfig(name=self.options.stream, subjects=[self._subject]), work_queue=True
-            )
-            await self._ensure_stream(
-                js,
-                StreamConfig(name=self._dlq_stream, subjects=[self._dlq_subject, f"{self._dlq_subject}.>"]),
-                work_queue=False,
-            )
-            await self._ensure_consumer(js)
+            replicas = self.options.replicas
+            stream = StreamConfig(name=self.options.stream, subjects=[self._subject])
+            await ensure_stream(js, stream, work_queue=True, replicas=replicas)
+            dead = StreamConfig(name=self._dlq_stream, subjects=[self._dlq_subject, f"{self._dlq_subject}.>"])
+            await ensure_stream(js, dead, work_queue=False, replicas=replicas)
+            await ensure_consumer(js, self.options.stream, self.options.consumer, self.options.ack_wait_s)
             self._inbox = nc.new_inbox()
             await nc.subscribe(f"{self._inbox}.*", cb=self._on_message)
             self._nc, self._js = nc, js
@@ -151,43 +149,6 @@ class NatsInboundLog:
         with contextlib.suppress(Exception):
             await nc.close()
         self.stats.connected = False
-
-    async def _ensure_stream(self, js: JetStreamContext, config: StreamConfig, work_queue: bool) -> None:
-        config.retention = RetentionPolicy.WORK_QUEUE if work_queue else RetentionPolicy.LIMITS
-        config.storage = StorageType.FILE
-        config.num_replicas = self.options.replicas
-        config.duplicate_window = 120.0  # a retried publish of the same batch id is stored once
-        try:
-            info = await js.stream_info(config.name or "")
-        except NotFoundError:
-            info = None
-        if info is not None:
-            missing = [s for s in config.subjects or [] if s not in (info.config.subjects or [])]
-            if missing:  # made by an older version (the DLQ had no per-workspace subjects)
-                info.config.subjects = [*(info.config.subjects or []), *missing]
-                with contextlib.suppress(APIError):  # updated meanwhile by another process
-                    await js.update_stream(info.config)
-            return
-        try:
-            await js.add_stream(config)
-        except APIError as exc:
-            if exc.err_code != 10058:  # created meanwhile by another process
-                raise
-
-    async def _ensure_consumer(self, js: JetStreamContext) -> None:
-        config = ConsumerConfig(
-            durable_name=self.options.consumer,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self.options.ack_wait_s,
-            # Unlimited here: fetch dead-letters a record itself once it exceeds max_deliver, so a
-            # worker dying mid-way never leaves a record stuck undeliverable in the stream.
-            max_deliver=-1,
-            max_ack_pending=50_000,
-        )
-        try:
-            await js.add_consumer(self.options.stream, config)
-        except APIError as exc:
-            log.warning("keeping the existing consumer %s: %s", self.options.consumer, exc.description)
 
     async def _js_ready(self) -> JetStreamContext:
         if self._js is None:
