@@ -15,18 +15,17 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Table,
-    and_,
     any_,
     bindparam,
     case,
     cast,
     func,
-    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fermion.adapters.sql.engine import write_engine
+from fermion.adapters.sql.profile_versions import greatest, least, newer_version
 from fermion.adapters.sql.raw_many import RawMany, RawQuery
 from fermion.adapters.sql.schema_profiles import (
     profile_attributes,
@@ -58,18 +57,6 @@ def _json(value: Any) -> str:
 
 def _unjson(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
-
-
-def _newer(ts: Any, batch: Any, old_ts: Any, old_batch: Any) -> ColumnElement[bool]:
-    return or_(ts > old_ts, and_(ts == old_ts, batch > old_batch))
-
-
-def _least(new: Any, old: Any) -> Any:
-    return case((new < old, new), else_=old)
-
-
-def _greatest(new: Any, old: Any) -> Any:
-    return case((new > old, new), else_=old)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -119,7 +106,7 @@ class SqlProfileStore:
 
     @staticmethod
     def _versioned(table: Table, ex: Excluded) -> ColumnElement[bool]:
-        return _newer(ex.ts, ex.batch, table.c.ts, table.c.batch)
+        return newer_version(ex.ts, ex.batch, table.c.ts, table.c.batch)
 
     @staticmethod
     def _all_set(table: Table, ex: Excluded) -> dict[str, Any]:
@@ -129,17 +116,17 @@ class SqlProfileStore:
     def _seen_set(table: Table, ex: Excluded) -> dict[str, Any]:
         t = table.c
         return {
-            "first_seen_ms": _least(ex.first_seen_ms, t.first_seen_ms),
-            "last_seen_ms": _greatest(ex.last_seen_ms, t.last_seen_ms),
+            "first_seen_ms": least(ex.first_seen_ms, t.first_seen_ms),
+            "last_seen_ms": greatest(ex.last_seen_ms, t.last_seen_ms),
         }
 
     @classmethod
     def _profile_set(cls, table: Table, ex: Excluded) -> dict[str, Any]:
         t = table.c
-        newer = _newer(ex.opted_out_ts, ex.opted_out_batch, t.opted_out_ts, t.opted_out_batch)
+        newer = newer_version(ex.opted_out_ts, ex.opted_out_batch, t.opted_out_ts, t.opted_out_batch)
         return {
             **cls._seen_set(table, ex),
-            "last_stored_ms": _greatest(ex.last_stored_ms, t.last_stored_ms),
+            "last_stored_ms": greatest(ex.last_stored_ms, t.last_stored_ms),
             # SET expressions all read the row as it was, so each CASE sees the old version.
             **{c: case((newer, ex[c]), else_=t[c]) for c in ("opted_out", "opted_out_ts", "opted_out_batch")},
         }
@@ -147,8 +134,8 @@ class SqlProfileStore:
     @classmethod
     def _device_set(cls, table: Table, ex: Excluded) -> dict[str, Any]:
         t = table.c
-        platform = _newer(ex.platform_ts, ex.platform_batch, t.platform_ts, t.platform_batch)
-        lat = _newer(ex.lat_ts, ex.lat_batch, t.lat_ts, t.lat_batch)
+        platform = newer_version(ex.platform_ts, ex.platform_batch, t.platform_ts, t.platform_batch)
+        lat = newer_version(ex.lat_ts, ex.lat_batch, t.lat_ts, t.lat_batch)
         return {
             **cls._seen_set(table, ex),
             **{c: case((platform, ex[c]), else_=t[c]) for c in ("platform", "platform_ts", "platform_batch")},
@@ -157,7 +144,7 @@ class SqlProfileStore:
 
     @staticmethod
     def _device_id_set(table: Table, ex: Excluded) -> dict[str, Any]:
-        return {"last_seen_ms": _greatest(ex.last_seen_ms, table.c.last_seen_ms)}
+        return {"last_seen_ms": greatest(ex.last_seen_ms, table.c.last_seen_ms)}
 
     # -- writing -------------------------------------------------------------------------------
 
