@@ -8,9 +8,10 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
-from sqlalchemy import Engine, and_, case, delete, func, insert, select, update
+from sqlalchemy import Engine, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from fermion.adapters.sql.audience_reads import AudienceReads, chunks, membership
 from fermion.adapters.sql.audience_sqlite import member_rows, version_rows
 from fermion.adapters.sql.engine import write_engine
 from fermion.adapters.sql.raw_many import RawMany
@@ -25,7 +26,6 @@ from fermion.adapters.sql.schema_audiences import (
 from fermion.audiences.records import Audience, HistoryEntry, Kind, Membership, Status, UserState
 from fermion.ports.audiences import AlreadyApplied, StaleState
 
-_CHUNK = 500  # keys per IN list / rows per statement
 _STATES_KEPT = 5_000  # decoded user states kept between loads (a few KB each)
 _PG_EVENT_SAVE_LOCK = 0x6665726D696F6E  # the event store's save lock ("fermion")
 _USER_COLUMNS = ("workspace_id", "mpid", "state", "updated_ms", "next_check_ms", "version")
@@ -37,16 +37,11 @@ _encode = msgspec.json.Encoder().encode
 # to encode and decode than JSON, and smaller.
 _encode_state = msgspec.msgpack.Encoder().encode
 _decode_state = msgspec.msgpack.Decoder(UserState).decode
-_decode_ids = msgspec.json.Decoder(dict[str, str]).decode
 _decode_any = msgspec.json.Decoder().decode
 
 
 _first = itemgetter(0)
 _membership_key = attrgetter("audience_id", "mpid")
-
-
-def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
-    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
 
 
 def _audience(row: Any) -> Audience:
@@ -90,19 +85,7 @@ def _audience_values(a: Audience) -> dict[str, Any]:
     }
 
 
-def _membership(row: Any) -> Membership:
-    return Membership(
-        audience_id=row.audience_id,
-        workspace_id=row.workspace_id,
-        mpid=row.mpid,
-        member=bool(row.member),
-        joined_ms=row.joined_ms,
-        left_ms=row.left_ms,
-        identities=_decode_ids(row.identities),
-    )
-
-
-class SqlAudienceStore:
+class SqlAudienceStore(AudienceReads):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._write = write_engine(engine)
@@ -230,7 +213,7 @@ class SqlAudienceStore:
         found: dict[int, UserState] = {}
         t = audience_users.c
         with self._engine.connect() as conn:
-            for part in _chunks(sorted(set(mpids))):
+            for part in chunks(sorted(set(mpids))):
                 if self._dialect == "sqlite":  # read for every group: SQLAlchemy's row work skipped
                     rows = conn.exec_driver_sql(
                         _SQLITE_LOAD_USERS % ",".join("?" * len(part)), (workspace_id, *part)
@@ -259,25 +242,25 @@ class SqlAudienceStore:
         with self._engine.connect() as conn:
             if self._dialect == "sqlite":  # read for most processing groups: SQLAlchemy's work skipped
                 audience_part = sorted(set(audience_ids)) if audience_ids is not None else None
-                for part in _chunks(sorted(set(mpids))):
+                for part in chunks(sorted(set(mpids))):
                     for row in member_rows(conn, workspace_id, part, audience_part):
-                        found.setdefault(row.mpid, {})[row.audience_id] = _membership(row)
+                        found.setdefault(row.mpid, {})[row.audience_id] = membership(row)
                 return found
-            for part in _chunks(sorted(set(mpids))):
+            for part in chunks(sorted(set(mpids))):
                 stmt = select(audience_members).where(
                     t.workspace_id == workspace_id, t.mpid.in_(part), t.member.is_(True)
                 )
                 if audience_ids is not None:
                     stmt = stmt.where(t.audience_id.in_(sorted(set(audience_ids))))
                 for row in conn.execute(stmt):
-                    found.setdefault(row.mpid, {})[row.audience_id] = _membership(row)
+                    found.setdefault(row.mpid, {})[row.audience_id] = membership(row)
         return found
 
     def unapplied(self, workspace_id: int, batch_ids: Sequence[int]) -> set[int]:
         wanted = set(batch_ids)
         t = audience_applied.c
         with self._engine.connect() as conn:
-            for part in _chunks(sorted(wanted)):
+            for part in chunks(sorted(wanted)):
                 stmt = select(t.batch_id).where(t.workspace_id == workspace_id, t.batch_id.in_(part))
                 wanted -= {r[0] for r in conn.execute(stmt)}
         return wanted
@@ -293,7 +276,7 @@ class SqlAudienceStore:
         progress: tuple[int, int] | None = None,
     ) -> None:
         with self._write.begin() as conn:
-            for part in _chunks(sorted(set(applied_batch_ids))):
+            for part in chunks(sorted(set(applied_batch_ids))):
                 rows = [{"workspace_id": workspace_id, "batch_id": b} for b in part]
                 if self._raw_markers is not None:
                     added = self._raw_markers.run(conn, rows)
@@ -316,7 +299,7 @@ class SqlAudienceStore:
                     }
                     for m, state in sorted(users.items(), key=_first)
                 ]
-                for part in _chunks(rows):
+                for part in chunks(rows):
                     if self._raw_users is not None:
                         written = self._raw_users.run(conn, part)
                     else:
@@ -348,7 +331,7 @@ class SqlAudienceStore:
                     }
                     for m in sorted(memberships, key=_membership_key)
                 ]
-                for part in _chunks(rows):
+                for part in chunks(rows):
                     if self._raw_members is not None:
                         self._raw_members.run(conn, part)
                     else:
@@ -391,66 +374,3 @@ class SqlAudienceStore:
         )
         with self._engine.connect() as conn:
             return [(r[0], r[1], r[2]) for r in conn.execute(stmt)]
-
-    def members(self, audience_id: int, after_mpid: int | None, limit: int) -> list[Membership]:
-        t = audience_members.c
-        stmt = select(audience_members).where(t.audience_id == audience_id, t.member.is_(True))
-        if after_mpid is not None:
-            stmt = stmt.where(t.mpid > after_mpid)
-        with self._engine.connect() as conn:
-            return [_membership(r) for r in conn.execute(stmt.order_by(t.mpid).limit(limit))]
-
-    def size(self, audience_id: int) -> int:
-        t = audience_members.c
-        stmt = select(func.count()).where(t.audience_id == audience_id, t.member.is_(True))
-        with self._engine.connect() as conn:
-            return int(conn.execute(stmt).scalar_one())
-
-    def history(self, audience_id: int, mpid: int | None, limit: int) -> list[HistoryEntry]:
-        t = audience_history.c
-        stmt = select(audience_history).where(t.audience_id == audience_id)
-        if mpid is not None:
-            stmt = stmt.where(t.mpid == mpid)
-        with self._engine.connect() as conn:
-            rows = conn.execute(stmt.order_by(t.id).limit(limit)).all()
-        return [
-            HistoryEntry(audience_id=r.audience_id, mpid=r.mpid, action=r.action, changed_ms=r.changed_ms)
-            for r in rows
-        ]
-
-    def change_counts(self, audience_id: int, since_ms: int) -> tuple[int, int]:
-        t = audience_history.c
-        stmt = (
-            select(t.action, func.count())
-            .where(t.audience_id == audience_id, t.changed_ms >= since_ms)
-            .group_by(t.action)
-        )
-        with self._engine.connect() as conn:
-            counts = {a: int(n) for a, n in conn.execute(stmt)}
-        return counts.get("add", 0), counts.get("remove", 0)
-
-    # -- reading the event store's batches (activation over history) -------------------------------
-
-    def max_seq(self, workspace_id: int) -> int:
-        stmt = select(func.max(batches.c.seq)).where(batches.c.workspace_id == workspace_id)
-        with self._engine.connect() as conn:
-            return int(conn.execute(stmt).scalar() or 0)
-
-    def stored_seqs(self, workspace_id: int, batch_ids: Sequence[int]) -> dict[int, int]:
-        found: dict[int, int] = {}
-        t = batches.c
-        with self._engine.connect() as conn:
-            for part in _chunks(sorted(set(batch_ids))):
-                stmt = select(t.batch_id, t.seq).where(
-                    and_(t.workspace_id == workspace_id, t.batch_id.in_(part))
-                )
-                found.update({b: s for b, s in conn.execute(stmt)})
-        return found
-
-    def mpids_with_state(self, workspace_id: int, after_mpid: int | None, limit: int) -> list[int]:
-        t = audience_users.c
-        stmt = select(t.mpid).where(t.workspace_id == workspace_id)
-        if after_mpid is not None:
-            stmt = stmt.where(t.mpid > after_mpid)
-        with self._engine.connect() as conn:
-            return [r[0] for r in conn.execute(stmt.order_by(t.mpid).limit(limit))]
